@@ -1,0 +1,44 @@
+"""Builds the engine and session factory for a database URL, with per-backend connection setup."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def make_engine(database_url: str) -> Engine:
+    url = sa.make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return _make_sqlite_engine(url)
+    # pre_ping: a worker idle for hours must not fail its first query on a dropped connection.
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    # expire_on_commit=False: routes and tasks read attributes after the commit that wrote them.
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def _make_sqlite_engine(url: sa.URL) -> Engine:
+    # The pool hands a connection to whichever thread asks (FastAPI runs sync routes in threads).
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+    sa.event.listen(engine, "connect", _on_sqlite_connect)
+    sa.event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take BEGIN away from the sqlite3 driver, which skips it before SELECT and SAVEPOINT;
+    # _on_sqlite_begin emits it instead, so transactions and savepoints behave as on Postgres.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")  # off by default in SQLite
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+    cursor.close()
+
+
+def _on_sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")

@@ -1,0 +1,140 @@
+"""The ORM tables: teams and their API keys, sweeps, their runs, and the files each run produced.
+
+These classes are the stored shape only; API schemas are separate classes in `app.api.schemas`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID, uuid4
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db.base import Base, JSONType, StrEnumType, UtcDateTime, utc_now
+from app.domain.states import RunStatus, SweepStatus
+
+
+def _created_at() -> Mapped[datetime]:
+    # Python default for ORM inserts (no read-back needed); server default for bulk/COPY paths.
+    return mapped_column(UtcDateTime(), default=utc_now, server_default=sa.func.now())
+
+
+def _status_check(enum: type[StrEnum]) -> sa.CheckConstraint:
+    # A new state needs a migration of this constraint; tests store every value to catch that.
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return sa.CheckConstraint(f"status IN ({values})", name="status")
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid4)
+    name: Mapped[str] = mapped_column(sa.String(), unique=True)
+    created_at: Mapped[datetime] = _created_at()
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid4)
+    team_id: Mapped[UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    # The key's first characters, stored in clear so listings and revocation can name a key.
+    prefix: Mapped[str] = mapped_column(sa.String(12), index=True)
+    # sha256 hex of the whole key; the key itself is never stored.
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    label: Mapped[str] = mapped_column(sa.String(), default="")
+    created_at: Mapped[datetime] = _created_at()
+    # Set once; a revoked key is kept so listings show its history.
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    # lazy="raise": stores load the team explicitly, so a detached key never hides a query.
+    team: Mapped[Team] = relationship(lazy="raise")
+
+
+class Sweep(Base):
+    __tablename__ = "sweeps"
+    __table_args__ = (_status_check(SweepStatus),)
+
+    id: Mapped[UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid4)
+    # Indexed by ix_sweeps_team_id_created_at, whose leading column it is.
+    team_id: Mapped[UUID] = mapped_column(sa.ForeignKey("teams.id"))
+    # Name of the workflow in the registry (`workflows/<name>.json`).
+    workflow: Mapped[str] = mapped_column(sa.String())
+    # The request exactly as submitted, so a sweep can be shown or resubmitted verbatim.
+    request: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # What expansion used: resolved axes with their values, fixed values, seeds and mode.
+    plan: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[SweepStatus] = mapped_column(
+        StrEnumType(SweepStatus),
+        default=SweepStatus.PENDING,
+        server_default=SweepStatus.PENDING.value,
+    )
+    # Number of runs the plan expands to; fixed at submission.
+    total: Mapped[int] = mapped_column(sa.Integer())
+    created_at: Mapped[datetime] = _created_at()
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(
+        UtcDateTime(), default=utc_now, onupdate=utc_now, server_default=sa.func.now()
+    )
+
+
+# Paging a team's sweeps newest first (ties by id) reads this index in order, no sort.
+sa.Index("ix_sweeps_team_id_created_at", Sweep.team_id, Sweep.created_at.desc(), Sweep.id.desc())
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        sa.UniqueConstraint("sweep_id", "index"),
+        # Paging a sweep's runs by status and counting them by status.
+        sa.Index("ix_runs_sweep_id_status", "sweep_id", "status"),
+        _status_check(RunStatus),
+    )
+
+    # Also sent to ComfyUI as the prompt_id, so a resubmission is recognisable there.
+    id: Mapped[UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid4)
+    sweep_id: Mapped[UUID] = mapped_column(sa.ForeignKey("sweeps.id", ondelete="CASCADE"))
+    # Position in the sweep's expansion order (0-based); grids place cells by it.
+    index: Mapped[int] = mapped_column(sa.Integer())
+    # Parameter name -> value for this run, after expansion.
+    assignment: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[RunStatus] = mapped_column(
+        StrEnumType(RunStatus), default=RunStatus.QUEUED, server_default=RunStatus.QUEUED.value
+    )
+    # Submissions so far; compare-and-set updates include it so a stale retry is a no-op.
+    attempts: Mapped[int] = mapped_column(sa.Integer(), default=0, server_default="0")
+    # The last failure as reported (kind, message, ...); null while there is none.
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    queued_at: Mapped[datetime] = _created_at()
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The prompt_id ComfyUI accepted; null until submitted.
+    prompt_id: Mapped[str | None] = mapped_column(sa.String())
+    # Base URL of the ComfyUI instance holding the run while it is submitted.
+    instance: Mapped[str | None] = mapped_column(sa.String())
+    # When the holding instance's claim lapses and the reconciler may look at the run.
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class Output(Base):
+    __tablename__ = "outputs"
+    __table_args__ = (sa.UniqueConstraint("run_id", "position"),)
+
+    id: Mapped[UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid4)
+    run_id: Mapped[UUID] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"))
+    # Order among the run's outputs, as ComfyUI listed them.
+    position: Mapped[int] = mapped_column(sa.Integer())
+    # "image", "video", ...: what the file is for display, independent of its format.
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    # Relative to DATA_DIR, so the data directory can move.
+    path: Mapped[str] = mapped_column(sa.String())
+    mime: Mapped[str] = mapped_column(sa.String(255))
+    size: Mapped[int] = mapped_column(sa.BigInteger())
+    # sha256 hex of the file, computed while streaming it to disk.
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = _created_at()

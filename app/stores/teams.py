@@ -1,0 +1,100 @@
+"""SQL for teams and their API keys: creation, lookup by hash, revocation, listing."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, contains_eager, joinedload
+
+from app.db.base import utc_now
+from app.db.models import ApiKey, Team
+
+
+def get_or_create_team(session: Session, name: str) -> Team:
+    team = _find_team(session, name)
+    if team is not None:
+        return team
+    try:
+        # A savepoint, so losing a race with a concurrent creator leaves the caller's
+        # transaction usable for the re-read below.
+        with session.begin_nested():
+            team = Team(name=name)
+            session.add(team)
+    except IntegrityError:
+        team = _find_team(session, name)
+        if team is None:
+            raise
+    return team
+
+
+def add_key(session: Session, team_id: UUID, key_hash: str, prefix: str, label: str) -> ApiKey:
+    key = ApiKey(team_id=team_id, key_hash=key_hash, prefix=prefix, label=label)
+    session.add(key)
+    session.flush()
+    return key
+
+
+def find_active_key(session: Session, key_hash: str) -> ApiKey | None:
+    query = (
+        sa.select(ApiKey)
+        .options(joinedload(ApiKey.team))
+        .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+    )
+    return session.scalars(query).one_or_none()
+
+
+def revoke_key(session: Session, prefix_or_id: str) -> int:
+    """Revoke the active keys whose prefix or id is `prefix_or_id`; returns how many."""
+    match = ApiKey.prefix == prefix_or_id
+    key_id = _as_uuid(prefix_or_id)
+    if key_id is not None:
+        match = sa.or_(match, ApiKey.id == key_id)
+    query = (
+        sa.update(ApiKey)
+        .where(match, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=utc_now())
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(session.execute(query))
+
+
+def list_keys(session: Session, team_name: str | None) -> list[ApiKey]:
+    """Every key, revoked ones included, oldest first; only `team_name`'s when given."""
+    query = (
+        sa.select(ApiKey)
+        .join(ApiKey.team)
+        .options(contains_eager(ApiKey.team))
+        .order_by(ApiKey.created_at, ApiKey.id)
+    )
+    if team_name is not None:
+        query = query.where(Team.name == team_name)
+    return list(session.scalars(query))
+
+
+def touch_key(session: Session, key_id: UUID) -> None:
+    query = (
+        sa.update(ApiKey)
+        .where(ApiKey.id == key_id)
+        .values(last_used_at=utc_now())
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(query)
+
+
+def _find_team(session: Session, name: str) -> Team | None:
+    return session.scalars(sa.select(Team).where(Team.name == name)).one_or_none()
+
+
+def _as_uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
+
+
+def _rowcount(result: sa.Result[Any]) -> int:
+    # An UPDATE's result is a CursorResult, which carries the matched row count.
+    return cast(sa.CursorResult[Any], result).rowcount

@@ -1,0 +1,66 @@
+"""Database fixtures shared by every test directory; all lazy, so unit tests never touch Postgres.
+
+- `database_url`: a fresh Postgres database for this pytest session, migrated to head with
+  the real Alembic revisions, dropped at the end. Its name is unique, so parallel sessions
+  (several engineers, CI shards) never collide. The server comes from TEST_DATABASE_ADMIN_URL.
+- `engine`: one engine on that database for the session.
+- `db_session`: a session inside a transaction that is rolled back after the test; code under
+  test may commit, which only releases a savepoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from uuid import uuid4
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from app.db.engine import make_engine
+from app.db.migrate import alembic_config
+
+DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    admin_url = sa.make_url(os.environ.get("TEST_DATABASE_ADMIN_URL", DEFAULT_ADMIN_URL))
+    name = f"comfy_sweep_test_{uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    try:
+        config = alembic_config(url)
+        config.attributes["configure_logger"] = False  # keep pytest's logging setup
+        command.upgrade(config, "head")
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db_session(engine: Engine) -> Iterator[Session]:
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        session = Session(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        try:
+            yield session
+        finally:
+            session.close()
+            transaction.rollback()
