@@ -21,7 +21,8 @@ class Settings(BaseSettings):
         default=None, description="Celery broker; unset means embedded SQLite broker."
     )
     comfy_instances: str = Field(
-        default="", description="Comma-separated ComfyUI base URLs, each optionally `url#tag1+tag2`."
+        default="",
+        description="Comma-separated ComfyUI base URLs, each optionally `url#tag1+tag2`.",
     )
     data_dir: Path = Field(default=PROJECT_ROOT / "var" / "data")
     workflows_dir: Path = Field(default=PROJECT_ROOT / "workflows")

@@ -1,0 +1,5 @@
+"""`python -m app` is the operator CLI."""
+
+from app.cli import main
+
+main()

@@ -1,0 +1,59 @@
+"""Dependency aliases, so a route's signature reads as the list of what it needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from app.api.errors import Unauthorized
+from app.registry import Registry
+from app.services import keys
+from app.settings import Settings
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.registry
+    return registry
+
+
+def _session(request: Request) -> Iterator[Session]:
+    # One session per request; services own the commit, and anything uncommitted is rolled
+    # back here when the request ends, error or not.
+    with request.app.state.session_factory() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+RegistryDep = Annotated[Registry, Depends(_registry)]
+SessionDep = Annotated[Session, Depends(_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer csk_…`")
+
+
+def require_team(
+    settings: SettingsDep,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> UUID:
+    """The caller's team; every /v1 route depends on this through its router."""
+    if not settings.auth_enabled:
+        return keys.local_team(session)
+    if credentials is None:
+        raise Unauthorized("send an API key as `Authorization: Bearer <key>`")
+    team_id = keys.team_for_key(session, credentials.credentials)
+    if team_id is None:
+        raise Unauthorized("unknown or revoked API key")
+    return team_id
+
+
+TeamDep = Annotated[UUID, Depends(require_team)]

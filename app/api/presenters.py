@@ -1,0 +1,49 @@
+"""Maps stored rows to response shapes; the one place that knows both."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from app.api.schemas.sweeps import AxisRead, RunRead, SweepRead, SweepSummary
+from app.db.models import Run, Sweep
+from app.domain.states import FINAL_RUN_STATUSES, RunStatus
+
+
+def sweep_summary(sweep: Sweep) -> SweepSummary:
+    return SweepSummary(
+        id=sweep.id,
+        workflow=sweep.workflow,
+        status=sweep.status,
+        total=sweep.total,
+        created_at=sweep.created_at,
+    )
+
+
+def sweep_read(sweep: Sweep, counts: Mapping[RunStatus, int]) -> SweepRead:
+    all_counts = {s: counts.get(s, 0) for s in RunStatus}
+    finished = sum(all_counts[s] for s in FINAL_RUN_STATUSES)
+    plan = sweep.plan
+    return SweepRead(
+        **sweep_summary(sweep).model_dump(),
+        counts=all_counts,
+        progress=finished / sweep.total if sweep.total else 1.0,
+        mode=plan["mode"],
+        axes=[AxisRead(param=a["param"], values=a["values"]) for a in plan["axes"]],
+        seeds=plan["seeds"],
+        fixed=plan["fixed"],
+        started_at=sweep.started_at,
+        finished_at=sweep.finished_at,
+    )
+
+
+def run_read(run: Run) -> RunRead:
+    return RunRead(
+        index=run.index,
+        status=run.status,
+        assignment=run.assignment,
+        attempts=run.attempts,
+        error=run.error,
+        instance=run.instance,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )

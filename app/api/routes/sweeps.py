@@ -1,0 +1,90 @@
+"""HTTP routes of the sweeps resource: submit, list, inspect, list runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.api.deps import RegistryDep, SessionDep, SettingsDep, TeamDep
+from app.api.errors import REJECTED_RESPONSE, NotFound, responses
+from app.api.presenters import run_read, sweep_read, sweep_summary
+from app.api.schemas.common import Page
+from app.api.schemas.sweeps import RunRead, SweepCreate, SweepRead, SweepSummary
+from app.db.models import Sweep
+from app.domain.states import RunStatus
+from app.services import sweeps as sweep_service
+from app.stores import runs as run_store
+from app.stores import sweeps as sweep_store
+
+router = APIRouter(prefix="/sweeps", tags=["sweeps"])
+
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SweepRead,
+    responses=REJECTED_RESPONSE,
+    summary="Submit a sweep",
+)
+def create_sweep(
+    body: SweepCreate,
+    response: Response,
+    session: SessionDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    team_id: TeamDep,
+) -> SweepRead:
+    """Validate the sweep against its workflow's contract, expand it and store its runs."""
+    sweep = sweep_service.submit_sweep(
+        session, registry, team_id, body, settings.max_runs_per_sweep
+    )
+    response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
+    return sweep_read(sweep, {RunStatus.QUEUED: sweep.total})
+
+
+@router.get("", response_model=Page[SweepSummary], summary="List sweeps, newest first")
+def list_sweeps(
+    session: SessionDep, team_id: TeamDep, offset: Offset = 0, limit: Limit = 50
+) -> Page[SweepSummary]:
+    sweeps, total = sweep_store.page_sweeps(session, team_id, offset, limit)
+    items = [sweep_summary(s) for s in sweeps]
+    return Page(items=items, total=total, offset=offset, limit=limit)
+
+
+@router.get(
+    "/{sweep_id}", response_model=SweepRead, responses=responses(NotFound), summary="A sweep"
+)
+def read_sweep(sweep_id: UUID, session: SessionDep, team_id: TeamDep) -> SweepRead:
+    sweep = _visible_sweep(session, team_id, sweep_id)
+    return sweep_read(sweep, run_store.count_runs_by_status(session, sweep.id))
+
+
+@router.get(
+    "/{sweep_id}/runs",
+    response_model=Page[RunRead],
+    responses=responses(NotFound),
+    summary="A sweep's runs, by index",
+)
+def list_runs(
+    sweep_id: UUID,
+    session: SessionDep,
+    team_id: TeamDep,
+    offset: Offset = 0,
+    limit: Limit = 100,
+    run_status: Annotated[RunStatus | None, Query(alias="status")] = None,
+) -> Page[RunRead]:
+    sweep = _visible_sweep(session, team_id, sweep_id)
+    runs, total = run_store.page_runs(session, sweep.id, offset, limit, run_status)
+    return Page(items=[run_read(r) for r in runs], total=total, offset=offset, limit=limit)
+
+
+def _visible_sweep(session: SessionDep, team_id: UUID, sweep_id: UUID) -> Sweep:
+    sweep = sweep_store.get_sweep(session, sweep_id, team_id)
+    if sweep is None:
+        raise NotFound(f"no sweep {sweep_id}")
+    return sweep

@@ -1,0 +1,132 @@
+"""Request and response shapes of the sweeps resource.
+
+The request is what a person types (`"1-9 (+4)"`); the stored plan is what expansion used.
+They are separate classes on purpose: the same sweep has two honest shapes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from app.domain.states import RunStatus, SweepStatus
+
+ParamName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# Strings end up in JSON columns and ComfyUI graphs; NUL is refused by Postgres JSONB and is
+# never meaningful in a prompt, so it is rejected at the edge rather than failing the insert.
+Text = Annotated[str, StringConstraints(max_length=20_000, pattern=r"^[^\x00]*$")]
+Scalar = bool | int | float | Text
+
+
+class AxisIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    param: ParamName = Field(description="A parameter of the workflow's contract.")
+    values: Text | Annotated[list[Scalar], Field(max_length=10_000)] = Field(
+        description=(
+            "A JSON list, or AUTOMATIC1111 X/Y/Z syntax: `euler, dpmpp_2m`, `1-5`, "
+            "`1-9 (+4)`, `10-4 (-3)`, `1-3 [5]`, `0.5-2.5 (+0.5)`."
+        ),
+        examples=["1-9 (+4)", [0.2, 0.8]],
+    )
+
+
+class SeedsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(ge=1, le=1000, description="Seeds per combination of axis values.")
+    start: int | None = Field(default=None, ge=0, description="First seed; seeds count up.")
+    random: bool = Field(default=False, description="Draw seeds at submission; they are stored.")
+    layout: Literal["cell", "axis"] = Field(
+        default="cell", description="In grids: seeds as sub-cells of a cell, or as an axis."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SeedsIn:
+        if self.random == (self.start is not None):
+            raise ValueError("give exactly one of `start` or `random: true`")
+        return self
+
+
+class RangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min: float
+    max: float
+    step: float | None = Field(default=None, gt=0)
+
+
+class SamplingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Literal["sobol", "lhs", "random"]
+    samples: int = Field(ge=1, description="Points drawn in the space of `ranges`.")
+    seed: int | None = Field(
+        default=None, ge=0, le=2**32 - 1, description="Drawn at submission when absent."
+    )
+    ranges: dict[ParamName, RangeIn] = Field(min_length=1, max_length=16)
+
+
+SWEEP_EXAMPLE: dict[str, Any] = {
+    "workflow": "demo-noise",
+    "base": {"width": 256, "height": 256},
+    "axes": [
+        {"param": "blur_radius", "values": "1-9 (+4)"},
+        {"param": "strength", "values": [0.2, 0.8]},
+    ],
+    "mode": "cartesian",
+    "seeds": {"count": 2, "start": 100},
+}
+
+
+class SweepCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [SWEEP_EXAMPLE]})
+
+    workflow: ParamName = Field(description="A registered workflow, see GET /v1/workflows.")
+    base: dict[ParamName, Scalar] = Field(default_factory=dict, max_length=256)
+    axes: list[AxisIn] = Field(
+        default_factory=list,
+        max_length=8,
+        description="First is X, second Y, the rest pages of grids.",
+    )
+    mode: Literal["cartesian", "zip"] = "cartesian"
+    seeds: SeedsIn | None = None
+    sampling: SamplingIn | None = None
+
+
+class AxisRead(BaseModel):
+    param: str
+    values: list[Any]
+
+
+class SweepSummary(BaseModel):
+    id: UUID
+    workflow: str
+    status: SweepStatus
+    total: int
+    created_at: datetime
+
+
+class SweepRead(SweepSummary):
+    counts: dict[RunStatus, int] = Field(description="Runs in each state.")
+    progress: float = Field(ge=0, le=1, description="Share of runs in a final state.")
+    mode: Literal["cartesian", "zip"]
+    axes: list[AxisRead] = Field(description="Each axis with its resolved values.")
+    seeds: list[int] = Field(description="The seeds every combination runs with.")
+    fixed: dict[str, Any] = Field(description="Values every run shares (defaults ⊕ base).")
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class RunRead(BaseModel):
+    index: int
+    status: RunStatus
+    assignment: dict[str, Any]
+    attempts: int
+    error: dict[str, Any] | None
+    instance: str | None
+    started_at: datetime | None
+    finished_at: datetime | None

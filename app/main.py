@@ -1,0 +1,51 @@
+"""Builds the FastAPI application from one Settings object: stores, registry, routes, errors."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from app.api.deps import require_team
+from app.api.errors import Unauthorized, install_error_handlers, responses
+from app.api.limits import BodySizeLimit
+from app.api.routes import health, sweeps, workflows
+from app.db.engine import make_engine, make_session_factory
+from app.registry import load_registry
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Turns ad-hoc image generation into systematic experiments: submit a sweep over
+a registered ComfyUI workflow, follow its runs, compare the results.
+
+Every `/v1` route needs `Authorization: Bearer <key>`; create keys with `comfy-sweep keys create`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(title="comfy-sweep", version="0.1.0", description=DESCRIPTION)
+    app.state.settings = settings
+    # Loaded eagerly: a broken workflow or contract stops start-up, naming the file.
+    app.state.registry = load_registry(settings.workflows_dir, settings.params_dir)
+    engine = make_engine(settings.database_url)
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    if not settings.auth_enabled:
+        log.warning("auth_disabled every caller acts as team=local; never do this in production")
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.include_router(health.router)
+    app.include_router(_v1_router())
+    return app
+
+
+def _v1_router() -> APIRouter:
+    # Auth lives on the router group, so no endpoint can forget it.
+    v1 = APIRouter(
+        prefix="/v1", dependencies=[Depends(require_team)], responses=responses(Unauthorized)
+    )
+    v1.include_router(sweeps.router)
+    v1.include_router(workflows.router)
+    return v1

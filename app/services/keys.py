@@ -1,0 +1,70 @@
+"""API keys: minting, checking and revoking. Keys are shown once and stored only as hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy.orm import Session
+
+from app.stores import teams
+
+KEY_PREFIX = "csk_"
+# Enough of the key to tell keys apart in listings and logs without revealing it.
+VISIBLE_CHARS = 12
+
+
+@dataclass(frozen=True)
+class MintedKey:
+    plaintext: str
+    prefix: str
+    team_name: str
+
+
+def hash_key(plaintext: str) -> str:
+    # Keys are 256 random bits, so a fast hash is enough: there is nothing to brute-force.
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def create_key(session: Session, team_name: str, label: str = "") -> MintedKey:
+    team = teams.get_or_create_team(session, team_name)
+    plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
+    prefix = plaintext[:VISIBLE_CHARS]
+    teams.add_key(session, team.id, hash_key(plaintext), prefix, label)
+    session.commit()
+    return MintedKey(plaintext=plaintext, prefix=prefix, team_name=team.name)
+
+
+def team_for_key(session: Session, plaintext: str) -> UUID | None:
+    """The team a key belongs to, or None for an unknown or revoked key."""
+    if not plaintext.startswith(KEY_PREFIX):
+        return None
+    key = teams.find_active_key(session, hash_key(plaintext))
+    return None if key is None else key.team_id
+
+
+def local_team(session: Session) -> UUID:
+    """The team that owns everything when auth is explicitly turned off."""
+    team = teams.get_or_create_team(session, "local")
+    session.commit()
+    return team.id
+
+
+def revoke_key(session: Session, prefix_or_id: str) -> int:
+    revoked = teams.revoke_key(session, prefix_or_id)
+    session.commit()
+    return revoked
+
+
+def revoke_labelled(session: Session, team_name: str, label: str) -> int:
+    """Revoke a team's keys with this label; used to retire the previous local run's key."""
+    prefixes = [
+        k.prefix
+        for k in teams.list_keys(session, team_name)
+        if k.label == label and k.revoked_at is None
+    ]
+    revoked = sum(teams.revoke_key(session, prefix) for prefix in prefixes)
+    session.commit()
+    return revoked

@@ -1,0 +1,98 @@
+"""API-side use cases of sweeps: submit, read, list. They own the commit."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy.orm import Session
+
+from app.api.schemas.sweeps import SweepCreate
+from app.db.models import Sweep
+from app.domain.contracts import Contract
+from app.domain.expansion import SweepPlan, count_runs, expand_sweep
+from app.domain.problems import reject
+from app.domain.resolution import SEED_PARAM, AxisRequest, SweepRequest, resolve_plan
+from app.domain.sampling import SampledRange, SamplingSpec
+from app.registry import Registry
+from app.stores import runs as run_store
+from app.stores import sweeps as sweep_store
+
+# JSON numbers beyond 2**53 lose precision in most clients; random seeds stay below it.
+MAX_RANDOM_SEED = 2**53 - 1
+
+
+def submit_sweep(
+    session: Session, registry: Registry, team_id: UUID, body: SweepCreate, max_runs: int
+) -> Sweep:
+    workflow = registry.get(body.workflow)
+    if workflow is None:
+        known = ", ".join(registry.names())
+        msg = f"no workflow named {body.workflow!r}; known: {known}"
+        raise reject(("workflow",), "unknown_workflow", msg, body.workflow)
+    request = _domain_request(body, workflow.contract)
+    plan = resolve_plan(workflow.contract, request, max_runs)
+    sweep = sweep_store.add_sweep(
+        session,
+        sweep_id=uuid4(),
+        team_id=team_id,
+        workflow=workflow.name,
+        request=body.model_dump(mode="json", exclude_none=True),
+        plan=_plan_record(plan, request),
+        total=count_runs(plan),
+    )
+    session.flush()  # the runs reference the sweep row
+    run_store.add_runs(session, sweep.id, ((r.index, r.assignment) for r in expand_sweep(plan)))
+    session.commit()
+    return sweep
+
+
+def _domain_request(body: SweepCreate, contract: Contract) -> SweepRequest:
+    return SweepRequest(
+        base=dict(body.base),
+        axes=tuple(AxisRequest(a.param, a.values) for a in body.axes),
+        mode=body.mode,
+        seeds=_seeds(body, contract),
+        sampling=_sampling(body),
+    )
+
+
+def _seeds(body: SweepCreate, contract: Contract) -> tuple[int, ...]:
+    if body.seeds is None:
+        return ()
+    if body.seeds.start is not None:
+        return tuple(range(body.seeds.start, body.seeds.start + body.seeds.count))
+    parameter = contract.parameters.get(SEED_PARAM)
+    low = int(parameter.minimum or 0) if parameter else 0
+    high = int(min(parameter.maximum or MAX_RANDOM_SEED, MAX_RANDOM_SEED)) if parameter else 0
+    # Drawn here, once, and stored in the plan: replaying the sweep reuses them exactly.
+    return tuple(low + secrets.randbelow(high - low + 1) for _ in range(body.seeds.count))
+
+
+def _sampling(body: SweepCreate) -> SamplingSpec | None:
+    if body.sampling is None:
+        return None
+    seed = body.sampling.seed if body.sampling.seed is not None else secrets.randbelow(2**32)
+    ranges = tuple(
+        SampledRange(name, r.min, r.max, r.step) for name, r in body.sampling.ranges.items()
+    )
+    return SamplingSpec(body.sampling.strategy, body.sampling.samples, seed, ranges)
+
+
+def _plan_record(plan: SweepPlan, request: SweepRequest) -> dict[str, Any]:
+    """What expansion used, as JSON: enough to replay the sweep without the random draws."""
+    return {
+        "fixed": dict(plan.fixed),
+        "axes": [{"param": a.param, "values": list(a.values)} for a in plan.axes],
+        "mode": plan.mode,
+        "seed_param": plan.seed_param,
+        "seeds": list(plan.seeds),
+        "samples": [dict(s) for s in plan.samples],
+        "sampling": None if request.sampling is None else asdict(request.sampling),
+    }
+
+
+def get_sweep(session: Session, team_id: UUID, sweep_id: UUID) -> Sweep | None:
+    return sweep_store.get_sweep(session, sweep_id, team_id)
