@@ -1,0 +1,54 @@
+"""The Celery application, configured in one place with every reliability setting.
+
+The database is the record of what must run; the broker only carries hints. So tasks are
+acknowledged late, requeued when their worker dies, never prefetched more than one at a
+time, and carry ids, never objects. When no Redis is configured or answering, an embedded
+SQLite broker (kombu's SQLAlchemy transport) lets `make run` work with no server at all.
+"""
+
+from __future__ import annotations
+
+import socket
+from urllib.parse import urlsplit
+
+from celery import Celery
+
+from app.settings import PROJECT_ROOT, Settings
+
+# Above the longest run we expect: a message unacked for longer is delivered again, while
+# the first copy may still be running (see docs on Redis visibility_timeout).
+VISIBILITY_TIMEOUT_S = 2 * 60 * 60
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def broker_url(settings: Settings) -> str:
+    if settings.redis_url:
+        return settings.redis_url
+    if _answers(LOCAL_REDIS_URL):
+        return LOCAL_REDIS_URL
+    return f"sqla+sqlite:///{PROJECT_ROOT / 'var' / 'broker.db'}"
+
+
+def _answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 0.3):
+            return True
+    except OSError:
+        return False
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("comfy_sweep", broker=broker_url(settings))
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+    )
+    return app
