@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--input-dir", type=Path, default=None, help="default OUTPUT/../input")
     parser.add_argument("--checkpoint-load-ms", type=float, default=2000.0)
     parser.add_argument("--step-ms", type=float, default=20.0)
-    parser.add_argument("--faults", default="", help="e.g. fail:3,hang:2,die:4,slow-view:500")
+    parser.add_argument(
+        "--faults", default="", help="e.g. fail:3,hang:2,die:4,reject:1,slow-view:500"
+    )
     parser.add_argument("--models", type=Path, default=None, help="JSON: folder -> [file names]")
     parser.add_argument("--log-level", default="warning")
     return parser

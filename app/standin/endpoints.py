@@ -22,7 +22,7 @@ from app.standin.faults import parse_faults, spec_from_json
 from app.standin.graph import JsonObject, JsonValue
 from app.standin.services import Services
 from app.standin.stats import system_stats
-from app.standin.validation import validate_prompt
+from app.standin.validation import Validation, reject_out_of_range, validate_prompt
 from app.standin.view import find_view_file
 
 log = logging.getLogger(__name__)
@@ -80,9 +80,26 @@ def _take_number(services: Services, body: JsonObject) -> int | float:
     return -number if body.get("front") else number
 
 
+def _rejected(
+    services: Services,
+    prompt: JsonObject,
+    target_ids: list[str] | None,
+    validation: Validation,
+    submission: int,
+) -> Validation:
+    """The `reject` fault: ComfyUI's answer to an out-of-range value, in place of acceptance."""
+    rejection = reject_out_of_range(prompt, services.specs, target_ids, validation.outputs)
+    if rejection is None:
+        log.warning("fault reject submission=%d: no literal INT/FLOAT input, accepted", submission)
+        return validation
+    log.warning("fault reject submission=%d", submission)
+    return rejection
+
+
 @comfy_route
 async def post_prompt(request: Request) -> Response:
     services = services_of(request)
+    submission = services.stats.prompt_submitted()
     body = await object_body(request)
     number = _take_number(services, body)
     if "prompt" not in body:
@@ -99,6 +116,8 @@ async def post_prompt(request: Request) -> Response:
         raise TypeError("extra_data must be an object")
     if "client_id" in body:
         extra_data["client_id"] = body["client_id"]
+    if validation.ok and services.faults.plan.reject.matches(submission):
+        validation = _rejected(services, prompt, target_ids, validation, submission)
     if not validation.ok:
         return json_response(
             {"error": validation.error, "node_errors": validation.node_errors}, 400
@@ -252,6 +271,7 @@ async def get_embeddings(request: Request) -> Response:
 
 def _faults_answer(services: Services) -> Response:
     body = services.faults.plan.as_json()
+    body["prompts_submitted"] = services.stats.prompts_submitted
     body["prompts_executed"] = services.stats.prompts_executed
     return json_response(body)
 
@@ -267,7 +287,8 @@ async def post_faults(request: Request) -> Response:
     services = services_of(request)
     try:
         spec = spec_from_json(await json_body(request))
-        plan = parse_faults(spec, started=services.stats.prompts_executed)
+        stats = services.stats
+        plan = parse_faults(spec, started=stats.prompts_executed, submitted=stats.prompts_submitted)
     except ValueError as ex:
         return json_response({"error": str(ex)}, status=400)
     services.faults.replace(plan)

@@ -1,10 +1,12 @@
-"""Injected faults for tests: which prompts fail, hang or kill the process, and slow `/view`.
+"""Injected faults for tests: which prompts fail, hang or kill the process, which submissions
+are refused, and slow `/view`.
 
 Spec syntax (CLI `--faults` and `POST /standin/faults {"spec": ...}`): comma-separated items
-`fail:N`, `hang:N`, `die:N` and `slow-view:MS`. N is the 1-based ordinal of a prompt the
-executor starts (counted since the process started), `+N` is relative to the moment the spec
-is applied (`fail:+1` = the next prompt), `*` means every prompt. Items of one kind add up:
-`fail:2,fail:5`. An empty spec clears everything.
+`fail:N`, `hang:N`, `die:N`, `reject:N` and `slow-view:MS`. For fail/hang/die, N is the 1-based
+ordinal of a prompt the executor starts (counted since the process started); for reject, of a
+`POST /prompt` received. `+N` is relative to the moment the spec is applied (`fail:+1` = the
+next prompt), `*` means every prompt. Items of one kind add up: `fail:2,fail:5`. An empty spec
+clears everything.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from dataclasses import dataclass, field
 
 from app.standin.graph import JsonObject, JsonValue
 
-PROMPT_FAULTS = ("fail", "hang", "die")
+PROMPT_FAULTS = ("fail", "hang", "die")  # counted in prompts the executor starts
+SUBMISSION_FAULTS = ("reject",)  # counted in `POST /prompt` requests received
+ORDINAL_FAULTS = PROMPT_FAULTS + SUBMISSION_FAULTS
 
 
 @dataclass(frozen=True)
@@ -36,10 +40,11 @@ class FaultPlan:
     fail: PromptSelector = field(default_factory=PromptSelector)
     hang: PromptSelector = field(default_factory=PromptSelector)
     die: PromptSelector = field(default_factory=PromptSelector)
+    reject: PromptSelector = field(default_factory=PromptSelector)
     slow_view_ms: int = 0
 
     def spec(self) -> str:
-        items = [f"{kind}:{n}" for kind in PROMPT_FAULTS for n in getattr(self, kind).describe()]
+        items = [f"{kind}:{n}" for kind in ORDINAL_FAULTS for n in getattr(self, kind).describe()]
         if self.slow_view_ms:
             items.append(f"slow-view:{self.slow_view_ms}")
         return ",".join(items)
@@ -50,6 +55,7 @@ class FaultPlan:
             "fail": list(self.fail.describe()),
             "hang": list(self.hang.describe()),
             "die": list(self.die.describe()),
+            "reject": list(self.reject.describe()),
             "slow_view_ms": self.slow_view_ms,
         }
 
@@ -65,9 +71,10 @@ def _ordinal(text: str, item: str, started: int) -> int | None:
     return started + int(digits) if relative else int(digits)
 
 
-def parse_faults(spec: str, started: int = 0) -> FaultPlan:
-    """Parse a spec; `started` is how many prompts have already started (for `+N`)."""
-    ordinals: dict[str, set[int]] = {kind: set() for kind in PROMPT_FAULTS}
+def parse_faults(spec: str, started: int = 0, submitted: int = 0) -> FaultPlan:
+    """Parse a spec; `started` is how many prompts have already started and `submitted` how
+    many `POST /prompt` were received (the bases of `+N`)."""
+    ordinals: dict[str, set[int]] = {kind: set() for kind in ORDINAL_FAULTS}
     every: set[str] = set()
     slow_view_ms = 0
     for raw in spec.split(","):
@@ -83,28 +90,31 @@ def parse_faults(spec: str, started: int = 0) -> FaultPlan:
                 raise ValueError(f"bad fault {item!r}: slow-view takes milliseconds")
             slow_view_ms = int(value)
         elif kind in ordinals:
-            ordinal = _ordinal(value, item, started)
+            base = submitted if kind in SUBMISSION_FAULTS else started
+            ordinal = _ordinal(value, item, base)
             if ordinal is None:
                 every.add(kind)
             else:
                 ordinals[kind].add(ordinal)
         else:
-            raise ValueError(f"bad fault {item!r}: kind must be fail, hang, die or slow-view")
+            raise ValueError(
+                f"bad fault {item!r}: kind must be fail, hang, die, reject or slow-view"
+            )
     selectors = {
-        kind: PromptSelector(frozenset(ordinals[kind]), kind in every) for kind in PROMPT_FAULTS
+        kind: PromptSelector(frozenset(ordinals[kind]), kind in every) for kind in ORDINAL_FAULTS
     }
     return FaultPlan(slow_view_ms=slow_view_ms, **selectors)
 
 
 def spec_from_json(body: JsonValue) -> str:
-    """`{"spec": "fail:+1"}` or `{"fail": [3, "+1"], "hang": ["*"], "slow_view_ms": 500}`."""
+    """`{"spec": "fail:+1"}` or `{"fail": [3, "+1"], "reject": ["*"], "slow_view_ms": 500}`."""
     if not isinstance(body, dict):
         raise ValueError("expected a JSON object")
     spec = body.get("spec")
     if isinstance(spec, str):
         return spec
     items: list[str] = []
-    for kind in PROMPT_FAULTS:
+    for kind in ORDINAL_FAULTS:
         values = body.get(kind, [])
         if not isinstance(values, list):
             raise ValueError(f"{kind!r} must be a list")

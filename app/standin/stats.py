@@ -17,10 +17,17 @@ class StandinStats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.prompts_submitted = 0
         self.prompts_executed = 0
         self.nodes_executed = 0
         self.checkpoint_loads = 0
         self._loads: Counter[str] = Counter()
+
+    def prompt_submitted(self) -> int:
+        """Count a `POST /prompt` received (valid or not); returns its 1-based ordinal."""
+        with self._lock:
+            self.prompts_submitted += 1
+            return self.prompts_submitted
 
     def start_prompt(self) -> int:
         """Count a prompt the executor takes up; returns its 1-based ordinal."""
@@ -45,6 +52,7 @@ class StandinStats:
                 "checkpoint_loads": self.checkpoint_loads,
                 "model_loads": sum(self._loads.values()),
                 "loads_by_file": loads,
+                "prompts_submitted": self.prompts_submitted,
                 "prompts_executed": self.prompts_executed,
                 "nodes_executed": self.nodes_executed,
             }

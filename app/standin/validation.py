@@ -9,12 +9,21 @@ Widget values are converted in place (`"3"` -> 3 for an INT), as ComfyUI does be
 
 from __future__ import annotations
 
+import copy
+import math
 import sys
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from app.standin.graph import Graph, JsonObject, JsonValue, class_type_of, node_inputs
+from app.standin.graph import (
+    Graph,
+    JsonObject,
+    JsonValue,
+    as_link,
+    class_type_of,
+    node_inputs,
+)
 from app.standin.specs import InputSpec, NodeSpec
 
 COMBO_LIST_LIMIT = 20  # longer option lists are not echoed back (ComfyUI: model file lists)
@@ -274,27 +283,25 @@ def _collect_node_errors(
         cast(list[JsonValue], entry["dependent_outputs"]).append(output_id)
 
 
-def validate_prompt(
-    graph: Graph, specs: dict[str, NodeSpec], targets: list[str] | None = None
-) -> Validation:
-    """Validate every output node (or only `targets`, ComfyUI's `partial_execution_targets`);
-    the prompt is accepted if at least one of them is valid."""
-    found = _find_outputs(graph, specs, targets)
-    if isinstance(found, Validation):
-        return found
+def _validate_outputs(
+    graph: Graph, specs: dict[str, NodeSpec], outputs: list[str]
+) -> tuple[list[str], list[JsonValue], JsonObject]:
+    """The outputs that pass, the failed outputs' own reasons, and `node_errors`."""
     validator = _Validator(graph, specs)
     good: list[str] = []
     failed_reasons: list[JsonValue] = []
     node_errors: JsonObject = {}
-    for output_id in found:
+    for output_id in outputs:
         verdict = _validate_output(validator, output_id)
         if verdict.valid:
             good.append(output_id)
             continue
         failed_reasons += verdict.errors
         _collect_node_errors(graph, validator, output_id, node_errors)
-    if good:
-        return Validation(True, None, good, node_errors)
+    return good, failed_reasons, node_errors
+
+
+def _failed(failed_reasons: list[JsonValue], node_errors: JsonObject) -> Validation:
     details = "\n".join(
         f"{cast(JsonObject, e)['message']}: {cast(JsonObject, e)['details']}"
         for e in failed_reasons
@@ -303,3 +310,91 @@ def validate_prompt(
         "prompt_outputs_failed_validation", "Prompt outputs failed validation", details, {}
     )
     return Validation(False, error, [], node_errors)
+
+
+def validate_prompt(
+    graph: Graph, specs: dict[str, NodeSpec], targets: list[str] | None = None
+) -> Validation:
+    """Validate every output node (or only `targets`, ComfyUI's `partial_execution_targets`);
+    the prompt is accepted if at least one of them is valid."""
+    found = _find_outputs(graph, specs, targets)
+    if isinstance(found, Validation):
+        return found
+    good, failed_reasons, node_errors = _validate_outputs(graph, specs, found)
+    if good:
+        return Validation(True, None, good, node_errors)
+    return _failed(failed_reasons, node_errors)
+
+
+def _upstream(graph: Graph, specs: dict[str, NodeSpec], outputs: list[str]) -> set[str]:
+    """The nodes these (valid) outputs need, themselves included."""
+    seen: set[str] = set()
+    stack = list(outputs)
+    while stack:
+        node_id = stack.pop()
+        if node_id in seen:
+            continue
+        seen.add(node_id)
+        inputs = node_inputs(graph, node_id)
+        for spec in specs[class_type_of(graph, node_id)].inputs:
+            link = as_link(inputs.get(spec.name))
+            if link is not None:
+                stack.append(link.node_id)
+    return seen
+
+
+def _beyond_max(spec: InputSpec) -> int | float:
+    limit = cast(int | float, spec.config["max"])
+    if spec.type == "INT":
+        return int(limit) + 1
+    value = float(limit) + 1.0
+    return value if value > limit else math.nextafter(float(limit), math.inf)
+
+
+def _first_bounded_number(
+    graph: Graph, specs: dict[str, NodeSpec], needed: set[str]
+) -> tuple[str, InputSpec] | None:
+    """The first needed node (graph order) with a literal INT/FLOAT input that has a max, and
+    that input (the node's object_info order)."""
+    for node_id in graph:
+        if node_id not in needed:
+            continue
+        inputs = node_inputs(graph, node_id)
+        for spec in specs[class_type_of(graph, node_id)].inputs:
+            limit = spec.config.get("max")
+            if (
+                spec.type in ("INT", "FLOAT")
+                and spec.name in inputs
+                and not isinstance(inputs[spec.name], list)
+                and isinstance(limit, int | float)
+                and not isinstance(limit, bool)
+            ):
+                return node_id, spec
+    return None
+
+
+def reject_out_of_range(
+    graph: Graph,
+    specs: dict[str, NodeSpec],
+    targets: list[str] | None,
+    accepted: list[str],
+) -> Validation | None:
+    """ComfyUI's refusal of this (valid) prompt had its first literal INT/FLOAT input been
+    above its max (`value_bigger_than_max`), for the `reject` fault; None if it has none.
+
+    Only nodes the `accepted` outputs need are candidates. The input is set to max + 1 in a copy
+    that is validated again, so `dependent_outputs`, `details` and any other failing outputs are
+    what ComfyUI would report. The answer is a refusal even if some output does not depend on
+    that node (ComfyUI would then queue the rest).
+    """
+    working = copy.deepcopy(graph)
+    found = _first_bounded_number(working, specs, _upstream(working, specs, accepted))
+    if found is None:
+        return None
+    node_id, spec = found
+    node_inputs(working, node_id)[spec.name] = _beyond_max(spec)
+    outputs = _find_outputs(working, specs, targets)
+    if isinstance(outputs, Validation):  # cannot happen: the graph was valid
+        return outputs
+    _, failed_reasons, node_errors = _validate_outputs(working, specs, outputs)
+    return _failed(failed_reasons, node_errors)
