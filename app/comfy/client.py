@@ -1,0 +1,332 @@
+"""`ComfyClient`: the only code that speaks HTTP and WebSocket to a ComfyUI instance.
+
+It turns every answer into a wire model (protocol.py) and every failure into a `ComfyError`
+carrying a `RunError`. The instance URL comes only from the caller (settings); ids, file names
+and folders from data travel as query parameters or JSON bodies, never spliced into a path,
+except prompt ids, which are checked to be canonical UUIDs first. Graphs are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from asyncio import timeout as asyncio_timeout
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+from websockets.asyncio.client import connect
+
+from app.comfy.download import Downloaded, save_body, view_params
+from app.comfy.errors import ComfyError, RunError
+from app.comfy.follow import UNREACHABLE_GIVE_UP_S, EventCallback, PromptFollower, Socket
+from app.comfy.protocol import (
+    HistoryEntry,
+    OutputFile,
+    PromptAccepted,
+    PromptRejected,
+    QueueState,
+    parse_history,
+    parse_queue,
+)
+from app.comfy.rejections import rejection_error
+
+log = logging.getLogger(__name__)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+WS_MAX_MESSAGE_BYTES = 64 << 20  # `executed`/`execution_error` can carry large node outputs
+
+
+def _require_uuid(prompt_id: str) -> str:
+    # Newer ComfyUI accepts only lowercase hyphenated UUIDs as prompt ids, and an empty id in
+    # POST /interrupt would stop whatever is running: refuse anything else before sending.
+    try:
+        canonical: str | None = str(uuid.UUID(prompt_id))
+    except (ValueError, TypeError, AttributeError):
+        canonical = None
+    if canonical is None or canonical != prompt_id:
+        raise ValueError(f"prompt_id must be a lowercase hyphenated UUID, got {prompt_id!r}")
+    return prompt_id
+
+
+def _transport(message: str, details: str | None = None) -> ComfyError:
+    return ComfyError(RunError(kind="transport", message=message, details=details))
+
+
+def _protocol(message: str, details: str | None = None) -> ComfyError:
+    return ComfyError(RunError(kind="protocol", message=message, details=details))
+
+
+class ComfyClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._base = httpx.URL(base_url.rstrip("/") + "/")
+        self._timeout = timeout
+        self._http = httpx.AsyncClient(base_url=self._base, timeout=timeout, transport=transport)
+        port = self._base.port
+        self._label = f"{self._base.host}:{port}" if port else self._base.host  # no userinfo
+
+    @property
+    def base_url(self) -> str:
+        return str(self._base).rstrip("/")
+
+    @property
+    def instance(self) -> str:
+        """host:port, for logs (never the URL's userinfo)."""
+        return self._label
+
+    async def __aenter__(self) -> ComfyClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- prompts ---------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        graph: Mapping[str, Any],
+        *,
+        prompt_id: str,
+        client_id: str,
+        extra_pnginfo: Mapping[str, Any] | None = None,
+    ) -> PromptAccepted:
+        """Queue `graph` under our own `prompt_id`; a rejection raises kind="validation"."""
+        body: dict[str, Any] = {
+            "prompt": dict(graph),
+            "client_id": client_id,
+            "prompt_id": _require_uuid(prompt_id),
+        }
+        if extra_pnginfo is not None:
+            body["extra_data"] = {"extra_pnginfo": dict(extra_pnginfo)}
+        response = await self._send("POST", "prompt", json=body)
+        if response.status_code == 400:
+            rejected = self._model(PromptRejected, response)
+            raise ComfyError(rejection_error(rejected, graph))
+        accepted = self._model(PromptAccepted, self._ok(response))
+        await self._check_accepted(accepted, prompt_id, graph)
+        log.info(
+            "comfy.submitted instance=%s prompt_id=%s number=%s nodes=%d",
+            self._label,
+            prompt_id,
+            accepted.number,
+            len(graph),
+        )
+        return accepted
+
+    async def _check_accepted(
+        self, accepted: PromptAccepted, prompt_id: str, graph: Mapping[str, Any]
+    ) -> None:
+        if accepted.prompt_id != prompt_id:
+            # ComfyUI before `prompt_id` support picks its own id; we could never follow it.
+            await self._discard(accepted.prompt_id)
+            raise _protocol(f"ComfyUI ignored our prompt_id and queued {accepted.prompt_id}")
+        if accepted.node_errors:
+            # Some outputs failed validation and ComfyUI queued the rest anyway (execution.py
+            # validate_prompt): the run would silently miss outputs, so take it back and fail.
+            await self._discard(prompt_id)
+            rejected = PromptRejected(node_errors=accepted.node_errors)
+            raise ComfyError(rejection_error(rejected, graph))
+
+    async def _discard(self, prompt_id: str) -> None:
+        """Best effort: drop a prompt we will not follow from the queue, or stop it."""
+        try:
+            await self.remove_from_queue([prompt_id])
+            await self.interrupt(prompt_id)
+        except ComfyError as ex:
+            log.warning("comfy.discard_failed prompt_id=%s error=%s", prompt_id, ex.error.message)
+
+    async def wait(
+        self,
+        prompt_id: str,
+        *,
+        client_id: str,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+        on_event: EventCallback | None = None,
+        unreachable_after: float = UNREACHABLE_GIVE_UP_S,
+    ) -> HistoryEntry:
+        """The finished prompt's history entry (check `.error`); raises kind="timeout" etc.
+
+        `client_id` must be the one the prompt was submitted with: ComfyUI sends per-prompt
+        events only to that socket. `on_event` sees only messages about this prompt. An
+        instance unreachable for `unreachable_after` seconds fails as a transport error.
+        """
+        if poll_interval <= 0:
+            raise ValueError("poll_interval must be positive")
+        follower = PromptFollower(
+            self,
+            _require_uuid(prompt_id),
+            client_id=client_id,
+            poll_interval=poll_interval,
+            on_event=on_event,
+            unreachable_after=unreachable_after,
+        )
+        timer = asyncio_timeout(timeout)
+        try:
+            async with timer:
+                entry = await follower.run()
+        except TimeoutError as ex:
+            if not timer.expired():
+                raise
+            message = f"prompt {prompt_id} did not finish within {timeout}s"
+            raise ComfyError(RunError(kind="timeout", message=message)) from ex
+        log.info(
+            "comfy.finished instance=%s prompt_id=%s status=%s outputs=%d",
+            self._label,
+            prompt_id,
+            entry.status_str,
+            len(entry.outputs),
+        )
+        return entry
+
+    def open_socket(self, client_id: str) -> AbstractAsyncContextManager[Socket]:
+        """The `/ws?clientId=` connection; `wait` falls back to polling when this fails."""
+        scheme = "wss" if self._base.scheme == "https" else "ws"
+        url = self._base.copy_with(
+            scheme=scheme, path=self._base.path + "ws", params={"clientId": client_id}
+        )
+        return connect(str(url), open_timeout=self._timeout, max_size=WS_MAX_MESSAGE_BYTES)
+
+    async def history(self, prompt_id: str) -> HistoryEntry | None:
+        """The entry once the prompt has finished; None while queued, running, or unknown."""
+        response = self._ok(await self._send("GET", f"history/{_require_uuid(prompt_id)}"))
+        try:
+            return parse_history(prompt_id, self._json(response))
+        except (ValueError, ValidationError) as ex:
+            raise _protocol("unexpected /history answer", str(ex)) from ex
+
+    async def delete_history(self, prompt_ids: Sequence[str]) -> None:
+        """Free ComfyUI's in-memory history (capped at 10,000 entries) once results are saved."""
+        ids = [_require_uuid(prompt_id) for prompt_id in prompt_ids]
+        self._ok(await self._send("POST", "history", json={"delete": ids}))
+
+    async def queue(self) -> QueueState:
+        response = self._ok(await self._send("GET", "queue"))
+        try:
+            return parse_queue(self._json(response))
+        except ValueError as ex:
+            raise _protocol("unexpected /queue answer", str(ex)) from ex
+
+    async def remove_from_queue(self, prompt_ids: Sequence[str]) -> None:
+        """Drop pending prompts; a running one is unaffected (use `interrupt`)."""
+        ids = [_require_uuid(prompt_id) for prompt_id in prompt_ids]
+        self._ok(await self._send("POST", "queue", json={"delete": ids}))
+
+    async def interrupt(self, prompt_id: str) -> None:
+        """Stop `prompt_id` if, and only if, it is the one running.
+
+        A bare POST /interrupt stops whatever runs, someone else's prompt included, so the id
+        is always sent. It races with completion: re-read the history afterwards.
+        """
+        body = {"prompt_id": _require_uuid(prompt_id)}
+        self._ok(await self._send("POST", "interrupt", json=body))
+        log.info("comfy.interrupt instance=%s prompt_id=%s", self._label, prompt_id)
+
+    # --- files and instance ----------------------------------------------------------------
+
+    async def download(self, output: OutputFile, destination: Path) -> Downloaded:
+        """Stream one output file from `/view` into `destination`, hashing it on the way."""
+        params = view_params(output)
+        try:
+            async with self._http.stream("GET", "view", params=params) as response:
+                self._check_view(response, output)
+                downloaded = await save_body(response, destination, output.filename)
+        except httpx.TransportError as ex:
+            raise _transport(f"GET /view failed: {type(ex).__name__}", str(ex) or None) from ex
+        log.info(
+            "comfy.downloaded instance=%s node=%s size=%d mime=%s",
+            self._label,
+            output.node_id,
+            downloaded.size,
+            downloaded.mime,
+        )
+        return downloaded
+
+    def _check_view(self, response: httpx.Response, output: OutputFile) -> None:
+        where = f"{output.type}/{output.subfolder}/{output.filename}".replace("//", "/")
+        if response.status_code == 404:
+            # Listed in history but gone: ComfyUI empties temp/ at start, or someone deleted
+            # it. Running the prompt again writes it again, hence a retryable kind.
+            message = f"output file {where} not found on ComfyUI"
+            raise ComfyError(RunError(kind="transport", message=message, node_id=output.node_id))
+        if response.status_code >= 500:
+            raise _transport(f"GET /view answered {response.status_code}")
+        if response.status_code != 200:
+            message = f"ComfyUI refused /view for {where}: HTTP {response.status_code}"
+            raise ComfyError(RunError(kind="protocol", message=message, node_id=output.node_id))
+
+    async def system_stats(self) -> dict[str, Any]:
+        return self._object(self._ok(await self._send("GET", "system_stats")))
+
+    async def object_info(self) -> dict[str, Any]:
+        return self._object(self._ok(await self._send("GET", "object_info")))
+
+    async def free(self) -> None:
+        """Unload models and free memory (applied by ComfyUI between prompts)."""
+        body = {"unload_models": True, "free_memory": True}
+        self._ok(await self._send("POST", "free", json=body))
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    async def _send(
+        self, method: str, path: str, *, json: Mapping[str, Any] | None = None
+    ) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, json=json)
+        except httpx.TransportError as ex:
+            log.info("comfy.unreachable instance=%s path=/%s error=%r", self._label, path, ex)
+            raise _transport(
+                f"{method} /{path} failed: {type(ex).__name__}", str(ex) or None
+            ) from ex
+        if response.status_code >= 500:
+            raise _transport(
+                f"{method} /{path} answered {response.status_code}", response.text[:500]
+            )
+        return response
+
+    @staticmethod
+    def _ok(response: httpx.Response) -> httpx.Response:
+        if response.status_code != 200:
+            request = response.request
+            message = f"{request.method} {request.url.path} answered {response.status_code}"
+            raise _protocol(message, response.text[:500] or None)
+        return response
+
+    @staticmethod
+    def _json(response: httpx.Response) -> object:
+        try:
+            return response.json()
+        except ValueError as ex:
+            raise _protocol(f"{response.request.url.path} answered non-JSON", str(ex)) from ex
+
+    @classmethod
+    def _object(cls, response: httpx.Response) -> dict[str, Any]:
+        body = cls._json(response)
+        if not isinstance(body, dict):
+            raise _protocol(f"{response.request.url.path} answered JSON that is not an object")
+        return body
+
+    @classmethod
+    def _model(cls, model: type[ModelT], response: httpx.Response) -> ModelT:
+        try:
+            return model.model_validate(cls._json(response))
+        except ValidationError as ex:
+            raise _protocol(f"unexpected {response.request.url.path} answer", str(ex)) from ex

@@ -1,0 +1,183 @@
+"""Following one prompt to its end: the WebSocket when it works, `/history` polling when not.
+
+ComfyUI drops WebSocket events sent while a client is disconnected (server.py `send_json` to
+an unknown sid is a no-op), and a reconnect with the same clientId can silently unregister the
+new socket when the old one's close is processed late. So the socket is only a fast path: the
+history entry is the final word, it is read right after every connect (the prompt may have
+finished before), on `executing` with `node: null` (sent after the entry is written), and every
+few poll intervals anyway. A prompt that is neither queued, running nor in history was lost
+(ComfyUI restarted, or someone removed it) and fails fast as a transport error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from websockets.exceptions import WebSocketException
+
+from app.comfy.errors import ComfyError, RunError
+from app.comfy.protocol import (
+    ExecutingMessage,
+    HistoryEntry,
+    QueueState,
+    WsMessage,
+    parse_ws_message,
+    prompt_id_of,
+)
+
+log = logging.getLogger(__name__)
+
+RECHECK_POLLS = 5  # while the socket is up, read the history every this many poll intervals
+MAX_RECONNECT_DELAY_S = 30.0  # longest stretch of polling between two reconnect attempts
+UNREACHABLE_GIVE_UP_S = 120.0  # ComfyUI unreachable this long: fail as transport (retryable)
+SOCKET_ERRORS = (OSError, TimeoutError, WebSocketException)
+
+EventCallback = Callable[[WsMessage], None]
+
+
+class Socket(Protocol):
+    async def recv(self, decode: bool | None = None) -> str | bytes: ...
+
+
+class PromptSource(Protocol):
+    """What following needs from the client (kept narrow so tests can fake the socket)."""
+
+    async def history(self, prompt_id: str) -> HistoryEntry | None: ...
+
+    async def queue(self) -> QueueState: ...
+
+    def open_socket(self, client_id: str) -> AbstractAsyncContextManager[Socket]: ...
+
+
+class PromptFollower:
+    def __init__(
+        self,
+        source: PromptSource,
+        prompt_id: str,
+        *,
+        client_id: str,
+        poll_interval: float,
+        on_event: EventCallback | None,
+        unreachable_after: float = UNREACHABLE_GIVE_UP_S,
+    ) -> None:
+        self._source = source
+        self._unreachable_after = unreachable_after
+        self._prompt_id = prompt_id
+        self._client_id = client_id
+        self._poll_interval = poll_interval
+        self._on_event = on_event
+        self._socket_failures = 0
+        self._unreachable_since: float | None = None
+
+    async def run(self) -> HistoryEntry:
+        while True:
+            entry = await self._follow_socket()
+            if entry is not None:
+                return entry
+            entry = await self._poll(self._reconnect_delay())
+            if entry is not None:
+                return entry
+
+    def _reconnect_delay(self) -> float:
+        return min(self._poll_interval * 2.0**self._socket_failures, MAX_RECONNECT_DELAY_S)
+
+    async def _follow_socket(self) -> HistoryEntry | None:
+        try:
+            async with self._source.open_socket(self._client_id) as socket:
+                self._socket_failures = 0
+                log.debug("comfy.ws_connected prompt_id=%s", self._prompt_id)
+                entry = await self._check()  # it may have finished before we connected
+                return entry if entry is not None else await self._listen(socket)
+        except SOCKET_ERRORS as ex:
+            self._socket_failures += 1
+            log.info(
+                "comfy.ws_unavailable prompt_id=%s failures=%d error=%r",
+                self._prompt_id,
+                self._socket_failures,
+                ex,
+            )
+            return None
+
+    async def _listen(self, socket: Socket) -> HistoryEntry:
+        loop = asyncio.get_running_loop()
+        recheck_s = self._poll_interval * RECHECK_POLLS
+        next_check = loop.time() + recheck_s
+        while True:
+            finished = await self._receive(socket, next_check - loop.time())
+            if finished or loop.time() >= next_check:
+                entry = await self._check()
+                if entry is not None:
+                    return entry
+                next_check = loop.time() + recheck_s
+
+    async def _receive(self, socket: Socket, timeout: float) -> bool:
+        """Handle at most one frame; True when it says our prompt finished."""
+        try:
+            frame = await asyncio.wait_for(socket.recv(), max(timeout, 0.0))
+        except TimeoutError:
+            return False  # websockets' recv() is cancellation-safe: no frame is lost
+        message = parse_ws_message(frame)
+        if message is None or prompt_id_of(message) != self._prompt_id:
+            return False
+        self._emit(message)
+        return isinstance(message, ExecutingMessage) and message.data.node is None
+
+    def _emit(self, message: WsMessage) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(message)
+        except Exception:  # progress reporting must never end the wait for the result
+            log.exception("comfy.on_event_failed prompt_id=%s", self._prompt_id)
+
+    async def _poll(self, duration: float) -> HistoryEntry | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + duration
+        while True:
+            entry = await self._check()
+            if entry is not None or loop.time() >= deadline:
+                return entry
+            await asyncio.sleep(self._poll_interval)
+
+    async def _check(self) -> HistoryEntry | None:
+        """The history entry once finished; None while queued, running or unreachable."""
+        try:
+            entry, queued = await self._look_up()
+        except ComfyError as ex:
+            if ex.error.kind != "transport":
+                raise
+            self._note_unreachable(ex)
+            return None
+        self._unreachable_since = None
+        if entry is None and not queued:
+            message = (
+                f"prompt {self._prompt_id} is neither queued, running nor in history: "
+                "ComfyUI restarted or the prompt was removed"
+            )
+            raise ComfyError(RunError(kind="transport", message=message, details="prompt_lost"))
+        return entry
+
+    async def _look_up(self) -> tuple[HistoryEntry | None, bool]:
+        """(history entry, still queued or running)."""
+        entry = await self._source.history(self._prompt_id)
+        if entry is not None:
+            return entry, False
+        if (await self._source.queue()).holds(self._prompt_id):
+            return None, True
+        # Queue, then history again: ComfyUI moves a prompt from running to history under one
+        # lock (PromptQueue.task_done), so a prompt absent from both reads is gone.
+        return await self._source.history(self._prompt_id), False
+
+    def _note_unreachable(self, ex: ComfyError) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+            log.warning(
+                "comfy.unreachable prompt_id=%s error=%s", self._prompt_id, ex.error.message
+            )
+        if now - self._unreachable_since >= self._unreachable_after:
+            raise ex
