@@ -1,0 +1,20 @@
+"""Response shapes of a run's outputs: the files it produced, each with where to fetch it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from app.api.schemas.sweeps import RunRead
+
+
+class OutputRead(BaseModel):
+    n: int = Field(ge=0, description="Position among the run's outputs, as ComfyUI listed them.")
+    kind: str = Field(description="What the file is for display: image, video, audio, file.")
+    mime: str = Field(examples=["image/png"])
+    size: int = Field(ge=0, description="Bytes.")
+    sha256: str = Field(description="Hex digest of the file; also its ETag.")
+    url: str = Field(description="Where to download it; supports HTTP range requests.")
+
+
+class RunDetail(RunRead):
+    outputs: list[OutputRead] = Field(description="The run's files, by `n`; empty until done.")

@@ -1,0 +1,85 @@
+"""SQL for outputs, the files a run produced: idempotent inserts and team-scoped reads.
+
+Takes the caller's session and never commits. Recording is idempotent on (run_id, position):
+a redelivered task that records the same outputs again changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID, uuid4
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.db.models import Output, Run, Sweep
+
+
+@dataclass(frozen=True, slots=True)
+class NewOutput:
+    position: int
+    kind: str
+    path: str  # relative to DATA_DIR, from `Storage.relative`
+    mime: str
+    size: int
+    sha256: str
+
+
+def add_outputs(session: Session, run_id: UUID, outputs: Sequence[NewOutput]) -> None:
+    """Record a run's outputs; a position already recorded keeps its first row."""
+    if not outputs:
+        return
+    rows = [
+        {
+            "id": uuid4(),
+            "run_id": run_id,
+            "position": o.position,
+            "kind": o.kind,
+            "path": o.path,
+            "mime": o.mime,
+            "size": o.size,
+            "sha256": o.sha256,
+        }
+        for o in outputs
+    ]
+    session.execute(_insert_ignoring_duplicates(session), rows)
+
+
+def list_outputs(session: Session, run_id: UUID) -> list[Output]:
+    query = sa.select(Output).where(Output.run_id == run_id).order_by(Output.position)
+    return list(session.scalars(query))
+
+
+def get_output(
+    session: Session, sweep_id: UUID, team_id: UUID, run_index: int, position: int
+) -> Output | None:
+    """Output `position` of run `run_index`, if `team_id` owns the sweep; else None, the same
+    answer as for an output that does not exist."""
+    query = (
+        sa.select(Output)
+        .join(Run, Run.id == Output.run_id)
+        .join(Sweep, Sweep.id == Run.sweep_id)
+        .where(
+            Sweep.id == sweep_id,
+            Sweep.team_id == team_id,
+            Run.index == run_index,
+            Output.position == position,
+        )
+    )
+    return session.scalars(query).one_or_none()
+
+
+def _insert_ignoring_duplicates(session: Session) -> postgresql.Insert | sqlite.Insert:
+    # ON CONFLICT DO NOTHING exists on both backends but only in their dialect constructs.
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(Output).on_conflict_do_nothing(
+            index_elements=[Output.run_id, Output.position]
+        )
+    if dialect == "sqlite":
+        return sqlite.insert(Output).on_conflict_do_nothing(
+            index_elements=[Output.run_id, Output.position]
+        )
+    raise NotImplementedError(f"no idempotent insert for dialect {dialect!r}")
