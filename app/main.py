@@ -9,8 +9,10 @@ from fastapi import APIRouter, Depends, FastAPI
 from app.api.deps import require_team
 from app.api.errors import Unauthorized, install_error_handlers, responses
 from app.api.limits import BodySizeLimit
-from app.api.routes import health, sweeps, workflows
+from app.api.routes import health, outputs, sweeps, workflows
+from app.comfy.node_specs import NodeSpecs
 from app.db.engine import make_engine, make_session_factory
+from app.queue import make_celery
 from app.registry import load_registry
 from app.settings import Settings
 
@@ -32,6 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url)
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.celery = make_celery(settings)
+    app.state.node_specs = NodeSpecs(settings.instances, settings.object_info_ttl_s)
     if not settings.auth_enabled:
         log.warning("auth_disabled every caller acts as team=local; never do this in production")
     install_error_handlers(app)
@@ -47,5 +51,6 @@ def _v1_router() -> APIRouter:
         prefix="/v1", dependencies=[Depends(require_team)], responses=responses(Unauthorized)
     )
     v1.include_router(sweeps.router)
+    v1.include_router(outputs.router)
     v1.include_router(workflows.router)
     return v1

@@ -9,9 +9,12 @@ SQLite broker (kombu's SQLAlchemy transport) lets `make run` work with no server
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from celery import Celery
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from app.settings import PROJECT_ROOT, Settings
 
@@ -20,8 +23,18 @@ from app.settings import PROJECT_ROOT, Settings
 VISIBILITY_TIMEOUT_S = 2 * 60 * 60
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
 
+# Task names, shared by the API (producer) and the workers (consumers); the API never
+# imports worker code, only these names.
+START_SWEEP = "sweeps.start"
+WORK = "runs.work"
+RESUME_RUN = "runs.resume"
+FINALIZE_SWEEP = "sweeps.finalize"
+CANCEL_PROMPTS = "sweeps.cancel_prompts"
+
 
 def broker_url(settings: Settings) -> str:
+    if settings.broker_url:
+        return settings.broker_url
     if settings.redis_url:
         return settings.redis_url
     if _answers(LOCAL_REDIS_URL):
@@ -50,5 +63,24 @@ def make_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        task_default_queue=settings.queue_name,
+        worker_hijack_root_logger=False,
     )
     return app
+
+
+def send_after_commit(
+    session: Session, celery: Celery, name: str, args: Sequence[object], countdown: float = 0
+) -> None:
+    """Send a task once the session's transaction commits, never before: a worker must
+    never receive an id whose row is not there yet. Dropped if the transaction rolls back."""
+
+    def send(_: Session) -> None:
+        celery.send_task(name, args=list(args), countdown=countdown or None)
+
+    def forget(_: Session) -> None:
+        if event.contains(session, "after_commit", send):
+            event.remove(session, "after_commit", send)
+
+    event.listen(session, "after_commit", send, once=True)
+    event.listen(session, "after_soft_rollback", lambda s, _: forget(s), once=True)

@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    url: str
+    tags: tuple[str, ...] = ()
+
+
+def parse_instances(text: str) -> tuple[InstanceConfig, ...]:
+    """`http://gpu1:8188#sdxl+fast, http://gpu2:8188` → instances with their tags."""
+    instances = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        url, _, tags = item.partition("#")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"COMFY_INSTANCES entry {item!r} is not an http(s) base URL")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError(f"COMFY_INSTANCES entry {item!r} must be a plain base URL")
+        instances.append(InstanceConfig(url.rstrip("/"), tuple(filter(None, tags.split("+")))))
+    urls = [i.url for i in instances]
+    if len(set(urls)) != len(urls):
+        raise ValueError("COMFY_INSTANCES lists an instance twice")
+    return tuple(instances)
 
 
 class Settings(BaseSettings):
@@ -18,11 +43,14 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the state store; Postgres in production.",
     )
     redis_url: str | None = Field(
-        default=None, description="Celery broker; unset means embedded SQLite broker."
+        default=None, description="Celery broker; unset means local Redis or an embedded broker."
     )
+    broker_url: str | None = Field(
+        default=None, description="Overrides the broker choice (REDIS_URL, local Redis, SQLite)."
+    )
+    queue_name: str = Field(default="comfy-sweep", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     comfy_instances: str = Field(
-        default="",
-        description="Comma-separated ComfyUI base URLs, each optionally `url#tag1+tag2`.",
+        default="", description="Comma-separated ComfyUI base URLs, each optionally `url#tag+tag`."
     )
     data_dir: Path = Field(default=PROJECT_ROOT / "var" / "data")
     workflows_dir: Path = Field(default=PROJECT_ROOT / "workflows")
@@ -30,4 +58,26 @@ class Settings(BaseSettings):
     auth_enabled: bool = Field(default=True, description="Set AUTH_ENABLED=false only locally.")
     max_runs_per_sweep: int = Field(default=10_000, ge=1)
     max_request_bytes: int = Field(default=1_000_000, ge=1024)
-    max_page_size: int = Field(default=500, ge=1)
+    # Prompts kept on each instance at once: one executing, one queued behind it, so the GPU
+    # never waits for our download or database write.
+    instance_slots: int = Field(default=2, ge=1, le=16)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    lease_s: float = Field(default=60.0, gt=0, description="A run's lease without heartbeat.")
+    heartbeat_s: float = Field(default=5.0, gt=0)
+    run_timeout_s: float = Field(default=3600.0, gt=0)
+    unreachable_s: float = Field(
+        default=30.0, gt=0, description="An instance silent this long fails its runs over."
+    )
+    stall_s: float = Field(default=20.0, gt=0, description="Quiet time before re-sending work.")
+    reconcile_interval_s: float = Field(default=5.0, gt=0)
+    object_info_ttl_s: float = Field(default=300.0, ge=0)
+
+    @field_validator("comfy_instances")
+    @classmethod
+    def _instances_parse(cls, value: str) -> str:
+        parse_instances(value)
+        return value
+
+    @property
+    def instances(self) -> tuple[InstanceConfig, ...]:
+        return parse_instances(self.comfy_instances)

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
+from celery.signals import worker_process_init
+
 from app.queue import make_celery
 from app.settings import Settings
+from workers.tasks import register_tasks
 
-app = make_celery(Settings())
+settings = Settings()
+app = make_celery(settings)
+register_tasks(app)
+
+
+@worker_process_init.connect
+def _configure_child(**_: object) -> None:
+    # Our modules log event-style lines; Celery's own formatter adds the task context.
+    logging.getLogger("app").setLevel(logging.INFO)
+    logging.getLogger("workers").setLevel(logging.INFO)

@@ -6,11 +6,13 @@ from collections.abc import Iterator
 from typing import Annotated
 from uuid import UUID
 
+from celery import Celery
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.api.errors import Unauthorized
+from app.comfy.node_specs import NodeSpecs
 from app.registry import Registry
 from app.services import keys
 from app.settings import Settings
@@ -33,7 +35,19 @@ def _session(request: Request) -> Iterator[Session]:
         yield session
 
 
+def _celery(request: Request) -> Celery:
+    celery: Celery = request.app.state.celery
+    return celery
+
+
+def _node_specs(request: Request) -> NodeSpecs:
+    specs: NodeSpecs = request.app.state.node_specs
+    return specs
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
+CeleryDep = Annotated[Celery, Depends(_celery)]
+NodeSpecsDep = Annotated[NodeSpecs, Depends(_node_specs)]
 RegistryDep = Annotated[Registry, Depends(_registry)]
 SessionDep = Annotated[Session, Depends(_session)]
 

@@ -81,6 +81,8 @@ class Sweep(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UtcDateTime(), default=utc_now, onupdate=utc_now, server_default=sa.func.now()
     )
+    # Last time work messages were sent for it; the reconciler re-sends after a stall.
+    hinted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 # Paging a team's sweeps newest first (ties by id) reads this index in order, no sort.
@@ -93,6 +95,8 @@ class Run(Base):
         sa.UniqueConstraint("sweep_id", "index"),
         # Paging a sweep's runs by status and counting them by status.
         sa.Index("ix_runs_sweep_id_status", "sweep_id", "status"),
+        # Claiming the next run of a sweep in execution order.
+        sa.Index("ix_runs_sweep_id_status_dispatch_order", "sweep_id", "status", "dispatch_order"),
         _status_check(RunStatus),
     )
 
@@ -119,6 +123,12 @@ class Run(Base):
     instance: Mapped[str | None] = mapped_column(sa.String())
     # When the holding instance's claim lapses and the reconciler may look at the run.
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Position in the cache-aware execution order (runs sharing models and prompts adjacent).
+    dispatch_order: Mapped[int] = mapped_column(sa.Integer(), default=0, server_default="0")
+    # Identifies the models the run loads; instances prefer runs of the models they hold.
+    model_key: Mapped[str] = mapped_column(sa.String(32), default="", server_default="")
+    # Celery task id of the worker executing it; a redelivered message resumes its own run.
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class Output(Base):
@@ -138,3 +148,18 @@ class Output(Base):
     # sha256 hex of the file, computed while streaming it to disk.
     sha256: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = _created_at()
+
+
+class Instance(Base):
+    """A ComfyUI instance of the pool, as last seen; the list itself comes from settings."""
+
+    __tablename__ = "instances"
+
+    # The base URL from COMFY_INSTANCES; never taken from a request.
+    url: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    healthy: Mapped[bool] = mapped_column(sa.Boolean(), default=True, server_default=sa.true())
+    checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(sa.String())
+    # model_key of the last run routed here: what it probably has loaded (sticky routing).
+    model_key: Mapped[str | None] = mapped_column(sa.String(32))

@@ -50,3 +50,18 @@ def _copy_json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_copy_json(item) for item in value]
     return value
+
+
+def set_output_prefix(graph: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """Point every saver (any node with a `filename_prefix` input) at `prefix`.
+
+    ComfyUI keeps files written before a crash but forgets the prompt; a prefix naming the
+    sweep and run lets such a file still be found, and keeps each save folder small, since
+    every save lists its folder to pick the next counter.
+    """
+    patched = dict(graph)
+    for node_id, node in graph.items():
+        inputs = node.get("inputs", {})
+        if isinstance(inputs.get("filename_prefix"), str):
+            patched[node_id] = {**node, "inputs": {**inputs, "filename_prefix": prefix}}
+    return patched

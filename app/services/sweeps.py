@@ -3,30 +3,46 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 from uuid import UUID, uuid4
 
+from celery import Celery
 from sqlalchemy.orm import Session
 
 from app.api.schemas.sweeps import SweepCreate
 from app.db.models import Sweep
 from app.domain.contracts import Contract
 from app.domain.expansion import SweepPlan, count_runs, expand_sweep
-from app.domain.problems import reject
+from app.domain.ordering import checkpoint_key, dispatch_order, expensive_params, loader_params
+from app.domain.preflight import preflight_sweep
+from app.domain.problems import SweepRejected, reject
 from app.domain.resolution import SEED_PARAM, AxisRequest, SweepRequest, resolve_plan
 from app.domain.sampling import SampledRange, SamplingSpec
-from app.registry import Registry
+from app.queue import START_SWEEP, send_after_commit
+from app.registry import Registry, Workflow
 from app.stores import runs as run_store
 from app.stores import sweeps as sweep_store
+from app.stores.runs import NewRun
 
 # JSON numbers beyond 2**53 lose precision in most clients; random seeds stay below it.
 MAX_RANDOM_SEED = 2**53 - 1
 
 
 def submit_sweep(
-    session: Session, registry: Registry, team_id: UUID, body: SweepCreate, max_runs: int
+    session: Session,
+    registry: Registry,
+    team_id: UUID,
+    body: SweepCreate,
+    *,
+    max_runs: int,
+    celery: Celery,
+    object_info: Mapping[str, Any] | None,
 ) -> Sweep:
+    """Validate, preflight against the pool's node specs, store sweep and runs in one
+    transaction, and send one start message after it commits. `object_info` is None when
+    no instance has answered yet; the instances then validate at submission."""
     workflow = registry.get(body.workflow)
     if workflow is None:
         known = ", ".join(registry.names())
@@ -34,6 +50,10 @@ def submit_sweep(
         raise reject(("workflow",), "unknown_workflow", msg, body.workflow)
     request = _domain_request(body, workflow.contract)
     plan = resolve_plan(workflow.contract, request, max_runs)
+    if object_info is not None:
+        problems = preflight_sweep(workflow.graph, workflow.contract, plan, object_info)
+        if problems:
+            raise SweepRejected(problems)
     sweep = sweep_store.add_sweep(
         session,
         sweep_id=uuid4(),
@@ -43,10 +63,23 @@ def submit_sweep(
         plan=_plan_record(plan, request),
         total=count_runs(plan),
     )
-    session.flush()  # the runs reference the sweep row
-    run_store.add_runs(session, sweep.id, ((r.index, r.assignment) for r in expand_sweep(plan)))
+    run_store.add_runs(session, sweep.id, _ordered_runs(workflow, plan))
+    send_after_commit(session, celery, START_SWEEP, [str(sweep.id)])
     session.commit()
     return sweep
+
+
+def _ordered_runs(workflow: Workflow, plan: SweepPlan) -> list[NewRun]:
+    """Each run with its place in the cache-aware order and the key of the models it loads."""
+    expanded = [(r.index, r.assignment) for r in expand_sweep(plan)]
+    expensive = expensive_params(workflow.contract, workflow.graph)
+    loaders = loader_params(workflow.contract, workflow.graph)
+    order = dispatch_order(expanded, expensive)
+    position = {index: n for n, index in enumerate(order)}
+    return [
+        NewRun(index, assignment, position[index], checkpoint_key(assignment, loaders))
+        for index, assignment in expanded
+    ]
 
 
 def _domain_request(body: SweepCreate, contract: Contract) -> SweepRequest:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID, uuid4
@@ -13,19 +14,29 @@ from psycopg.types.json import Jsonb
 from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
-from app.db.models import Run
-from app.domain.states import RunStatus
+from app.db.models import Run, Sweep
+from app.domain.states import RunStatus, SweepStatus
 
-RunRow = tuple[int, Mapping[str, Any]]  # (index, assignment)
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    index: int
+    assignment: Mapping[str, Any]
+    dispatch_order: int = 0
+    model_key: str = ""
+
 
 # Status and attempts come from the columns' server defaults.
-_COPY_RUNS = 'COPY runs (id, sweep_id, "index", assignment, queued_at) FROM STDIN (FORMAT BINARY)'
-_COPY_TYPES = ["uuid", "uuid", "int4", "jsonb", "timestamptz"]
-CopyRow = tuple[UUID, UUID, int, Jsonb, datetime]
+_COPY_RUNS = (
+    'COPY runs (id, sweep_id, "index", assignment, queued_at, dispatch_order, model_key) '
+    "FROM STDIN (FORMAT BINARY)"
+)
+_COPY_TYPES = ["uuid", "uuid", "int4", "jsonb", "timestamptz", "int4", "varchar"]
+CopyRow = tuple[UUID, UUID, int, Jsonb, datetime, int, str]
 
 
-def add_runs(session: Session, sweep_id: UUID, runs: Iterable[RunRow]) -> int:
-    """Insert one queued run per (index, assignment), each with a fresh uuid4; returns how many.
+def add_runs(session: Session, sweep_id: UUID, runs: Iterable[NewRun]) -> int:
+    """Insert one queued run per NewRun, each with a fresh uuid4; returns how many.
 
     This is the submission hot path. On Postgres with psycopg it is a binary COPY, 3-4 times
     faster than SQLAlchemy's batched multi-row INSERT (10,000 runs: ~190 ms against ~600-870
@@ -37,8 +48,15 @@ def add_runs(session: Session, sweep_id: UUID, runs: Iterable[RunRow]) -> int:
     if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
         return _copy_runs(connection, sweep_id, runs)
     rows = [
-        {"id": uuid4(), "sweep_id": sweep_id, "index": index, "assignment": dict(assignment)}
-        for index, assignment in runs
+        {
+            "id": uuid4(),
+            "sweep_id": sweep_id,
+            "index": run.index,
+            "assignment": dict(run.assignment),
+            "dispatch_order": run.dispatch_order,
+            "model_key": run.model_key,
+        }
+        for run in runs
     ]
     if rows:
         session.execute(sa.insert(Run), rows)
@@ -57,6 +75,11 @@ def page_runs(
     return list(session.scalars(query)), session.scalar(count) or 0
 
 
+def get_run(session: Session, sweep_id: UUID, index: int) -> Run | None:
+    query = sa.select(Run).where(Run.sweep_id == sweep_id, Run.index == index)
+    return session.scalars(query).one_or_none()
+
+
 def count_runs_by_status(session: Session, sweep_id: UUID) -> dict[RunStatus, int]:
     """How many of the sweep's runs are in each status; every status is present, 0 if none."""
     query = (
@@ -68,7 +91,7 @@ def count_runs_by_status(session: Session, sweep_id: UUID) -> dict[RunStatus, in
     return counts
 
 
-def _copy_runs(connection: sa.Connection, sweep_id: UUID, runs: Iterable[RunRow]) -> int:
+def _copy_runs(connection: sa.Connection, sweep_id: UUID, runs: Iterable[NewRun]) -> int:
     # The DBAPI connection under the session's own transaction, so the COPY commits or
     # rolls back with everything else the caller did.
     driver = cast(psycopg.Connection[Any], connection.connection.driver_connection)
@@ -83,7 +106,7 @@ def _copy_runs(connection: sa.Connection, sweep_id: UUID, runs: Iterable[RunRow]
         raise cast(Exception, wrapped) from error
 
 
-def _write_copy(driver: psycopg.Connection[Any], sweep_id: UUID, runs: Iterable[RunRow]) -> int:
+def _write_copy(driver: psycopg.Connection[Any], sweep_id: UUID, runs: Iterable[NewRun]) -> int:
     count = 0
     with driver.cursor() as cursor, cursor.copy(_COPY_RUNS) as copy:
         copy.set_types(_COPY_TYPES)
@@ -93,8 +116,208 @@ def _write_copy(driver: psycopg.Connection[Any], sweep_id: UUID, runs: Iterable[
     return count
 
 
-def _copy_rows(sweep_id: UUID, runs: Iterable[RunRow]) -> Iterator[CopyRow]:
+def _copy_rows(sweep_id: UUID, runs: Iterable[NewRun]) -> Iterator[CopyRow]:
     # Set here: the server default now() is the transaction start, before the sweep was made.
     queued_at = utc_now()
-    for index, assignment in runs:
-        yield uuid4(), sweep_id, index, Jsonb(dict(assignment)), queued_at
+    for run in runs:
+        assignment = Jsonb(dict(run.assignment))
+        yield uuid4(), sweep_id, run.index, assignment, queued_at, run.dispatch_order, run.model_key
+
+
+# --- execution: every transition is a compare-and-set that reports whether it applied ---
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What a worker needs of a run it holds, detached from the session."""
+
+    run_id: UUID
+    sweep_id: UUID
+    index: int
+    assignment: Mapping[str, Any]
+    attempt: int
+    instance: str
+    model_key: str
+
+
+def _claim_of(run: Run) -> Claim:
+    return Claim(
+        run.id,
+        run.sweep_id,
+        run.index,
+        dict(run.assignment),
+        run.attempts,
+        run.instance or "",
+        run.model_key,
+    )
+
+
+def next_queued_run(session: Session, affinity: str | None, elsewhere: Iterable[str]) -> Run | None:
+    """The queued run an instance should take next: oldest sweep first, then runs of the
+    models the instance already holds, then runs no other instance is working on, then the
+    cache-aware dispatch order. Locked, skipping rows another claimer holds (Postgres)."""
+    elsewhere = [key for key in elsewhere if key]
+    same_models = sa.case((Run.model_key == affinity, 0), else_=1) if affinity else sa.literal(0)
+    held_elsewhere = (
+        sa.case((Run.model_key.in_(elsewhere), 1), else_=0) if elsewhere else sa.literal(0)
+    )
+    query = (
+        sa.select(Run)
+        .join(Sweep, Sweep.id == Run.sweep_id)
+        .where(Sweep.status == SweepStatus.RUNNING, Run.status == RunStatus.QUEUED)
+        .order_by(Sweep.created_at, same_models, held_elsewhere, Run.dispatch_order)
+        .limit(1)
+        .with_for_update(of=Run, skip_locked=True)
+    )
+    return session.scalars(query).first()
+
+
+def start_run(
+    session: Session, run_id: UUID, instance: str, task_id: str, lease_until: datetime
+) -> Claim | None:
+    """queued → running on `instance`, one more attempt; None if someone else got there."""
+    result = session.execute(
+        sa.update(Run)
+        .where(Run.id == run_id, Run.status == RunStatus.QUEUED)
+        .values(
+            status=RunStatus.RUNNING,
+            attempts=Run.attempts + 1,
+            instance=instance,
+            prompt_id=str(run_id),
+            claimed_by=task_id,
+            lease_expires_at=lease_until,
+            started_at=utc_now(),
+            finished_at=None,
+        )
+        .returning(Run)
+    )
+    run = result.scalars().first()
+    return None if run is None else _claim_of(run)
+
+
+def claimed_by(session: Session, task_id: str) -> Claim | None:
+    """The run this task id holds, if it is still running: a redelivered message resumes it."""
+    query = sa.select(Run).where(Run.claimed_by == task_id, Run.status == RunStatus.RUNNING)
+    run = session.scalars(query).first()
+    return None if run is None else _claim_of(run)
+
+
+def take_over(
+    session: Session, run_id: UUID, task_id: str, now: datetime, lease_until: datetime
+) -> Claim | None:
+    """Take a running run whose lease lapsed (its worker died); re-checked in the UPDATE."""
+    result = session.execute(
+        sa.update(Run)
+        .where(Run.id == run_id, Run.status == RunStatus.RUNNING, Run.lease_expires_at < now)
+        .values(claimed_by=task_id, lease_expires_at=lease_until)
+        .returning(Run)
+    )
+    run = result.scalars().first()
+    return None if run is None else _claim_of(run)
+
+
+def renew_lease(session: Session, claim: Claim, task_id: str, lease_until: datetime) -> bool:
+    """Extend our lease; False when the run was cancelled, finished or taken over."""
+    result = session.execute(
+        sa.update(Run)
+        .where(*_held(claim), Run.claimed_by == task_id)
+        .values(lease_expires_at=lease_until)
+    )
+    return _rows(result) == 1
+
+
+def finish_run(
+    session: Session, claim: Claim, status: RunStatus, error: Mapping[str, Any] | None = None
+) -> bool:
+    """running → succeeded | failed for this attempt; False for a stale or duplicate report."""
+    result = session.execute(
+        sa.update(Run)
+        .where(*_held(claim))
+        .values(
+            status=status,
+            error=None if error is None else dict(error),
+            finished_at=utc_now(),
+            lease_expires_at=None,
+            claimed_by=None,
+        )
+    )
+    return _rows(result) == 1
+
+
+def requeue_run(session: Session, claim: Claim, error: Mapping[str, Any]) -> bool:
+    """running → queued, to be tried again (on another instance, as routing decides)."""
+    result = session.execute(
+        sa.update(Run)
+        .where(*_held(claim))
+        .values(
+            status=RunStatus.QUEUED,
+            error=dict(error),
+            instance=None,
+            claimed_by=None,
+            lease_expires_at=None,
+        )
+    )
+    return _rows(result) == 1
+
+
+def _rows(result: sa.Result[Any]) -> int:
+    """Rows an UPDATE matched: the compare-and-set's verdict."""
+    return cast(sa.CursorResult[Any], result).rowcount
+
+
+def _held(claim: Claim) -> tuple[sa.ColumnElement[bool], ...]:
+    return (Run.id == claim.run_id, Run.status == RunStatus.RUNNING, Run.attempts == claim.attempt)
+
+
+def run_status(session: Session, run_id: UUID) -> RunStatus | None:
+    return session.scalar(sa.select(Run.status).where(Run.id == run_id))
+
+
+def running_per_instance(session: Session) -> dict[str, int]:
+    query = (
+        sa.select(Run.instance, sa.func.count())
+        .where(Run.status == RunStatus.RUNNING, Run.instance.is_not(None))
+        .group_by(Run.instance)
+    )
+    return {instance: count for instance, count in session.execute(query) if instance}
+
+
+def count_unfinished(session: Session, sweep_id: UUID) -> int:
+    unfinished = (RunStatus.QUEUED, RunStatus.RUNNING)
+    query = sa.select(sa.func.count()).where(Run.sweep_id == sweep_id, Run.status.in_(unfinished))
+    return session.scalar(query) or 0
+
+
+def cancel_unfinished(session: Session, sweep_id: UUID) -> int:
+    """Cancel every queued and running run of the sweep at once; returns how many."""
+    result = session.execute(
+        sa.update(Run)
+        .where(Run.sweep_id == sweep_id, Run.status.in_((RunStatus.QUEUED, RunStatus.RUNNING)))
+        .values(status=RunStatus.CANCELLED, finished_at=utc_now(), lease_expires_at=None)
+    )
+    return _rows(result)
+
+
+def submitted_prompts(session: Session, sweep_id: UUID) -> list[tuple[str, str]]:
+    """(instance, prompt_id) of every run of the sweep that has been sent to an instance."""
+    query = sa.select(Run.instance, Run.prompt_id).where(
+        Run.sweep_id == sweep_id, Run.instance.is_not(None), Run.prompt_id.is_not(None)
+    )
+    return [(i, p) for i, p in session.execute(query) if i and p]
+
+
+def lapsed_leases(session: Session, now: datetime, limit: int = 100) -> list[UUID]:
+    query = (
+        sa.select(Run.id)
+        .where(Run.status == RunStatus.RUNNING, Run.lease_expires_at < now)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def last_activity(session: Session, sweep_id: UUID) -> datetime | None:
+    """When a run of the sweep last started or ended."""
+    query = sa.select(sa.func.max(sa.func.coalesce(Run.finished_at, Run.started_at))).where(
+        Run.sweep_id == sweep_id
+    )
+    return session.scalar(query)

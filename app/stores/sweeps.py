@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, cast
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.db.models import Sweep
+from app.domain.states import SweepStatus
 
 
 def add_sweep(
@@ -55,3 +57,33 @@ def page_sweeps(
     )
     count = sa.select(sa.func.count()).select_from(Sweep).where(Sweep.team_id == team_id)
     return list(session.scalars(query)), session.scalar(count) or 0
+
+
+def move_sweep(
+    session: Session,
+    sweep_id: UUID,
+    from_statuses: Iterable[SweepStatus],
+    to: SweepStatus,
+    **stamps: datetime,
+) -> bool:
+    """Compare-and-set the sweep's status; exactly one caller wins a given transition."""
+    result = session.execute(
+        sa.update(Sweep)
+        .where(Sweep.id == sweep_id, Sweep.status.in_(tuple(from_statuses)))
+        .values(status=to, **stamps)
+    )
+    return cast(sa.CursorResult[Any], result).rowcount == 1
+
+
+def find_sweep(session: Session, sweep_id: UUID) -> Sweep | None:
+    """Any team's sweep, for workers (never for the API, which scopes by team)."""
+    return session.get(Sweep, sweep_id)
+
+
+def sweeps_in(session: Session, status: SweepStatus, updated_before: datetime) -> list[Sweep]:
+    query = sa.select(Sweep).where(Sweep.status == status, Sweep.updated_at < updated_before)
+    return list(session.scalars(query.limit(100)))
+
+
+def mark_hinted(session: Session, sweep_id: UUID, at: datetime) -> None:
+    session.execute(sa.update(Sweep).where(Sweep.id == sweep_id).values(hinted_at=at))

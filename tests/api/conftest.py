@@ -16,13 +16,21 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.services import keys
 from app.settings import Settings
+from tests.conftest import REDIS_URL
 
 ClientFactory = Callable[..., TestClient]
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(database_url=database_url, data_dir=tmp_path_factory.mktemp("data"))
+def settings(
+    database_url: str, queue_name: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        queue_name=queue_name,
+        data_dir=tmp_path_factory.mktemp("data"),
+    )
 
 
 @pytest.fixture(scope="session")

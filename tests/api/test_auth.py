@@ -11,6 +11,7 @@ from app.services import keys
 from app.settings import Settings
 from app.stores import teams
 from tests.api.conftest import mint_key
+from tests.conftest import REDIS_URL
 
 V1_ROUTES = ["/v1/sweeps", "/v1/workflows", "/v1/workflows/demo-noise"]
 
@@ -50,8 +51,15 @@ def test_health_needs_no_key(app: FastAPI) -> None:
         assert anonymous.get("/healthz").json()["status"] == "ok"
 
 
-def test_auth_can_be_turned_off_explicitly(database_url: str) -> None:
-    app = create_app(Settings(database_url=database_url, auth_enabled=False))
+def test_auth_can_be_turned_off_explicitly(database_url: str, queue_name: str) -> None:
+    app = create_app(
+        Settings(
+            database_url=database_url,
+            redis_url=REDIS_URL,
+            queue_name=queue_name,
+            auth_enabled=False,
+        )
+    )
     with TestClient(app) as anonymous:
         assert anonymous.get("/v1/workflows").status_code == 200
     app.state.engine.dispose()

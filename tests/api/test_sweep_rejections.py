@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.settings import Settings
 from tests.api.conftest import mint_key
+from tests.conftest import REDIS_URL
 
 
 def demo(*axes: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -131,8 +132,15 @@ def test_every_problem_is_reported_at_once(client: TestClient) -> None:
     assert ["body", "base", "strength"] in locs
 
 
-def test_run_cap_comes_from_settings(database_url: str) -> None:
-    app = create_app(Settings(database_url=database_url, max_runs_per_sweep=4))
+def test_run_cap_comes_from_settings(database_url: str, queue_name: str) -> None:
+    app = create_app(
+        Settings(
+            database_url=database_url,
+            redis_url=REDIS_URL,
+            queue_name=queue_name,
+            max_runs_per_sweep=4,
+        )
+    )
     with TestClient(app, headers={"Authorization": f"Bearer {mint_key(app, 'capped')}"}) as c:
         small = c.post("/v1/sweeps", json=demo({"param": "seed", "values": "1-4"}))
         large = c.post(
@@ -151,8 +159,15 @@ def test_run_cap_comes_from_settings(database_url: str) -> None:
     }
 
 
-def test_request_body_above_the_limit_is_refused(database_url: str) -> None:
-    app: FastAPI = create_app(Settings(database_url=database_url, max_request_bytes=2048))
+def test_request_body_above_the_limit_is_refused(database_url: str, queue_name: str) -> None:
+    app: FastAPI = create_app(
+        Settings(
+            database_url=database_url,
+            redis_url=REDIS_URL,
+            queue_name=queue_name,
+            max_request_bytes=2048,
+        )
+    )
     with TestClient(app, headers={"Authorization": f"Bearer {mint_key(app, 'big')}"}) as c:
         values = ", ".join(str(i) for i in range(1, 2000))
         response = c.post("/v1/sweeps", json=demo({"param": "seed", "values": values}))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -37,9 +36,15 @@ def make_sweep(session: Session, team: Team, total: int = 0) -> Sweep:
     )
 
 
-def assignments(count: int) -> list[tuple[int, dict[str, Any]]]:
+def assignments(count: int) -> list[runs.NewRun]:
     return [
-        (i, {"cfg": 4 + i % 5 / 2, "sampler": "euler", "seed": 2**40 + i}) for i in range(count)
+        runs.NewRun(
+            i,
+            {"cfg": 4 + i % 5 / 2, "sampler": "euler", "seed": 2**40 + i},
+            dispatch_order=count - i,
+            model_key=f"m{i % 2}",
+        )
+        for i in range(count)
     ]
 
 
@@ -56,7 +61,8 @@ def test_ten_thousand_runs_round_trip_in_index_order(db_session: Session) -> Non
 
     stored, total = runs.page_runs(db_session, sweep.id, 0, 10_000, None)
     assert total == 10_000
-    assert [(r.index, r.assignment) for r in stored] == expected
+    assert [(r.index, r.assignment) for r in stored] == [(e.index, e.assignment) for e in expected]
+    assert [(r.dispatch_order, r.model_key) for r in stored[:2]] == [(10_000, "m0"), (9_999, "m1")]
     assert {r.status for r in stored} == {RunStatus.QUEUED}
     assert all(r.attempts == 0 and r.queued_at.tzinfo is UTC for r in stored)
     assert len({r.id for r in stored}) == 10_000
@@ -64,10 +70,10 @@ def test_ten_thousand_runs_round_trip_in_index_order(db_session: Session) -> Non
 
 def test_run_index_is_unique_within_a_sweep(db_session: Session) -> None:
     sweep = make_sweep(db_session, make_team(db_session))
-    runs.add_runs(db_session, sweep.id, [(0, {"cfg": 4})])
+    runs.add_runs(db_session, sweep.id, [runs.NewRun(0, {"cfg": 4})])
 
     with pytest.raises(IntegrityError):
-        runs.add_runs(db_session, sweep.id, [(0, {"cfg": 6})])
+        runs.add_runs(db_session, sweep.id, [runs.NewRun(0, {"cfg": 6})])
 
 
 def test_runs_page_in_index_order_filtered_by_status(db_session: Session) -> None:
@@ -209,7 +215,8 @@ def test_sqlite_bulk_insert_round_trips_and_cascades(sqlite_session: Session) ->
 
     stored, total = runs.page_runs(sqlite_session, sweep.id, 0, 100, None)
     assert total == 100
-    assert [(r.index, r.assignment) for r in stored] == assignments(100)
+    expected = [(r.index, r.assignment, r.dispatch_order, r.model_key) for r in assignments(100)]
+    assert [(r.index, r.assignment, r.dispatch_order, r.model_key) for r in stored] == expected
     assert stored[0].queued_at.tzinfo is UTC
     assert runs.count_runs_by_status(sqlite_session, sweep.id)[RunStatus.QUEUED] == 100
 

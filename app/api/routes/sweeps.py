@@ -7,13 +7,21 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.api.deps import RegistryDep, SessionDep, SettingsDep, TeamDep
+from app.api.deps import (
+    CeleryDep,
+    NodeSpecsDep,
+    RegistryDep,
+    SessionDep,
+    SettingsDep,
+    TeamDep,
+)
 from app.api.errors import REJECTED_RESPONSE, NotFound, responses
 from app.api.presenters import run_read, sweep_read, sweep_summary
 from app.api.schemas.common import Page
 from app.api.schemas.sweeps import RunRead, SweepCreate, SweepRead, SweepSummary
 from app.db.models import Sweep
 from app.domain.states import RunStatus
+from app.services import cancelling
 from app.services import sweeps as sweep_service
 from app.stores import runs as run_store
 from app.stores import sweeps as sweep_store
@@ -37,11 +45,20 @@ def create_sweep(
     session: SessionDep,
     registry: RegistryDep,
     settings: SettingsDep,
+    celery: CeleryDep,
+    node_specs: NodeSpecsDep,
     team_id: TeamDep,
 ) -> SweepRead:
-    """Validate the sweep against its workflow's contract, expand it and store its runs."""
+    """Validate the sweep against its workflow's contract and the pool's node specs, expand
+    it, store its runs and start it."""
     sweep = sweep_service.submit_sweep(
-        session, registry, team_id, body, settings.max_runs_per_sweep
+        session,
+        registry,
+        team_id,
+        body,
+        max_runs=settings.max_runs_per_sweep,
+        celery=celery,
+        object_info=node_specs.current(),
     )
     response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
     return sweep_read(sweep, {RunStatus.QUEUED: sweep.total})
@@ -81,6 +98,23 @@ def list_runs(
     sweep = _visible_sweep(session, team_id, sweep_id)
     runs, total = run_store.page_runs(session, sweep.id, offset, limit, run_status)
     return Page(items=[run_read(r) for r in runs], total=total, offset=offset, limit=limit)
+
+
+@router.post(
+    "/{sweep_id}/cancel",
+    response_model=SweepRead,
+    responses=responses(NotFound),
+    summary="Cancel a sweep",
+)
+def cancel_sweep(
+    sweep_id: UUID, session: SessionDep, celery: CeleryDep, team_id: TeamDep
+) -> SweepRead:
+    """Queued runs stop at once; running prompts are withdrawn from their instances. A sweep
+    that has already ended is returned unchanged."""
+    sweep = _visible_sweep(session, team_id, sweep_id)
+    cancelling.cancel_sweep(session, celery, sweep)
+    session.refresh(sweep)
+    return sweep_read(sweep, run_store.count_runs_by_status(session, sweep.id))
 
 
 def _visible_sweep(session: SessionDep, team_id: UUID, sweep_id: UUID) -> Sweep:

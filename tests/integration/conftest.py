@@ -1,0 +1,218 @@
+"""The whole system on this machine: two stand-in instances, a Celery worker process and the
+reconciler process on the real Postgres and Redis, and the API in-process.
+
+The worker is another process, so these tests commit for real, each system in a database
+and on a queue of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from tests.api.conftest import mint_key
+from tests.conftest import REDIS_URL, scratch_database, scratch_queue
+from tests.standin.conftest import REPO_ROOT, Standin, launch
+
+pytestmark = pytest.mark.integration
+
+# Short leases and quick reconciling, so faults are noticed in seconds, not minutes.
+FAST_TIMINGS = {
+    "HEARTBEAT_S": "0.5",
+    "LEASE_S": "3",
+    "STALL_S": "2",
+    "RECONCILE_INTERVAL_S": "0.5",
+    "INSTANCE_SLOTS": "2",
+    "UNREACHABLE_S": "2",
+}
+WORKER_CONCURRENCY = 4
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=10)
+
+
+@dataclass
+class System:
+    """Handles on every moving part, for tests that break them on purpose."""
+
+    settings: Settings
+    env: dict[str, str]
+    instances: list[Standin]
+    workdir: Path
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    def start(self, name: str, *command: str) -> Process:
+        log_path = self.workdir / f"{name}.log"
+        with log_path.open("ab") as log:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", *command],
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.processes[name] = Process(name, popen, log_path)
+        return self.processes[name]
+
+    def start_worker(self) -> Process:
+        return self.start(
+            "worker",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={WORKER_CONCURRENCY}",
+            "-Q",
+            self.settings.queue_name,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"worker-{os.getpid()}@%h",
+        )
+
+    def start_reconciler(self) -> Process:
+        return self.start("reconciler", "workers.reconciler")
+
+    def logs(self) -> str:
+        return "\n".join(f"===== {p.name}\n{p.log()[-6000:]}" for p in self.processes.values())
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+
+
+def launch_instances(root: Path, count: int, *args: str) -> list[Standin]:
+    return [launch(root / f"instance-{n}", *args) for n in range(count)]
+
+
+@pytest.fixture
+def system_database() -> Iterator[str]:
+    """Each system gets its own database and queue: the reconciler acts on every sweep it
+    finds, so another test's leftovers must not be there to find."""
+    with scratch_database("it") as url:
+        yield url
+
+
+@pytest.fixture
+def system_queue() -> Iterator[str]:
+    with scratch_queue() as name:
+        yield name
+
+
+@pytest.fixture
+def system_factory(
+    system_database: str, system_queue: str, tmp_path: Path
+) -> Iterator[Callable[..., System]]:
+    database_url, queue_name = system_database, system_queue
+    systems: list[System] = []
+
+    def build(
+        *standin_args: str, instances: int = 2, timings: dict[str, str] | None = None
+    ) -> System:
+        standins = launch_instances(tmp_path, instances, *standin_args)
+        urls = ",".join(s.base_url for s in standins)
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": REDIS_URL,
+            "QUEUE_NAME": queue_name,
+            "COMFY_INSTANCES": urls,
+            "DATA_DIR": str(tmp_path / "data"),
+            **FAST_TIMINGS,
+            **(timings or {}),
+        }
+        settings = Settings(
+            database_url=database_url,
+            redis_url=REDIS_URL,
+            queue_name=queue_name,
+            comfy_instances=urls,
+            data_dir=tmp_path / "data",
+            object_info_ttl_s=0,
+        )
+        system = System(settings, env, standins, tmp_path)
+        systems.append(system)
+        system.start_worker()
+        system.start_reconciler()
+        return system
+
+    yield build
+    for system in systems:
+        system.stop_all()
+        for standin in system.instances:
+            if standin.process.poll() is None:
+                standin.process.kill()
+                standin.process.wait(timeout=10)
+
+
+@pytest.fixture
+def api_for(request: pytest.FixtureRequest) -> Iterator[Callable[[System], TestClient]]:
+    apps: list[tuple[FastAPI, TestClient]] = []
+
+    def make(system: System) -> TestClient:
+        app = create_app(system.settings)
+        client = TestClient(app, headers={"Authorization": f"Bearer {mint_key(app, 'it')}"})
+        apps.append((app, client))
+        return client
+
+    yield make
+    for app, client in apps:
+        client.close()
+        app.state.engine.dispose()
+
+
+def wait_for_sweep(
+    api: TestClient, sweep_id: str, system: System, timeout: float = 60.0, until: str = "final"
+) -> dict[str, Any]:
+    """Poll the sweep until it is final (or `until` status); fail with every log if not."""
+    final = {"succeeded", "partial", "failed", "cancelled"}
+    deadline = time.monotonic() + timeout
+    sweep: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        sweep = api.get(f"/v1/sweeps/{sweep_id}").json()
+        if sweep["status"] in final if until == "final" else sweep["status"] == until:
+            return sweep
+        time.sleep(0.2)
+    pytest.fail(f"sweep not {until} after {timeout}s: {sweep}\n{system.logs()}")
+
+
+def all_runs(api: TestClient, sweep_id: str) -> list[dict[str, Any]]:
+    page = api.get(f"/v1/sweeps/{sweep_id}/runs", params={"limit": 500}).json()
+    items: list[dict[str, Any]] = page["items"]
+    return items
+
+
+def queue_of(standin: Standin) -> dict[str, Any]:
+    queue: dict[str, Any] = httpx.get(f"{standin.base_url}/queue", timeout=5).json()
+    return queue

@@ -1,0 +1,245 @@
+"""Sweeps executed end to end: real Postgres, Redis, a Celery worker process, the reconciler
+and two stand-in ComfyUI instances; and the faults a production pool meets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from app.queue import make_celery
+from tests.conftest import REDIS_URL
+from tests.integration.conftest import System, all_runs, queue_of, wait_for_sweep
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+SystemFactory = Callable[..., System]
+ApiFor = Callable[[System], TestClient]
+
+GRID_3X4: dict[str, Any] = {
+    "workflow": "demo-noise",
+    "base": {"width": 64, "height": 64},
+    "axes": [
+        {"param": "blur_radius", "values": "1-5 (+2)"},
+        {"param": "strength", "values": [0.2, 0.4, 0.6, 0.8]},
+    ],
+}
+
+
+def submit(api: TestClient, body: dict[str, Any]) -> str:
+    response = api.post("/v1/sweeps", json=body)
+    assert response.status_code == 201, response.text
+    sweep_id: str = response.json()["id"]
+    return sweep_id
+
+
+def outputs_of(api: TestClient, sweep_id: str, index: int) -> list[dict[str, Any]]:
+    run = api.get(f"/v1/sweeps/{sweep_id}/runs/{index}").json()
+    found: list[dict[str, Any]] = run["outputs"]
+    return found
+
+
+def assert_every_run_once(api: TestClient, sweep_id: str, total: int) -> list[dict[str, Any]]:
+    runs = all_runs(api, sweep_id)
+    assert [r["index"] for r in runs] == list(range(total))
+    assert {r["status"] for r in runs} == {"succeeded"}
+    for run in runs:
+        assert len(outputs_of(api, sweep_id, run["index"])) == 1, run
+    return runs
+
+
+def test_a_3x4_sweep_gives_12_distinct_outputs(
+    system_factory: SystemFactory, api_for: ApiFor
+) -> None:
+    system = system_factory()
+    api = api_for(system)
+    sweep_id = submit(api, GRID_3X4)
+    sweep = wait_for_sweep(api, sweep_id, system)
+    assert sweep["status"] == "succeeded", system.logs()
+    assert sweep["counts"]["succeeded"] == 12
+    assert_every_run_once(api, sweep_id, 12)
+    hashes = {outputs_of(api, sweep_id, i)[0]["sha256"] for i in range(12)}
+    assert len(hashes) == 12
+    image = api.get(outputs_of(api, sweep_id, 5)[0]["url"])
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/png"
+    assert b"comfy_sweep" in image.content
+    assert b"parameters" in image.content
+
+
+def test_a_run_comfyui_rejects_fails_naming_node_and_input(
+    system_factory: SystemFactory, api_for: ApiFor
+) -> None:
+    system = system_factory("--faults", "reject:2")
+    api = api_for(system)
+    sweep_id = submit(api, {**GRID_3X4, "axes": GRID_3X4["axes"][:1]})
+    sweep = wait_for_sweep(api, sweep_id, system)
+    assert sweep["status"] == "partial", system.logs()
+    failed = [r for r in all_runs(api, sweep_id) if r["status"] == "failed"]
+    assert len(failed) >= 1
+    error = failed[0]["error"]
+    assert error["kind"] == "validation"
+    assert error["node_id"]
+    assert error["input_name"]
+    assert failed[0]["attempts"] == 1  # validation errors are not retried
+
+
+def test_an_instance_killed_mid_sweep_still_completes_every_run_once(
+    system_factory: SystemFactory, api_for: ApiFor
+) -> None:
+    system = system_factory("--step-ms", "60")
+    api = api_for(system)
+    sweep_id = submit(api, _slow_sweep(16))
+    _wait_for_progress(api, sweep_id, system, at_least=2)
+    system.instances[0].process.kill()
+    sweep = wait_for_sweep(api, sweep_id, system, timeout=120)
+    assert sweep["status"] == "succeeded", system.logs()
+    runs = assert_every_run_once(api, sweep_id, 16)
+    survivor = system.instances[1].base_url
+    assert any(r["attempts"] == 2 and r["instance"] == survivor for r in runs), runs
+
+
+def test_a_worker_killed_mid_run_is_redelivered_and_completes_once(
+    system_factory: SystemFactory, api_for: ApiFor
+) -> None:
+    system = system_factory("--step-ms", "300")
+    api = api_for(system)
+    sweep_id = submit(api, _slow_sweep(8))
+    _wait_for_status(api, sweep_id, system, "running")
+    victim, run_id = _worker_child_mid_run(system)
+    os.kill(victim, signal.SIGKILL)
+    assert _run_status(system, run_id) == "running"  # killed mid-run, not after it
+    sweep = wait_for_sweep(api, sweep_id, system, timeout=120)
+    assert sweep["status"] == "succeeded", system.logs()
+    assert_every_run_once(api, sweep_id, 8)
+    assert f"run_redelivered run={run_id}" in system.processes["worker"].log()
+
+
+def test_redis_flushed_mid_sweep_the_reconciler_finishes_it(
+    system_factory: SystemFactory, api_for: ApiFor
+) -> None:
+    system = system_factory("--step-ms", "40")
+    api = api_for(system)
+    sweep_id = submit(api, _slow_sweep(12))
+    _wait_for_progress(api, sweep_id, system, at_least=2)
+    # Redis restarts empty while the workers restart: every message in flight is gone, so
+    # only the database still knows the sweep has work left.
+    system.processes["worker"].stop()
+    _flush_queue(system)
+    assert api.get(f"/v1/sweeps/{sweep_id}").json()["counts"]["queued"] > 0
+    system.start_worker()
+    sweep = wait_for_sweep(api, sweep_id, system, timeout=120)
+    assert sweep["status"] == "succeeded", system.logs()
+    assert_every_run_once(api, sweep_id, 12)
+    assert f"sweep_stalled sweep={sweep_id}" in system.processes["reconciler"].log()
+
+
+def test_a_start_message_lost_with_redis_is_sent_again(
+    system_factory: SystemFactory, api_for: ApiFor
+) -> None:
+    system = system_factory()
+    system.processes["worker"].stop()
+    api = api_for(system)
+    sweep_id = submit(api, {**GRID_3X4, "axes": GRID_3X4["axes"][:1]})
+    _flush_queue(system)
+    system.start_worker()
+    sweep = wait_for_sweep(api, sweep_id, system, timeout=60)
+    assert sweep["status"] == "succeeded", system.logs()
+    assert f"sweep_not_started sweep={sweep_id}" in system.processes["reconciler"].log()
+
+
+def _flush_queue(system: System) -> None:
+    broker = redis.Redis.from_url(REDIS_URL)
+    broker.delete(system.settings.queue_name, "unacked", "unacked_index")
+    broker.close()
+
+
+def test_cancel_leaves_no_prompt_of_ours_on_any_instance(
+    system_factory: SystemFactory, api_for: ApiFor
+) -> None:
+    system = system_factory("--step-ms", "100")
+    api = api_for(system)
+    sweep_id = submit(api, _slow_sweep(20))
+    _wait_for_progress(api, sweep_id, system, at_least=1)
+    cancelled = api.post(f"/v1/sweeps/{sweep_id}/cancel")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        ours = [p for s in system.instances for p in _prompt_ids(queue_of(s))]
+        if not ours:
+            break
+        time.sleep(0.2)
+    assert ours == [], system.logs()
+    runs = all_runs(api, sweep_id)
+    assert {r["status"] for r in runs} <= {"succeeded", "cancelled"}
+    assert any(r["status"] == "cancelled" for r in runs)
+
+
+def _prompt_ids(queue: dict[str, Any]) -> list[str]:
+    return [item[1] for item in queue["queue_running"] + queue["queue_pending"]]
+
+
+def _slow_sweep(runs: int) -> dict[str, Any]:
+    """sd15-txt2img on the stand-in: simulated sampling steps make each run take a while."""
+    return {
+        "workflow": "sd15-txt2img",
+        "base": {"steps": 10, "width": 64, "height": 64},
+        "axes": [{"param": "seed", "values": f"1-{runs}"}],
+    }
+
+
+def _wait_for_status(api: TestClient, sweep_id: str, system: System, status: str) -> None:
+    wait_for_sweep(api, sweep_id, system, timeout=30, until=status)
+
+
+def _wait_for_progress(api: TestClient, sweep_id: str, system: System, at_least: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        counts = api.get(f"/v1/sweeps/{sweep_id}").json()["counts"]
+        if counts["succeeded"] >= at_least:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"no progress:\n{system.logs()}")
+
+
+def _worker_child_mid_run(system: System) -> tuple[int, str]:
+    """(pid, run id) of a worker child executing a run right now, as Celery and the database
+    report it: the task's id is the run's `claimed_by`."""
+    inspector = make_celery(system.settings).control.inspect(timeout=2)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        claims = _running_claims(system)
+        for tasks in (inspector.active() or {}).values():
+            for task in tasks:
+                if task["id"] in claims:
+                    return int(task["worker_pid"]), claims[task["id"]]
+        time.sleep(0.2)
+    pytest.fail(f"no worker child is executing a run:\n{system.logs()}")
+
+
+def _running_claims(system: System) -> dict[str, str]:
+    engine = sa.create_engine(system.settings.database_url, poolclass=sa.NullPool)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT claimed_by, id FROM runs WHERE status = 'running'")
+        ).all()
+    engine.dispose()
+    return {str(task): str(run) for task, run in rows if task}
+
+
+def _run_status(system: System, run_id: str) -> str:
+    engine = sa.create_engine(system.settings.database_url, poolclass=sa.NullPool)
+    with engine.connect() as connection:
+        status = connection.execute(
+            sa.text("SELECT status FROM runs WHERE id = :id"), {"id": run_id}
+        ).scalar_one()
+    engine.dispose()
+    return str(status)

@@ -1,0 +1,93 @@
+"""Starting sweeps and handing runs to instances: which instance has a free slot, and which
+queued run it should take so consecutive prompts share models and cached upstream work.
+
+Messages are hints, not records: a `work` message asks "fill a free slot with the best
+queued run", so a duplicate finds nothing to do and a lost one is re-sent by the reconciler.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy.orm import Session
+
+from app.db.base import utc_now
+from app.domain.states import SweepStatus
+from app.queue import WORK
+from app.stores import instances, runs, sweeps
+from app.stores.runs import Claim
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def start_sweep(rt: Runtime, sweep_id: UUID) -> None:
+    """pending → running, then one work message per slot of the pool."""
+    with rt.sessions() as session:
+        now = utc_now()
+        if not sweeps.move_sweep(
+            session, sweep_id, [SweepStatus.PENDING], SweepStatus.RUNNING, started_at=now
+        ):
+            return  # started already, or cancelled meanwhile
+        sweeps.mark_hinted(session, sweep_id, now)
+        session.commit()
+    log.info("sweep_started sweep=%s", sweep_id)
+    send_work(rt, pool_slots(rt))
+
+
+def pool_slots(rt: Runtime) -> int:
+    return max(1, len(rt.settings.instances)) * rt.settings.instance_slots
+
+
+def send_work(rt: Runtime, count: int, countdown: float = 0) -> None:
+    for _ in range(count):
+        rt.send(WORK, countdown=countdown)
+
+
+def lease_until(rt: Runtime, now: datetime | None = None) -> datetime:
+    return (now or utc_now()) + timedelta(seconds=rt.settings.lease_s)
+
+
+def claim_run(rt: Runtime, task_id: str) -> Claim | None:
+    """Fill the emptiest healthy instance's free slot with its best queued run, or None."""
+    with rt.sessions() as session:
+        claim = _claim_in(session, rt, task_id)
+        session.commit()
+    if claim is not None:
+        log.info(
+            "run_claimed run=%s sweep=%s index=%d instance=%s attempt=%d",
+            claim.run_id,
+            claim.sweep_id,
+            claim.index,
+            claim.instance,
+            claim.attempt,
+        )
+    return claim
+
+
+def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
+    healthy = instances.lock_healthy(session)
+    busy = runs.running_per_instance(session)
+    free = [i for i in healthy if busy.get(i.url, 0) < rt.settings.instance_slots]
+    if not free:
+        return None
+    instance = min(free, key=lambda i: busy.get(i.url, 0))
+    elsewhere = {i.model_key or "" for i in healthy if i.url != instance.url}
+    run = runs.next_queued_run(session, instance.model_key, elsewhere)
+    if run is None:
+        return None
+    claim = runs.start_run(session, run.id, instance.url, task_id, lease_until(rt))
+    if claim is not None:
+        instances.set_model_key(session, instance.url, claim.model_key)
+    return claim
+
+
+def resumable(rt: Runtime, task_id: str) -> Claim | None:
+    """The run this task id already holds: its message came back after a worker died."""
+    with rt.sessions() as session:
+        claim = runs.claimed_by(session, task_id)
+    if claim is not None:
+        log.info("run_redelivered run=%s task=%s", claim.run_id, task_id)
+    return claim

@@ -1,0 +1,205 @@
+"""Executing one claimed run on its instance and recording the outcome exactly once.
+
+The run's own id is its ComfyUI prompt_id, so after any crash the instance can be asked
+about it: finished (in /history) → ingest; still queued or running → follow; unknown →
+submit again. The database transaction never stays open while ComfyUI works; a heartbeat
+renews the lease and notices a cancel or a takeover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from app.comfy.client import ComfyClient
+from app.comfy.errors import ComfyError, RunError, is_retryable
+from app.comfy.protocol import HistoryEntry
+from app.db.base import utc_now
+from app.domain.patching import patch_graph, set_output_prefix
+from app.domain.states import RunStatus
+from app.stores import instances, outputs, runs, sweeps
+from app.stores.outputs import NewOutput
+from app.stores.runs import Claim
+from workers import collecting
+from workers.dispatching import lease_until, send_work
+from workers.finalization import finish_if_done
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Succeeded:
+    outputs: list[NewOutput]
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: RunError
+
+
+@dataclass(frozen=True)
+class Abandoned:
+    """Cancelled or taken over by another worker: this worker records nothing."""
+
+    reason: str
+
+
+Outcome = Succeeded | Failed | Abandoned
+
+
+class _LostClaim(Exception):
+    pass
+
+
+def execute(rt: Runtime, claim: Claim, task_id: str) -> None:
+    graph = _prompt_graph(rt, claim)
+    outcome = asyncio.run(_drive(rt, claim, task_id, graph))
+    record(rt, claim, outcome)
+
+
+def _prompt_graph(rt: Runtime, claim: Claim) -> dict[str, Any]:
+    with rt.sessions() as session:
+        sweep = sweeps.find_sweep(session, claim.sweep_id)
+        workflow_name = sweep.workflow if sweep else ""
+    workflow = rt.registry.get(workflow_name)
+    if workflow is None:
+        raise LookupError(f"sweep {claim.sweep_id} uses unknown workflow {workflow_name!r}")
+    graph = patch_graph(workflow.graph, workflow.contract, claim.assignment)
+    return set_output_prefix(graph, f"comfy-sweep/{claim.sweep_id}/{claim.index:06d}")
+
+
+async def _drive(rt: Runtime, claim: Claim, task_id: str, graph: dict[str, Any]) -> Outcome:
+    prompt_id = str(claim.run_id)
+    async with ComfyClient(claim.instance) as client:
+        try:
+            await _submit_unless_known(client, prompt_id, graph)
+            entry = await _follow(rt, client, claim, task_id)
+            if entry.error is not None:
+                return Failed(entry.error)
+            files = await collecting.collect_outputs(rt, client, claim, entry)
+            await _forget(client, prompt_id)
+            return Succeeded(files)
+        except ComfyError as failure:
+            return Failed(failure.error)
+        except _LostClaim as lost:
+            return Abandoned(str(lost))
+
+
+async def _submit_unless_known(client: ComfyClient, prompt_id: str, graph: dict[str, Any]) -> None:
+    # ComfyUI does not deduplicate prompt ids: ask before submitting again after a crash.
+    if await client.history(prompt_id) is not None:
+        return
+    queue = await client.queue()
+    if prompt_id in queue.running or prompt_id in queue.pending:
+        return
+    # ComfyUI sends a prompt's events only to the socket with the prompt's client_id; the
+    # prompt id serves as both, so a worker resuming after a crash can listen again.
+    await client.submit(graph, prompt_id=prompt_id, client_id=prompt_id)
+
+
+async def _follow(rt: Runtime, client: ComfyClient, claim: Claim, task_id: str) -> HistoryEntry:
+    prompt_id = str(claim.run_id)
+    waiting = asyncio.create_task(
+        client.wait(
+            prompt_id,
+            client_id=prompt_id,
+            timeout=rt.settings.run_timeout_s,
+            unreachable_after=rt.settings.unreachable_s,
+        )
+    )
+    try:
+        while True:
+            done, _ = await asyncio.wait({waiting}, timeout=rt.settings.heartbeat_s)
+            if done:
+                return waiting.result()
+            if not await asyncio.to_thread(_renew, rt, claim, task_id):
+                await _withdraw(client, prompt_id)
+                raise _LostClaim("cancelled or taken over")
+    finally:
+        waiting.cancel()
+
+
+def _renew(rt: Runtime, claim: Claim, task_id: str) -> bool:
+    with rt.sessions() as session:
+        renewed = runs.renew_lease(session, claim, task_id, lease_until(rt))
+        session.commit()
+    return renewed
+
+
+async def _withdraw(client: ComfyClient, prompt_id: str) -> None:
+    """Take our prompt off the instance: out of its queue, or interrupted if it runs."""
+    await client.remove_from_queue([prompt_id])
+    await client.interrupt(prompt_id)
+    await _forget(client, prompt_id)
+
+
+async def _forget(client: ComfyClient, prompt_id: str) -> None:
+    # History is capped at 10,000 entries in memory: drop what we have copied.
+    try:
+        await client.delete_history([prompt_id])
+    except ComfyError as failure:
+        log.warning("history_delete_failed prompt=%s error=%s", prompt_id, failure.error.message)
+
+
+def record(rt: Runtime, claim: Claim, outcome: Outcome) -> None:
+    """Write the outcome; a stale or duplicate report changes nothing."""
+    if isinstance(outcome, Abandoned):
+        log.info("run_abandoned run=%s reason=%s", claim.run_id, outcome.reason)
+        send_work(rt, 1)
+        return
+    retry = isinstance(outcome, Failed) and _should_retry(rt, claim, outcome.error)
+    with rt.sessions() as session:
+        if isinstance(outcome, Succeeded):
+            if runs.finish_run(session, claim, RunStatus.SUCCEEDED):
+                outputs.add_outputs(session, claim.run_id, outcome.outputs)
+        elif retry:
+            runs.requeue_run(session, claim, outcome.error.to_json())
+            if outcome.error.kind == "transport":
+                message = outcome.error.message
+                instances.set_health(session, claim.instance, False, utc_now(), message)
+        else:
+            runs.finish_run(session, claim, RunStatus.FAILED, outcome.error.to_json())
+        session.commit()
+    _log_outcome(claim, outcome, retry)
+    if not retry:
+        finish_if_done(rt, claim.sweep_id)
+    send_work(rt, 1, countdown=_backoff(claim.attempt) if retry else 0)
+
+
+def _should_retry(rt: Runtime, claim: Claim, error: RunError) -> bool:
+    return is_retryable(error) and claim.attempt < rt.settings.max_attempts
+
+
+def _backoff(attempt: int) -> float:
+    return float(min(30, 2 ** (attempt - 1)))
+
+
+def _log_outcome(claim: Claim, outcome: Outcome, retry: bool) -> None:
+    if isinstance(outcome, Succeeded):
+        log.info("run_succeeded run=%s outputs=%d", claim.run_id, len(outcome.outputs))
+    elif isinstance(outcome, Failed):
+        verdict = "run_retrying" if retry else "run_failed"
+        log.info(
+            "%s run=%s attempt=%d kind=%s node=%s message=%s",
+            verdict,
+            claim.run_id,
+            claim.attempt,
+            outcome.error.kind,
+            outcome.error.node_id,
+            outcome.error.message,
+        )
+
+
+def resume(rt: Runtime, run_id: UUID, task_id: str) -> None:
+    """Take over a running run whose worker stopped renewing its lease, and see it through."""
+    with rt.sessions() as session:
+        now = utc_now()
+        claim = runs.take_over(session, run_id, task_id, now, lease_until(rt, now))
+        session.commit()
+    if claim is not None:
+        log.info("run_taken_over run=%s instance=%s", run_id, claim.instance)
+        execute(rt, claim, task_id)

@@ -1,0 +1,50 @@
+"""Ending a sweep exactly once when its last run ends.
+
+No chord: the one UPDATE that moves the sweep from running to finalizing wins once, and
+only its winner sends the finalize message; the reconciler re-sends it for a sweep stuck in
+finalizing. Finalizing twice is harmless: it is a compare-and-set too.
+"""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from app.db.base import utc_now
+from app.domain.states import RunStatus, SweepStatus
+from app.queue import FINALIZE_SWEEP
+from app.stores import runs, sweeps
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def finish_if_done(rt: Runtime, sweep_id: UUID) -> None:
+    with rt.sessions() as session:
+        if runs.count_unfinished(session, sweep_id) > 0:
+            return
+        moved = sweeps.move_sweep(session, sweep_id, [SweepStatus.RUNNING], SweepStatus.FINALIZING)
+        session.commit()
+    if moved:
+        rt.send(FINALIZE_SWEEP, str(sweep_id))
+
+
+def final_status(counts: dict[RunStatus, int]) -> SweepStatus:
+    succeeded, failed = counts[RunStatus.SUCCEEDED], counts[RunStatus.FAILED]
+    if failed == 0 and succeeded > 0 and counts[RunStatus.CANCELLED] == 0:
+        return SweepStatus.SUCCEEDED
+    if succeeded == 0:
+        return SweepStatus.FAILED
+    return SweepStatus.PARTIAL
+
+
+def finalize(rt: Runtime, sweep_id: UUID) -> None:
+    """finalizing → succeeded | partial | failed, from the runs' final states."""
+    with rt.sessions() as session:
+        status = final_status(runs.count_runs_by_status(session, sweep_id))
+        moved = sweeps.move_sweep(
+            session, sweep_id, [SweepStatus.FINALIZING], status, finished_at=utc_now()
+        )
+        session.commit()
+    if moved:
+        log.info("sweep_finished sweep=%s status=%s", sweep_id, status)

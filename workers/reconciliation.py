@@ -1,0 +1,117 @@
+"""The periodic reconciler: the database is the record, the broker only carries hints, so
+this loop re-sends whatever the database says is owed and nothing is working on.
+
+Each pass: health-checks the instances (out while they do not answer, back when they do),
+hands runs with lapsed leases to a resume task, re-sends work for sweeps that have queued
+runs but no activity, and re-sends start and finalize messages that were lost (for example
+when Redis restarted empty). Every action it triggers re-checks in a compare-and-set, so
+running two reconcilers, or one too eagerly, is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timedelta
+
+import httpx
+
+from app.db.base import utc_now
+from app.domain.states import RunStatus, SweepStatus
+from app.queue import FINALIZE_SWEEP, RESUME_RUN, START_SWEEP
+from app.settings import InstanceConfig
+from app.stores import instances, runs, sweeps
+from workers.dispatching import pool_slots, send_work
+from workers.finalization import finish_if_done
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+HEALTH_TIMEOUT_S = 3.0
+
+
+def reconcile_once(rt: Runtime) -> None:
+    asyncio.run(check_instances(rt))
+    now = utc_now()
+    quiet_since = now - timedelta(seconds=rt.settings.stall_s)
+    _resume_lapsed(rt, now)
+    _restart_stalled(rt, now, quiet_since)
+    _resend_lost_messages(rt, quiet_since)
+
+
+async def check_instances(rt: Runtime) -> None:
+    configured = rt.settings.instances
+    async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as http:
+        answers = await asyncio.gather(*(_probe(http, i) for i in configured))
+    with rt.sessions() as session:
+        instances.sync_instances(session, [(i.url, i.tags) for i in configured])
+        known = {i.url: i.healthy for i in instances.all_instances(session)}
+        for instance, error in zip(configured, answers, strict=True):
+            healthy = error is None
+            if known.get(instance.url) != healthy:
+                log.info("instance_health url=%s healthy=%s error=%s", instance.url, healthy, error)
+            instances.set_health(session, instance.url, healthy, utc_now(), error)
+        session.commit()
+
+
+async def _probe(http: httpx.AsyncClient, instance: InstanceConfig) -> str | None:
+    try:
+        response = await http.get(f"{instance.url}/system_stats")
+        response.raise_for_status()
+    except httpx.HTTPError as error:
+        return f"{type(error).__name__}: {error}"[:500]
+    return None
+
+
+def _resume_lapsed(rt: Runtime, now: datetime) -> None:
+    with rt.sessions() as session:
+        lapsed = runs.lapsed_leases(session, now)
+    for run_id in lapsed:
+        log.info("run_lease_lapsed run=%s", run_id)
+        rt.send(RESUME_RUN, str(run_id))
+
+
+def _restart_stalled(rt: Runtime, now: datetime, quiet_since: datetime) -> None:
+    with rt.sessions() as session:
+        stalled = []
+        for sweep in sweeps.sweeps_in(session, SweepStatus.RUNNING, updated_before=now):
+            counts = runs.count_runs_by_status(session, sweep.id)
+            if counts[RunStatus.QUEUED] + counts[RunStatus.RUNNING] == 0:
+                stalled.append((sweep.id, False))
+                continue
+            active = runs.last_activity(session, sweep.id) or sweep.started_at or sweep.created_at
+            hinted = sweep.hinted_at or sweep.created_at
+            if counts[RunStatus.QUEUED] and active < quiet_since and hinted < quiet_since:
+                sweeps.mark_hinted(session, sweep.id, now)
+                stalled.append((sweep.id, True))
+        session.commit()
+    for sweep_id, needs_work in stalled:
+        if needs_work:
+            log.info("sweep_stalled sweep=%s resending=work", sweep_id)
+            send_work(rt, pool_slots(rt))
+        else:
+            finish_if_done(rt, sweep_id)
+
+
+def _resend_lost_messages(rt: Runtime, quiet_since: datetime) -> None:
+    with rt.sessions() as session:
+        pending = sweeps.sweeps_in(session, SweepStatus.PENDING, updated_before=quiet_since)
+        finalizing = sweeps.sweeps_in(session, SweepStatus.FINALIZING, updated_before=quiet_since)
+    for sweep in pending:
+        log.info("sweep_not_started sweep=%s resending=start", sweep.id)
+        rt.send(START_SWEEP, str(sweep.id))
+    for sweep in finalizing:
+        log.info("sweep_not_finalized sweep=%s resending=finalize", sweep.id)
+        rt.send(FINALIZE_SWEEP, str(sweep.id))
+
+
+def run_forever(rt: Runtime) -> None:
+    log.info("reconciler_started interval_s=%s", rt.settings.reconcile_interval_s)
+    while True:
+        started = time.monotonic()
+        try:
+            reconcile_once(rt)
+        except Exception:
+            # One bad pass (database restarting, say) must not end the loop.
+            log.exception("reconcile_failed")
+        time.sleep(max(0.0, rt.settings.reconcile_interval_s - (time.monotonic() - started)))

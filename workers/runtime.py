@@ -1,0 +1,45 @@
+"""What a worker process holds for its lifetime: settings, database, registry, storage, and
+the Celery app to send follow-up messages. Built on first use, after the fork, so no
+connection is ever shared between processes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from app.media.storage import Storage
+from celery import Celery
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db.engine import make_engine, make_session_factory
+from app.registry import Registry, load_registry
+from app.settings import Settings
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    registry: Registry
+    storage: Storage
+    celery: Celery
+
+    def send(self, name: str, *args: object, countdown: float = 0) -> None:
+        self.celery.send_task(name, args=list(args), countdown=countdown or None)
+
+
+def build_runtime(settings: Settings, celery: Celery) -> Runtime:
+    return Runtime(
+        settings=settings,
+        sessions=make_session_factory(make_engine(settings.database_url)),
+        registry=load_registry(settings.workflows_dir, settings.params_dir),
+        storage=Storage(settings.data_dir),
+        celery=celery,
+    )
+
+
+@cache
+def current_runtime() -> Runtime:
+    from workers.celery_app import app, settings
+
+    return build_runtime(settings, app)

@@ -1,0 +1,40 @@
+"""Every Celery task, thin and explicitly named: each takes ids, delegates, and is safe to
+receive twice (delivery is at least once; the database decides what actually happens)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from celery import Celery
+
+from app.queue import CANCEL_PROMPTS, FINALIZE_SWEEP, RESUME_RUN, START_SWEEP, WORK
+from workers import cancelling, dispatching, execution, finalization
+from workers.runtime import current_runtime
+
+
+def register_tasks(app: Celery) -> None:
+    @app.task(name=START_SWEEP)
+    def start_sweep(sweep_id: str) -> None:
+        dispatching.start_sweep(current_runtime(), UUID(sweep_id))
+
+    @app.task(name=WORK, bind=True)
+    def work(self: Any) -> None:
+        """Fill a free instance slot: resume the run this message already holds (it was
+        redelivered after its worker died), else claim the best queued run."""
+        rt, task_id = current_runtime(), str(self.request.id)
+        claim = dispatching.resumable(rt, task_id) or dispatching.claim_run(rt, task_id)
+        if claim is not None:
+            execution.execute(rt, claim, task_id)
+
+    @app.task(name=RESUME_RUN, bind=True)
+    def resume_run(self: Any, run_id: str) -> None:
+        execution.resume(current_runtime(), UUID(run_id), str(self.request.id))
+
+    @app.task(name=FINALIZE_SWEEP)
+    def finalize_sweep(sweep_id: str) -> None:
+        finalization.finalize(current_runtime(), UUID(sweep_id))
+
+    @app.task(name=CANCEL_PROMPTS)
+    def cancel_prompts(sweep_id: str) -> None:
+        cancelling.withdraw_prompts(current_runtime(), UUID(sweep_id))
