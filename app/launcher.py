@@ -132,7 +132,8 @@ def _wait_until_up(urls: list[str], timeout: float = 30.0) -> None:
 
 @contextmanager
 def _serving(settings: Settings, host: str, port: int) -> Iterator[None]:
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port))
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

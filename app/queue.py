@@ -8,6 +8,7 @@ SQLite broker (kombu's SQLAlchemy transport) lets `make run` work with no server
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Sequence
 from urllib.parse import urlsplit
@@ -17,6 +18,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.settings import PROJECT_ROOT, Settings
+
+log = logging.getLogger(__name__)
 
 # Above the longest run we expect: a message unacked for longer is delivered again, while
 # the first copy may still be running (see docs on Redis visibility_timeout).
@@ -52,7 +55,11 @@ def _answers(url: str) -> bool:
 
 
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("comfy_sweep", broker=broker_url(settings))
+    broker = broker_url(settings)
+    app = Celery("comfy_sweep", broker=broker)
+    if broker.startswith(("redis://", "rediss://")):
+        # Redis only: the SQLAlchemy transport hands its options to create_engine.
+        app.conf.broker_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT_S}
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -62,7 +69,6 @@ def make_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
         task_default_queue=settings.queue_name,
         worker_hijack_root_logger=False,
     )
@@ -76,7 +82,11 @@ def send_after_commit(
     never receive an id whose row is not there yet. Dropped if the transaction rolls back."""
 
     def send(_: Session) -> None:
-        celery.send_task(name, args=list(args), countdown=countdown or None)
+        try:
+            celery.send_task(name, args=list(args), countdown=countdown or None)
+        except Exception as error:  # kombu raises many kinds; none may undo a commit
+            # The rows are committed; the reconciler re-sends what the database says is owed.
+            log.warning("send_failed task=%s error=%s", name, type(error).__name__)
 
     def forget(_: Session) -> None:
         if event.contains(session, "after_commit", send):

@@ -24,7 +24,9 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def _make_sqlite_engine(url: sa.URL) -> Engine:
     # The pool hands a connection to whichever thread asks (FastAPI runs sync routes in threads).
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+    # timeout: how long a writer waits for another process's transaction before giving up.
+    connect_args = {"check_same_thread": False, "timeout": 30}
+    engine = sa.create_engine(url, connect_args=connect_args)
     sa.event.listen(engine, "connect", _on_sqlite_connect)
     sa.event.listen(engine, "begin", _on_sqlite_begin)
     return engine
@@ -41,4 +43,8 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _on_sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front. A deferred transaction that reads and then
+    # writes (every compare-and-set claim does) fails at once with "database is locked"
+    # when another process wrote meanwhile, instead of waiting its turn. WAL readers still
+    # read without waiting; only writers queue, which suits the one-machine `make run`.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,129 @@
+"""Small JPEG thumbnails of output files, one file at a time, for pages that embed them.
+
+Only one source image is decoded at once and nothing is kept after it is encoded, so a
+10,000-run contact sheet costs the memory of one image. A file that cannot be decoded (a
+video without ffmpeg on PATH, a truncated PNG, a decompression bomb) gets a drawn placeholder
+rather than an error: one bad output must never break the page showing the others.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
+
+THUMBNAIL_EDGE = 256
+# A thumbnail is looked at small: 75 keeps a 256 px JPEG around 8-12 KB.
+JPEG_QUALITY = 75
+_BACKGROUND = (34, 34, 38)
+_FFMPEG_TIMEOUT_S = 20.0
+# Pillow's own safety limits stop bombs; this stops merely huge files from taking seconds.
+_MAX_PIXELS = 64_000_000
+# The warning too: where warnings are errors (tests), Image.open raises it for big files.
+_DECODE_ERRORS = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,
+)
+
+
+def thumbnail_jpeg(path: Path, kind: str, edge: int = THUMBNAIL_EDGE) -> bytes:
+    """JPEG bytes of `path` fitted in `edge`×`edge`; a placeholder when it cannot be read.
+
+    `kind` is the output's kind (`image`, `video`, ...): videos are decoded through ffmpeg
+    when it is installed, anything else that is not an image gets a placeholder.
+    """
+    image = _first_frame(path, kind)
+    if image is None:
+        return placeholder_jpeg(kind, edge)
+    try:
+        return _encode(_fit(image, edge))
+    except _DECODE_ERRORS as error:
+        log.info("thumbnail_unreadable path=%s error=%s", path.name, type(error).__name__)
+        return placeholder_jpeg(kind, edge)
+    finally:
+        image.close()
+
+
+@cache
+def placeholder_jpeg(kind: str, edge: int = THUMBNAIL_EDGE) -> bytes:
+    """A drawn stand-in: a play triangle for videos, a crossed box for anything else."""
+    image = Image.new("RGB", (edge, edge), _BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    third = edge // 3
+    if kind == "video":
+        draw.polygon([(third, third), (third, 2 * third), (2 * third, edge // 2)], fill="#ddd")
+    else:
+        draw.rectangle([third, third, 2 * third, 2 * third], outline="#888", width=3)
+        draw.line([third, third, 2 * third, 2 * third], fill="#888", width=3)
+        draw.line([third, 2 * third, 2 * third, third], fill="#888", width=3)
+    return _encode(image)
+
+
+def _first_frame(path: Path, kind: str) -> Image.Image | None:
+    if kind == "video":
+        return _video_frame(path)
+    if kind != "image":
+        return None
+    try:
+        image = Image.open(path)
+    except (*_DECODE_ERRORS, UnidentifiedImageError) as error:
+        log.info("thumbnail_unreadable path=%s error=%s", path.name, type(error).__name__)
+        return None
+    if image.width * image.height > _MAX_PIXELS:
+        image.close()
+        return None
+    return image
+
+
+def _fit(image: Image.Image, edge: int) -> Image.Image:
+    # draft() lets the JPEG decoder scale by 1/2..1/8 while decoding: much faster for photos.
+    image.draft("RGB", (edge, edge))
+    image = ImageOps.exif_transpose(image)
+    image.thumbnail((edge, edge), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    return _flatten(image)
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """RGB on the page's background: JPEG has no alpha, and black corners look broken."""
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, _BACKGROUND)
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return image.convert("RGB")
+
+
+def _encode(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    return buffer.getvalue()
+
+
+def _video_frame(path: Path) -> Image.Image | None:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        return None
+    # A fixed argument list, no shell; `file:` keeps a name like `x:y.mp4` from being read
+    # as an ffmpeg protocol. One frame out, as PNG on stdout.
+    command = [ffmpeg, "-nostdin", "-v", "error", "-i", f"file:{path}"]
+    command += ["-frames:v", "1", "-f", "image2pipe", "-vcodec", "png", "-"]
+    try:
+        done = subprocess.run(  # noqa: S603 - fixed arguments, the path is ours
+            command, capture_output=True, timeout=_FFMPEG_TIMEOUT_S, check=True
+        )
+        image = Image.open(io.BytesIO(done.stdout))
+        image.load()
+    except (subprocess.SubprocessError, *_DECODE_ERRORS, UnidentifiedImageError) as error:
+        log.info("video_frame_failed path=%s error=%s", path.name, type(error).__name__)
+        return None
+    return image
