@@ -55,16 +55,17 @@ class _LostClaim(Exception):
     pass
 
 
-def execute(rt: Runtime, claim: Claim, task_id: str) -> None:
+def execute(rt: Runtime, claim: Claim, task_id: str, *, resumed: bool = False) -> None:
+    """Run the claim to an outcome and record it. A first attempt that was just claimed
+    cannot be known to any instance yet; anything else may be, so it is looked up first."""
     graph = _prompt_graph(rt, claim)
-    outcome = asyncio.run(_drive(rt, claim, task_id, graph))
+    maybe_sent = resumed or claim.attempt > 1
+    outcome = asyncio.run(_drive(rt, claim, task_id, graph, maybe_sent))
     record(rt, claim, outcome)
 
 
 def _prompt_graph(rt: Runtime, claim: Claim) -> dict[str, Any]:
-    with rt.sessions() as session:
-        sweep = sweeps.find_sweep(session, claim.sweep_id)
-        workflow_name = sweep.workflow if sweep else ""
+    workflow_name = _workflow_of(rt, claim.sweep_id)
     workflow = rt.registry.get(workflow_name)
     if workflow is None:
         raise LookupError(f"sweep {claim.sweep_id} uses unknown workflow {workflow_name!r}")
@@ -72,11 +73,28 @@ def _prompt_graph(rt: Runtime, claim: Claim) -> dict[str, Any]:
     return set_output_prefix(graph, f"comfy-sweep/{claim.sweep_id}/{claim.index:06d}")
 
 
-async def _drive(rt: Runtime, claim: Claim, task_id: str, graph: dict[str, Any]) -> Outcome:
+# A sweep's workflow never changes: remembered per process instead of read for every run.
+_workflow_names: dict[UUID, str] = {}
+
+
+def _workflow_of(rt: Runtime, sweep_id: UUID) -> str:
+    if sweep_id not in _workflow_names:
+        with rt.sessions() as session:
+            sweep = sweeps.find_sweep(session, sweep_id)
+        if len(_workflow_names) > 10_000:
+            _workflow_names.clear()
+        _workflow_names[sweep_id] = sweep.workflow if sweep else ""
+    return _workflow_names[sweep_id]
+
+
+async def _drive(
+    rt: Runtime, claim: Claim, task_id: str, graph: dict[str, Any], maybe_sent: bool
+) -> Outcome:
     prompt_id = str(claim.run_id)
     async with ComfyClient(claim.instance) as client:
         try:
-            await _submit_unless_known(client, prompt_id, graph)
+            if not (maybe_sent and await _known(client, prompt_id)):
+                await _submit(client, prompt_id, graph)
             entry = await _follow(rt, client, claim, task_id)
             if entry.error is not None:
                 return Failed(entry.error)
@@ -89,13 +107,15 @@ async def _drive(rt: Runtime, claim: Claim, task_id: str, graph: dict[str, Any])
             return Abandoned(str(lost))
 
 
-async def _submit_unless_known(client: ComfyClient, prompt_id: str, graph: dict[str, Any]) -> None:
-    # ComfyUI does not deduplicate prompt ids: ask before submitting again after a crash.
+async def _known(client: ComfyClient, prompt_id: str) -> bool:
+    """Finished, queued or running on the instance: ComfyUI does not deduplicate prompt ids,
+    so after a crash it is asked before the prompt is submitted again."""
     if await client.history(prompt_id) is not None:
-        return
-    queue = await client.queue()
-    if prompt_id in queue.running or prompt_id in queue.pending:
-        return
+        return True
+    return (await client.queue()).holds(prompt_id)
+
+
+async def _submit(client: ComfyClient, prompt_id: str, graph: dict[str, Any]) -> None:
     # ComfyUI sends a prompt's events only to the socket with the prompt's client_id; the
     # prompt id serves as both, so a worker resuming after a crash can listen again.
     await client.submit(graph, prompt_id=prompt_id, client_id=prompt_id)
@@ -202,4 +222,4 @@ def resume(rt: Runtime, run_id: UUID, task_id: str) -> None:
         session.commit()
     if claim is not None:
         log.info("run_taken_over run=%s instance=%s", run_id, claim.instance)
-        execute(rt, claim, task_id)
+        execute(rt, claim, task_id, resumed=True)

@@ -23,8 +23,10 @@ def register_tasks(app: Celery) -> None:
         """Fill a free instance slot: resume the run this message already holds (it was
         redelivered after its worker died), else claim the best queued run."""
         rt, task_id = current_runtime(), str(self.request.id)
-        claim = dispatching.resumable(rt, task_id) or dispatching.claim_run(rt, task_id)
-        if claim is not None:
+        redelivered = dispatching.resumable(rt, task_id)
+        if redelivered is not None:
+            execution.execute(rt, redelivered, task_id, resumed=True)
+        elif (claim := dispatching.claim_run(rt, task_id)) is not None:
             execution.execute(rt, claim, task_id)
 
     @app.task(name=RESUME_RUN, bind=True)

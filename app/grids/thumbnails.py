@@ -42,7 +42,8 @@ def thumbnail_jpeg(path: Path, kind: str, edge: int = THUMBNAIL_EDGE) -> bytes:
     `kind` is the output's kind (`image`, `video`, ...): videos are decoded through ffmpeg
     when it is installed, anything else that is not an image gets a placeholder.
     """
-    image = _first_frame(path, kind)
+    # is_file: a FIFO or device planted under DATA_DIR would block or stream forever.
+    image = _first_frame(path, kind) if path.is_file() else None
     if image is None:
         return placeholder_jpeg(kind, edge)
     try:

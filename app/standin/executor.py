@@ -90,7 +90,11 @@ class Executor:
     def execute(self, item: QueueItem) -> Outcome:
         ordinal = self.stats.start_prompt()
         self.interrupt.clear()  # like ComfyUI: an interrupt between prompts is forgotten
-        return PromptRun(self, item, ordinal).run()
+        started = time.monotonic()
+        try:
+            return PromptRun(self, item, ordinal).run()
+        finally:
+            self.stats.prompt_finished(time.monotonic() - started)
 
     def check_interrupt(self) -> None:
         if self.interrupt.is_set():

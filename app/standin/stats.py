@@ -21,6 +21,9 @@ class StandinStats:
         self.prompts_executed = 0
         self.nodes_executed = 0
         self.checkpoint_loads = 0
+        # Seconds spent executing prompts: the "GPU busy" time a benchmark compares with
+        # wall time to see how much the orchestrator kept the instance waiting.
+        self.busy_s = 0.0
         self._loads: Counter[str] = Counter()
 
     def prompt_submitted(self) -> int:
@@ -34,6 +37,10 @@ class StandinStats:
         with self._lock:
             self.prompts_executed += 1
             return self.prompts_executed
+
+    def prompt_finished(self, seconds: float) -> None:
+        with self._lock:
+            self.busy_s += seconds
 
     def node_executed(self) -> None:
         with self._lock:
@@ -55,6 +62,7 @@ class StandinStats:
                 "prompts_submitted": self.prompts_submitted,
                 "prompts_executed": self.prompts_executed,
                 "nodes_executed": self.nodes_executed,
+                "busy_s": round(self.busy_s, 4),
             }
 
 

@@ -119,7 +119,10 @@ def test_a_worker_killed_mid_run_is_redelivered_and_completes_once(
     sweep = wait_for_sweep(api, sweep_id, system, timeout=120)
     assert sweep["status"] == "succeeded", system.logs()
     assert_every_run_once(api, sweep_id, 8)
-    assert f"run_redelivered run={run_id}" in system.processes["worker"].log()
+    # Recovered either by Celery redelivering the message (reject_on_worker_lost) or by the
+    # reconciler once the lease lapsed, whichever comes first; never both to completion.
+    log = system.processes["worker"].log()
+    assert f"run_redelivered run={run_id}" in log or f"run_taken_over run={run_id}" in log
 
 
 def test_redis_flushed_mid_sweep_the_reconciler_finishes_it(

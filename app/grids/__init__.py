@@ -1,0 +1,1 @@
+"""Pillow drawing of comparison grids from layouts computed in `app.domain.grid_layout`."""
