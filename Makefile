@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck fmt fuzz bench migrate install install-dev clean
+.PHONY: run test lint typecheck fmt fuzz bench migrate standin install install-dev clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ fuzz: install-dev
 
 bench: install-dev
 	$(PY) -m bench.submit
+	$(PY) -m bench.preflight
+	$(PY) -m bench.execution
+
+## standin: one ComfyUI stand-in on :8188, for trying the client or a local worker
+standin: install
+	$(PY) -m app.standin --port 8188
 
 migrate: install
 	$(VENV)/bin/alembic upgrade head
