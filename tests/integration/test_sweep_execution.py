@@ -246,3 +246,28 @@ def _run_status(system: System, run_id: str) -> str:
         ).scalar_one()
     engine.dispose()
     return str(status)
+
+
+def test_preflight_refuses_a_value_the_instances_do_not_offer(
+    system_factory: SystemFactory, api_for: ApiFor
+) -> None:
+    system = system_factory()
+    api = api_for(system)
+    body = {
+        "workflow": "sd15-txt2img",
+        "axes": [
+            {"param": "seed", "values": [1, 2]},
+            {"param": "checkpoint", "values": ["v1-5-pruned-emaonly.safetensors", "nope.ckpt"]},
+        ],
+    }
+    response = api.post("/v1/sweeps", json=body)
+    assert response.status_code == 422, response.text
+    problem = response.json()["detail"][0]
+    assert problem["loc"] == ["body", "axes", 1, "values"]
+    assert problem["input"] == "nope.ckpt"
+    assert problem["type"] == "value_not_in_list"
+    # The first run using it is index 2 (seed varies fastest); the node and input are named.
+    assert "run 2" in problem["msg"]
+    assert "CheckpointLoaderSimple" in problem["msg"]
+    assert "ckpt_name" in problem["msg"]
+    assert api.get("/v1/sweeps").json()["total"] == 0
