@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     stall_s: float = Field(default=20.0, gt=0, description="Quiet time before re-sending work.")
     reconcile_interval_s: float = Field(default=5.0, gt=0)
     object_info_ttl_s: float = Field(default=300.0, ge=0)
+    link_secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Signs contact-sheet links; unset: random per process (links then fail "
+        "across processes and restarts).",
+    )
+    link_ttl_s: float = Field(default=3600.0, gt=0, le=7 * 86400)
 
     @field_validator("comfy_instances")
     @classmethod

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import resource
@@ -28,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import PIL
 from PIL import Image, ImageChops
 
 from app.domain.expansion import Axis, SweepPlan
@@ -77,9 +79,7 @@ def build(cells: Path, shape: tuple[int, ...], out: Path) -> dict[str, Any]:
     """One grid build, timed; run in a child process."""
     axes = tuple(Axis(f"p{n}", tuple(range(size))) for n, size in enumerate(shape))
     plan = SweepPlan({}, axes)
-    count = 1
-    for size in shape:
-        count *= size
+    count = math.prod(shape)
     started = time.perf_counter()
     grid = plan_grid(plan, count, cell=cell_for(Size(EDGE, EDGE), images_per_page(plan)))
 
@@ -99,7 +99,7 @@ def build(cells: Path, shape: tuple[int, ...], out: Path) -> dict[str, Any]:
 
         render_page(grid.index_page, index_source, out / "index.png", record)
     seconds = time.perf_counter() - started
-    biggest = max(page.canvas for page in grid.pages)
+    biggest = max((page.canvas for page in grid.pages), key=lambda size: size.pixels)
     return {
         "seconds": seconds,
         "pages": len(grid.pages),
@@ -139,17 +139,10 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as scratch:
         cells = args.keep or Path(scratch)
-        prepare_cells(cells, max(_count(shape) for shape in SHAPES.values()))
-        print(f"{os.cpu_count()} cores, Pillow {Image.__version__}")
+        prepare_cells(cells, max(math.prod(shape) for shape in SHAPES.values()))
+        print(f"{os.cpu_count()} cores, Pillow {PIL.__version__}")
         for name in SHAPES:
             report(name, run_child(cells, name))
-
-
-def _count(shape: tuple[int, ...]) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def reconcile_once(rt: Runtime) -> None:
     quiet_since = now - timedelta(seconds=rt.settings.stall_s)
     _resume_lapsed(rt, now)
     _restart_stalled(rt, now, quiet_since)
-    _resend_lost_messages(rt, quiet_since)
+    _resend_lost_messages(rt, now, quiet_since)
 
 
 async def check_instances(rt: Runtime) -> None:
@@ -93,10 +93,15 @@ def _restart_stalled(rt: Runtime, now: datetime, quiet_since: datetime) -> None:
             finish_if_done(rt, sweep_id)
 
 
-def _resend_lost_messages(rt: Runtime, quiet_since: datetime) -> None:
+def _resend_lost_messages(rt: Runtime, now: datetime, quiet_since: datetime) -> None:
     with rt.sessions() as session:
         pending = sweeps.sweeps_in(session, SweepStatus.PENDING, updated_before=quiet_since)
         finalizing = sweeps.sweeps_in(session, SweepStatus.FINALIZING, updated_before=quiet_since)
+        # Marking touches updated_at, so each sweep is re-sent at most once per stall period
+        # even while no worker is there to take the message.
+        for sweep in (*pending, *finalizing):
+            sweeps.mark_hinted(session, sweep.id, now)
+        session.commit()
     for sweep in pending:
         log.info("sweep_not_started sweep=%s resending=start", sweep.id)
         rt.send(START_SWEEP, str(sweep.id))

@@ -23,8 +23,6 @@ from datetime import UTC, datetime
 from functools import cache
 from uuid import UUID
 
-from pydantic import SecretStr
-
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,18 +68,10 @@ class LinkSigner:
 
 
 def link_signer(settings: Settings) -> LinkSigner:
-    """The signer for LINK_SECRET and LINK_TTL_S.
-
-    Read with getattr until `Settings` declares `link_secret: SecretStr | None` and
-    `link_ttl_s: float`; then these become plain attribute reads.
-    """
-    configured = getattr(settings, "link_secret", None)
-    if isinstance(configured, SecretStr):
-        configured = configured.get_secret_value()
-    secret = configured.encode() if isinstance(configured, str) and configured else None
-    ttl = getattr(settings, "link_ttl_s", DEFAULT_TTL_S)
-    ttl_s = float(ttl) if isinstance(ttl, int | float) and ttl > 0 else DEFAULT_TTL_S
-    return LinkSigner(secret or _process_secret(), ttl_s)
+    """The signer for LINK_SECRET and LINK_TTL_S."""
+    configured = settings.link_secret
+    secret = configured.get_secret_value().encode() if configured is not None else None
+    return LinkSigner(secret or _process_secret(), settings.link_ttl_s)
 
 
 @cache

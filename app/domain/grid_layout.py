@@ -696,7 +696,7 @@ def _index_page(pages: Sequence[PageLayout], max_pixels: int, min_cell: int) -> 
     first = pages[0].canvas
     preview = _scaled(first, min(INDEX_PREVIEW, max(first.width, first.height)))
     titles = tuple(page.title or f"page {page.number}" for page in pages)
-    dim = _Dim("pages", titles, tuple(page.fixed for page in pages), 1)
+    dim = _Dim("", titles, tuple(page.fixed for page in pages), 1)  # the title says "pages"
     request = _Request(f"{len(pages)} pages", len(pages) + 1, "", titled=True)
     frame, _ = _fitted(
         lambda c: _strip_frame(dim, c, 1, request),

@@ -1,51 +1,45 @@
 """Draws one page of a comparison grid from its computed layout, streaming cells from disk.
 
 Owns the pixels, never the geometry (that is `app.domain.grid_layout`) nor the database: a
-`CellSource` says what each run index shows. Cells are opened ONE AT A TIME and reduced to
-their slot as they are decoded (`draft` for JPEG, `reduce` then a small resize otherwise), so
-memory is the page canvas plus one decoded image, whatever the number of cells. Each file is
-opened under an explicit `Image.MAX_IMAGE_PIXELS` (never None: cells come from remote
-machines), restored afterwards. The PNG is written through a temporary file renamed into
-place, and carries the sweep request, every cell's assignment and the full text of every
-label as JSON text chunks, so a grid found on disk later says exactly what produced it.
-"""
+`CellSource` says what each run index shows. Cells are decoded a few at a time, in order, and
+reduced to their slot as they are decoded (`draft` for JPEG, `reduce` then a small resize
+otherwise), so memory is the page canvas plus one full-size image per decoding thread and a
+few thumbnails, whatever the number of cells. Files are opened under an explicit
+`Image.MAX_IMAGE_PIXELS` (never None: cells come from remote machines), restored afterwards.
+The PNG is written through a temporary file renamed into place, and carries the sweep
+request, every cell's assignment and the full text of every label as JSON text chunks, so a
+grid found on disk later says exactly what produced it."""
 
 from __future__ import annotations
 
 import io
 import json
-import math
 import shutil
 import subprocess
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
+from PIL import Image, ImageDraw, PngImagePlugin
 
-from app.domain.grid_layout import (
-    ELLIPSIS,
-    FONT_FLOOR,
-    INDEX_PREVIEW,
-    LINE_EM,
-    Label,
-    PageLayout,
-    Rect,
-    Size,
-    Slot,
-)
-from app.grids.fonts import font
+from app.domain.grid_layout import INDEX_PREVIEW, PageLayout, Size, Slot
+from app.grids.labels import box, draw_label, draw_placeholder
 from app.media.storage import atomic_file
 
 REQUEST_KEY = "comfy_sweep_request"
 CELLS_KEY = "comfy_sweep_cells"
 PAGE_KEY = "comfy_sweep_page"
-# Largest cell image opened: 32 Mpx (an 8K × 4K upscale) decodes to at most 128 MB RGBA,
-# which with a canvas at Pillow's own limit keeps a worker under 400 MB.
-MAX_CELL_PIXELS = 2**25
+# Largest cell image decoded: 16.7 Mpx (4096 × 4096, a 4× upscale of SDXL) is 64 MB in
+# memory (Pillow keeps 4 bytes a pixel, RGB too); larger outputs get a placeholder.
+MAX_CELL_PIXELS = 2**24
+# Decoding is the cost (~17 ms a 1024² PNG) and Pillow releases the GIL while it decodes and
+# reduces, so two threads use two cores; each holds at most one full-size image.
+DECODE_THREADS = 2
 VIDEO_TIMEOUT_S = 60.0
 # Each video suffix with the one demuxer ffmpeg may use for it: a file named .mp4 that is
 # really an HLS playlist must not make ffmpeg fetch URLs or read other local files.
@@ -62,16 +56,8 @@ _MAX_COMPRESSED_TEXT = PngImagePlugin.MAX_TEXT_CHUNK
 # What Pillow raises for a file it cannot decode (truncated, not an image, corrupt chunks).
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError)
 
-Color = tuple[int, int, int]
-BACKGROUND: Color = (255, 255, 255)
-SLOT_BACKGROUND: Color = (236, 236, 236)
-TEXT: Color = (24, 24, 24)
-_PLACEHOLDER_COLORS: Mapping[str, tuple[Color, Color]] = {
-    "failed": ((251, 226, 226), (150, 24, 24)),
-    "unreadable": ((251, 236, 214), (140, 80, 10)),
-    "video": ((226, 232, 246), (40, 60, 120)),
-}
-_DEFAULT_PLACEHOLDER: tuple[Color, Color] = ((228, 228, 228), (90, 90, 90))
+BACKGROUND = (255, 255, 255)
+SLOT_BACKGROUND = (236, 236, 236)
 
 
 @dataclass(frozen=True)
@@ -114,17 +100,18 @@ def render_page(
     *,
     preview: Path | None = None,
     max_cell_pixels: int = MAX_CELL_PIXELS,
+    decode_threads: int = DECODE_THREADS,
 ) -> None:
     """Draw `layout`, write it to `destination` atomically, and a small preview if asked."""
     canvas = Image.new("RGB", (layout.canvas.width, layout.canvas.height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     for label in layout.labels:
         draw_label(canvas, draw, label)
-    cells = [
-        _draw_slot(canvas, draw, slot, cell_source(slot.index), max_cell_pixels)
-        for cell in layout.cells
-        for slot in cell.slots
-    ]
+    slots = [slot for cell in layout.cells for slot in cell.slots]
+    # Limits are set here, once, not per open: the decoding threads must not race on them.
+    with _decode_limits(max_cell_pixels), ThreadPoolExecutor(decode_threads) as pool:
+        loading = _prefetched(pool, slots, cell_source, max_cell_pixels, 2 * decode_threads)
+        cells = [_draw_slot(canvas, draw, slot, content, thumb) for slot, content, thumb in loading]
     _save(canvas, destination, _text_chunks(layout, metadata, cells))
     if preview is not None:
         _save_preview(canvas, preview)
@@ -134,17 +121,40 @@ def render_page(
 # --- cells ---
 
 
+_Loading = tuple[Slot, CellContent, Future[Image.Image]]
+
+
+def _prefetched(
+    pool: ThreadPoolExecutor,
+    slots: list[Slot],
+    cell_source: CellSource,
+    max_pixels: int,
+    ahead: int,
+) -> Iterator[_Loading]:
+    """Each slot with its cell being decoded in the pool, in order, never more than `ahead`
+    decoded and waiting: memory stays a few thumbnails whatever the number of cells."""
+    pending: deque[_Loading] = deque()
+    for slot in slots:
+        content = cell_source(slot.index)
+        box = Size(slot.rect.width, slot.rect.height)
+        pending.append((slot, content, pool.submit(_cell_image, content, box, max_pixels)))
+        if len(pending) > ahead:
+            yield pending.popleft()
+    while pending:
+        yield pending.popleft()
+
+
 def _draw_slot(
     canvas: Image.Image,
     draw: ImageDraw.ImageDraw,
     slot: Slot,
     content: CellContent,
-    max_cell_pixels: int,
+    loading: Future[Image.Image],
 ) -> dict[str, Any]:
     rect = slot.rect
-    draw.rectangle(_box(rect), fill=SLOT_BACKGROUND)
+    draw.rectangle(box(rect), fill=SLOT_BACKGROUND)
     try:
-        thumb = _cell_image(content, Size(rect.width, rect.height), max_cell_pixels)
+        thumb = loading.result()
     except CellUnreadable as problem:
         draw_placeholder(draw, rect, problem.word, problem.detail)
     else:
@@ -163,22 +173,14 @@ def _cell_image(content: CellContent, box: Size, max_pixels: int) -> Image.Image
         raise CellUnreadable(content.status, content.error or "")
     if content.path is None:
         raise CellUnreadable("no image", content.error or "the run produced no image or video")
-    return load_thumbnail(content.path, box, max_pixels)
+    return _thumbnail(content.path, box, max_pixels)
 
 
 def load_thumbnail(path: Path, box: Size, max_pixels: int = MAX_CELL_PIXELS) -> Image.Image:
     """The image at `path` fitted into `box` with its aspect kept (RGB, or RGBA when it has
     transparency); a video's first frame. Raises `CellUnreadable`."""
-    demuxer = VIDEO_DEMUXERS.get(path.suffix.lower())
-    if demuxer is not None:
-        return _poster_frame(path, demuxer, box, max_pixels)
-    try:
-        with _opened(path, max_pixels) as image:
-            return fit_image(image, box)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise CellUnreadable("too large", str(error).split(" pixels")[0] + " pixels") from error
-    except _DECODE_ERRORS as error:
-        raise CellUnreadable("unreadable", f"{type(error).__name__}: {error}") from error
+    with _decode_limits(max_pixels):
+        return _thumbnail(path, box, max_pixels)
 
 
 def peek_size(path: Path, max_pixels: int = MAX_CELL_PIXELS) -> Size | None:
@@ -186,27 +188,36 @@ def peek_size(path: Path, max_pixels: int = MAX_CELL_PIXELS) -> Size | None:
     if path.suffix.lower() in VIDEO_DEMUXERS:
         return None
     try:
-        with _opened(path, max_pixels) as image:
+        with _decode_limits(max_pixels), Image.open(path) as image:
             return Size(*image.size)
     except (*_DECODE_ERRORS, Image.DecompressionBombError, Image.DecompressionBombWarning):
         return None
 
 
-def _opened(path: Path | io.BytesIO, max_pixels: int) -> Image.Image:
-    with _pixel_limit(max_pixels), warnings.catch_warnings():
-        # Pillow only warns between the limit and twice it; we refuse there too.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        return Image.open(path)
+def _thumbnail(path: Path, box: Size, max_pixels: int) -> Image.Image:
+    # Runs in decoding threads, under limits the caller holds.
+    demuxer = VIDEO_DEMUXERS.get(path.suffix.lower())
+    if demuxer is not None:
+        return _poster_frame(path, demuxer, box)
+    try:
+        with Image.open(path) as image:
+            return fit_image(image, box)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise CellUnreadable("too large", f"over {max_pixels:,} pixels") from error
+    except _DECODE_ERRORS as error:
+        raise CellUnreadable("unreadable", f"{type(error).__name__}: {error}") from error
 
 
 @contextmanager
-def _pixel_limit(max_pixels: int) -> Iterator[None]:
-    """Pillow's limit set to `max_pixels` (never None: cells come from remote machines) for
-    one open, then put back, so other code in the process keeps its own."""
+def _decode_limits(max_pixels: int) -> Iterator[None]:
+    """Pillow's pixel limit at `max_pixels`, refused rather than warned about between it and
+    twice it; both put back afterwards. Never None: cells come from remote machines."""
     previous = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = max_pixels
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
     finally:
         Image.MAX_IMAGE_PIXELS = previous
 
@@ -242,7 +253,7 @@ def _normal_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGBA" if transparent else "RGB")
 
 
-def _poster_frame(path: Path, demuxer: str, box: Size, max_pixels: int) -> Image.Image:
+def _poster_frame(path: Path, demuxer: str, box: Size) -> Image.Image:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise CellUnreadable("video", "no video decoder (ffmpeg) on this machine")
@@ -260,159 +271,8 @@ def _poster_frame(path: Path, demuxer: str, box: Size, max_pixels: int) -> Image
         raise CellUnreadable("video", "decoding the first frame timed out") from error
     if done.returncode != 0 or not done.stdout:
         raise CellUnreadable("video", "no frame could be decoded")
-    with _opened(io.BytesIO(done.stdout), max_pixels) as frame:
+    with Image.open(io.BytesIO(done.stdout)) as frame:
         return fit_image(frame, box)
-
-
-def draw_placeholder(draw: ImageDraw.ImageDraw, rect: Rect, word: str, detail: str) -> None:
-    """A tinted slot with what happened (`failed`, `cancelled`, ...) and the short error."""
-    fill, ink = _PLACEHOLDER_COLORS.get(word, _DEFAULT_PLACEHOLDER)
-    draw.rectangle(_box(rect), fill=fill)
-    size = min(32, max(FONT_FLOOR, round(rect.width * 0.08)))
-    inset = max(2, size // 3)
-    width = rect.width - 2 * inset
-    line_h = math.ceil(size * LINE_EM)
-    heading = _fit_lines(word, font(size, bold=True), width, 1)
-    lines = _fit_lines(detail, font(size), width, max(0, (rect.height - 2 * inset) // line_h - 1))
-    top = rect.y + max(inset, (rect.height - line_h * (1 + len(lines))) // 2)
-    draw.text(
-        (rect.x + rect.width // 2, top),
-        heading[0],
-        font=font(size, bold=True),
-        fill=ink,
-        anchor="ma",
-    )
-    for n, line in enumerate(lines, start=1):
-        draw.text(
-            (rect.x + rect.width // 2, top + n * line_h),
-            line,
-            font=font(size),
-            fill=ink,
-            anchor="ma",
-        )
-
-
-# --- labels ---
-
-
-def draw_label(canvas: Image.Image, draw: ImageDraw.ImageDraw, label: Label) -> None:
-    """The label's full text if it fits its lines, else its shortened text, shortened more
-    if the layout's estimate was optimistic."""
-    face = font(label.font_px, bold=label.role in ("title", "axis"))
-    if label.vertical:
-        _draw_vertical(canvas, label, face)
-        return
-    inset = max(2, label.font_px // 4)
-    lines = _label_lines(label, face, label.rect.width - 2 * inset)
-    _draw_lines(draw, lines, label, face, inset)
-
-
-def _label_lines(label: Label, face: ImageFont.FreeTypeFont, width: int) -> list[str]:
-    for text in (label.full, label.short):
-        lines = list(_wrap(text, face, width, label.lines + 1))
-        if len(lines) <= label.lines:
-            return lines
-    return _fit_lines(label.short, face, width, label.lines)
-
-
-def _draw_lines(
-    draw: ImageDraw.ImageDraw,
-    lines: list[str],
-    label: Label,
-    face: ImageFont.FreeTypeFont,
-    inset: int,
-) -> None:
-    rect = label.rect
-    line_h = math.ceil(label.font_px * LINE_EM)
-    top = rect.y + max(0, (rect.height - line_h * len(lines)) // 2)
-    left_aligned = label.role == "title"
-    x = rect.x + inset if left_aligned else rect.x + rect.width // 2
-    for n, line in enumerate(lines):
-        draw.text(
-            (x, top + n * line_h), line, font=face, fill=TEXT, anchor="la" if left_aligned else "ma"
-        )
-
-
-def _draw_vertical(canvas: Image.Image, label: Label, face: ImageFont.FreeTypeFont) -> None:
-    # Drawn across a mask as wide as the rect is tall, then turned to read bottom to top.
-    rect = label.rect
-    mask = Image.new("L", (rect.height, rect.width), 0)
-    turned = Label(
-        Rect(0, 0, rect.height, rect.width),
-        label.full,
-        label.short,
-        label.role,
-        label.font_px,
-        label.lines,
-    )
-    inset = max(2, label.font_px // 4)
-    lines = _label_lines(turned, face, rect.height - 2 * inset)
-    line_h = math.ceil(label.font_px * LINE_EM)
-    top = max(0, (rect.width - line_h * len(lines)) // 2)
-    mask_draw = ImageDraw.Draw(mask)
-    for n, line in enumerate(lines):
-        mask_draw.text((rect.height // 2, top + n * line_h), line, font=face, fill=255, anchor="ma")
-    rotated = mask.transpose(Image.Transpose.ROTATE_90)
-    canvas.paste(TEXT, _box(rect, inclusive=False), rotated)
-
-
-def _fit_lines(text: str, face: ImageFont.FreeTypeFont, width: int, most: int) -> list[str]:
-    """At most `most` wrapped lines; the last ends in an ellipsis when text was left out."""
-    if most <= 0 or not text:
-        return []
-    lines = list(_wrap(text, face, width, most + 1))
-    if len(lines) <= most:
-        return lines
-    last = lines[most - 1]
-    while last and face.getlength(last + ELLIPSIS) > width:
-        last = last[:-1]
-    return [*lines[: most - 1], last.rstrip() + ELLIPSIS]
-
-
-def _wrap(text: str, face: ImageFont.FreeTypeFont, width: int, most: int) -> Iterator[str]:
-    """Greedy word wrap by measured width, breaking words longer than a line; stops after
-    `most` lines so a long prompt costs no more than the lines it can show."""
-    count = 0
-    for paragraph in text.split("\n"):
-        for line in _wrap_paragraph(paragraph, face, width):
-            yield line
-            count += 1
-            if count >= most:
-                return
-
-
-def _wrap_paragraph(text: str, face: ImageFont.FreeTypeFont, width: int) -> Iterator[str]:
-    line = ""
-    for word in text.split(" "):
-        candidate = f"{line} {word}" if line else word
-        if face.getlength(candidate) <= width:
-            line = candidate
-            continue
-        if line:
-            yield line
-        line = word
-        while len(line) > 1 and face.getlength(line) > width:
-            cut = _longest_prefix(line, face, width)
-            yield line[:cut]
-            line = line[cut:]
-    yield line
-
-
-def _longest_prefix(word: str, face: ImageFont.FreeTypeFont, width: int) -> int:
-    low, high = 1, len(word)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if face.getlength(word[:middle]) <= width:
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-def _box(rect: Rect, inclusive: bool = True) -> tuple[int, int, int, int]:
-    # ImageDraw.rectangle includes its far corner; Image.paste boxes do not.
-    end = 1 if inclusive else 0
-    return rect.x, rect.y, rect.right - end, rect.bottom - end
 
 
 # --- writing ---

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import re
 import shutil
 import subprocess
+import tempfile
+from contextlib import suppress
 from functools import cache
 from pathlib import Path
 
@@ -24,6 +28,7 @@ THUMBNAIL_EDGE = 256
 JPEG_QUALITY = 75
 _BACKGROUND = (34, 34, 38)
 _FFMPEG_TIMEOUT_S = 20.0
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 # Pillow's own safety limits stop bombs; this stops merely huge files from taking seconds.
 _MAX_PIXELS = 64_000_000
 # The warning too: where warnings are errors (tests), Image.open raises it for big files.
@@ -42,17 +47,62 @@ def thumbnail_jpeg(path: Path, kind: str, edge: int = THUMBNAIL_EDGE) -> bytes:
     `kind` is the output's kind (`image`, `video`, ...): videos are decoded through ffmpeg
     when it is installed, anything else that is not an image gets a placeholder.
     """
+    return _thumbnail(path, kind, edge) or placeholder_jpeg(kind, edge)
+
+
+def cached_thumbnail(
+    cache_dir: Path, sha256: str, path: Path, kind: str, edge: int = THUMBNAIL_EDGE
+) -> bytes:
+    """As `thumbnail_jpeg`, kept in `cache_dir` under the file's sha256.
+
+    Outputs never change once written, so an entry never goes stale and a second look at a
+    sweep decodes nothing (a 1024² PNG costs 30-60 ms; 10,000 of them are minutes).
+    Placeholders are not kept: installing ffmpeg later must still give videos their frame.
+    """
+    if not _SHA256.fullmatch(sha256):  # the name must never be a path
+        return thumbnail_jpeg(path, kind, edge)
+    entry = cache_dir / sha256[:2] / f"{sha256}-{edge}.jpg"
+    with suppress(OSError):
+        return entry.read_bytes()
+    data = _thumbnail(path, kind, edge)
+    if data is None:
+        return placeholder_jpeg(kind, edge)
+    _keep(entry, data)
+    return data
+
+
+def _thumbnail(path: Path, kind: str, edge: int) -> bytes | None:
     # is_file: a FIFO or device planted under DATA_DIR would block or stream forever.
     image = _first_frame(path, kind) if path.is_file() else None
     if image is None:
-        return placeholder_jpeg(kind, edge)
+        return None
     try:
         return _encode(_fit(image, edge))
     except _DECODE_ERRORS as error:
         log.info("thumbnail_unreadable path=%s error=%s", path.name, type(error).__name__)
-        return placeholder_jpeg(kind, edge)
+        return None
     finally:
         image.close()
+
+
+def _keep(entry: Path, data: bytes) -> None:
+    """Write a cache entry through a temporary file and a rename, so no reader sees half of
+    one. No fsync: a lost entry is only made again. A read-only DATA_DIR means no cache."""
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=entry.parent, suffix=".part")
+    except OSError as error:
+        log.info("thumbnail_not_cached error=%s", type(error).__name__)
+        return
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.chmod(temp, 0o644)  # mkstemp makes 0600; workers may run as another user
+        os.replace(temp, entry)
+    except OSError as error:
+        log.info("thumbnail_not_cached error=%s", type(error).__name__)
+        with suppress(OSError):
+            os.unlink(temp)
 
 
 @cache

@@ -154,6 +154,7 @@ def test_the_sheet_has_a_csp_that_pins_its_only_script_and_style(
     assert response.headers["referrer-policy"] == "no-referrer"
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["x-content-type-options"] == "nosniff"
+    assert "content-length" not in response.headers  # streamed, card by card
 
 
 def test_the_page_names_no_other_origin(app: FastAPI, team_client: ClientFactory) -> None:
@@ -458,3 +459,32 @@ def test_the_link_answer_matches_its_schema(app: FastAPI, team_client: ClientFac
     answer = client.get(f"/v1/sweeps/{stored.sweep_id}/contact-sheet-link").json()
     expires = datetime.fromisoformat(answer["expires_at"])
     assert 3500 < (expires - datetime.now(UTC)).total_seconds() <= 3600
+
+
+def test_thumbnails_are_cached_by_content_hash_but_placeholders_are_not(tmp_path: Path) -> None:
+    source = tmp_path / "a.png"
+    source.write_bytes(png(40, 20, (200, 10, 10)))
+    cache = tmp_path / "cache"
+    sha = hashlib.sha256(source.read_bytes()).hexdigest()
+    first = thumbnails.cached_thumbnail(cache, sha, source, "image")
+    assert (cache / sha[:2] / f"{sha}-256.jpg").read_bytes() == first
+    source.unlink()  # a second look decodes nothing
+    assert thumbnails.cached_thumbnail(cache, sha, source, "image") == first
+    other = "f" * 64
+    placeholder = thumbnails.cached_thumbnail(cache, other, source, "image")
+    assert placeholder == thumbnails.placeholder_jpeg("image")
+    assert not (cache / "ff").exists()
+    thumbnails.cached_thumbnail(cache, "../../escape", source, "image")
+    assert sorted(p.name for p in cache.iterdir()) == [sha[:2]]
+
+
+def test_a_second_view_of_the_sheet_uses_the_thumbnail_cache(
+    app: FastAPI, team_client: ClientFactory
+) -> None:
+    stored, client = stored_with_client(app, team_client)
+    first = island(client.get(sheet_url(stored.sweep_id)).text)["runs"][0]["thumb"]
+    storage_root = Path(app.state.settings.data_dir)
+    for path in (storage_root / "sweeps" / str(stored.sweep_id)).rglob("000000/0.png"):
+        path.write_bytes(b"not a png any more")  # same row, same sha256: the cache answers
+    second = island(client.get(sheet_url(stored.sweep_id)).text)["runs"][0]["thumb"]
+    assert second == first

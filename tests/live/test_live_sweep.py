@@ -51,19 +51,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
-def live_system(tmp_path: Path) -> Iterator[System]:
-    """Worker and reconciler on a scratch database and queue, pooled on COMFYUI_URL alone."""
+def live_settings(tmp_path: Path) -> Iterator[Settings]:
+    """A scratch database and queue, and the pool set to COMFYUI_URL alone."""
     with scratch_database("live") as database_url, scratch_queue() as queue_name:
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": REDIS_URL,
-            "QUEUE_NAME": queue_name,
-            "COMFY_INSTANCES": COMFYUI_URL,
-            "DATA_DIR": str(tmp_path / "data"),
-            **FAST_TIMINGS,
-        }
-        settings = Settings(
+        yield Settings(
             database_url=database_url,
             redis_url=REDIS_URL,
             queue_name=queue_name,
@@ -71,18 +62,32 @@ def live_system(tmp_path: Path) -> Iterator[System]:
             data_dir=tmp_path / "data",
             object_info_ttl_s=0,
         )
-        system = System(settings, env, instances=[], workdir=tmp_path)
-        try:
-            system.start_worker()
-            system.start_reconciler()
-            yield system
-        finally:
-            system.stop_all()
 
 
 @pytest.fixture
-def live_api(live_system: System) -> Iterator[TestClient]:
-    app = create_app(live_system.settings)
+def live_system(live_settings: Settings, tmp_path: Path) -> Iterator[System]:
+    """A Celery worker process and the reconciler, as tests/integration starts them."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": live_settings.database_url,
+        "REDIS_URL": REDIS_URL,
+        "QUEUE_NAME": live_settings.queue_name,
+        "COMFY_INSTANCES": COMFYUI_URL,
+        "DATA_DIR": str(live_settings.data_dir),
+        **FAST_TIMINGS,
+    }
+    system = System(live_settings, env, instances=[], workdir=tmp_path)
+    try:
+        system.start_worker()
+        system.start_reconciler()
+        yield system
+    finally:
+        system.stop_all()
+
+
+@pytest.fixture
+def live_api(live_settings: Settings) -> Iterator[TestClient]:
+    app = create_app(live_settings)
     key = mint_key(app, "live")
     with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as client:
         yield client
@@ -248,9 +253,7 @@ def test_the_demo_contract_promises_only_values_real_comfyui_accepts() -> None:
             assert prop["maximum"] <= limits["max"], name
 
 
-def test_a_checkpoint_the_real_instance_lacks_is_refused_with_422(
-    live_system: System, live_api: TestClient
-) -> None:
+def test_a_checkpoint_the_real_instance_lacks_is_refused_with_422(live_api: TestClient) -> None:
     """Preflight against the live `/object_info`: a value within our contract that the real
     ComfyUI would refuse (a checkpoint it does not have) is a 422, and nothing is stored."""
     checkpoint = "comfy-sweep-live-missing.safetensors"

@@ -17,6 +17,7 @@ from app.domain.expansion import Axis, SweepPlan, count_runs, expand_sweep
 from app.domain.grid_layout import GridPlan, PageLayout, Rect, Size, plan_grid
 from app.grids import render
 from app.grids.fonts import FONT_PACKAGE, font, font_file
+from app.grids.labels import PLACEHOLDER_COLORS
 from app.grids.render import (
     BACKGROUND,
     CELLS_KEY,
@@ -125,7 +126,7 @@ def test_a_failed_run_shows_a_placeholder_with_its_error(
     with Image.open(destination) as image:
         rgb = image.convert("RGB")
         corner = rgb.getpixel((failed.x + 2, failed.y + 2))
-        assert corner == render._PLACEHOLDER_COLORS["failed"][0]
+        assert corner == PLACEHOLDER_COLORS["failed"][0]
         assert has_ink(rgb, failed)  # the word and the error
         assert rgb.getpixel((succeeded.x + 80, succeeded.y + 80)) == RED
 

@@ -5,17 +5,13 @@ hands out signed links. `signed_router` serves the same page, the page's files a
 to a browser holding such a link (`?token=`), since a browser cannot send `Authorization`;
 it must be mounted outside the key-checking /v1 group. See `app.api.signed_links`.
 
-Both bodies stream. Rows are read into plain data first, so nothing touches the session
-while the body is produced; thumbnails are made one card at a time as the page goes out.
+Both bodies stream (see `app.services.browsing`): rows are read before the response starts,
+thumbnails are made one card at a time as the page goes out.
 """
 
 from __future__ import annotations
 
-import logging
-import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
-from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -27,24 +23,16 @@ from app.api.errors import NotFound, Unauthorized, responses
 from app.api.routes import outputs as output_routes
 from app.api.routes.outputs import FILE_RESPONSES, OutputNumber, RunIndex
 from app.api.schemas.browse import ContactSheetLink
-from app.api.signed_links import SignedLink, link_signer
-from app.db.models import Output, Sweep
-from app.grids.contact_sheet import (
-    CONTENT_SECURITY_POLICY,
-    SheetCard,
-    SheetFile,
-    SheetHeader,
-    render_sheet,
-)
-from app.grids.thumbnails import thumbnail_jpeg
-from app.media import export
-from app.media.storage import Storage, UnsafePath
+from app.api.signed_links import link_signer
+from app.db.models import Sweep
+from app.grids.contact_sheet import CONTENT_SECURITY_POLICY
+from app.media.export import archive_name
+from app.media.storage import Storage
+from app.services import browsing
+from app.services.browsing import SheetLinks
 from app.settings import Settings
 from app.stores import browse as browse_store
 from app.stores import sweeps as sweep_store
-from app.stores.browse import RunWithOutputs
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/sweeps", tags=["browse"])
 signed_router = APIRouter(prefix="/browse/sweeps", tags=["browse"])
@@ -63,7 +51,6 @@ _ZIP: dict[int | str, dict[str, Any]] = {
         "description": "`sweep.json`, `metadata.csv` and `outputs/`, streamed.",
     }
 }
-_THUMBNAIL_KINDS = ("image", "video")
 # The page and the links in it carry a token: keep it out of caches and Referer headers.
 _PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
@@ -171,154 +158,40 @@ def _visible_sweep(session: SessionDep, team_id: UUID, sweep_id: UUID) -> Sweep:
     return sweep
 
 
-# --- the contact sheet ---
-
-
 def _sheet(request: Request, session: SessionDep, settings: Settings, sweep: Sweep) -> Response:
     link = link_signer(settings).sign(sweep.id)
-    # Every signed path of this sweep hangs below the one its page has.
-    base = request.url_for("signed_contact_sheet", sweep_id=sweep.id).path
-    base = base.removesuffix("/contact-sheet")
-    rows = browse_store.runs_with_outputs(session, sweep.id)
-    header = _sheet_header(sweep, rows, f"{base}/export?token={link.token}", link)
-    storage = Storage(settings.data_dir)
-    pending = [_pending_card(storage, row, base, link.token) for row in rows]
-    page = render_sheet(header, _with_thumbnails(pending))
-    headers = {**_PRIVATE, "Content-Security-Policy": CONTENT_SECURITY_POLICY}
-    headers["X-Content-Type-Options"] = "nosniff"
+    # Every signed path of this sweep hangs below the page's own.
+    page_path = request.url_for("signed_contact_sheet", sweep_id=sweep.id).path
+    links = SheetLinks(page_path.removesuffix("/contact-sheet"), link.token, link.expires_at)
+    page = browsing.contact_sheet(session, Storage(settings.data_dir), sweep, links)
+    headers = {
+        **_PRIVATE,
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        "X-Content-Type-Options": "nosniff",
+    }
     return StreamingResponse(_utf8(page), media_type="text/html; charset=utf-8", headers=headers)
 
 
-def _sheet_header(
-    sweep: Sweep, rows: list[RunWithOutputs], export_url: str, link: SignedLink
-) -> SheetHeader:
-    params = export.parameter_names(sweep.plan, (row.run.assignment for row in rows))
-    return SheetHeader(
-        sweep_id=str(sweep.id),
-        workflow=sweep.workflow,
-        status=sweep.status.value,
-        total=sweep.total,
-        created_at=sweep.created_at.isoformat(timespec="seconds"),
-        params=tuple(params),
-        export_url=export_url,
-        expires_at=link.expires_at.isoformat(timespec="seconds"),
-    )
-
-
-_Pending = tuple[SheetCard, Path | None, str]
-
-
-def _pending_card(storage: Storage, row: RunWithOutputs, base: str, token: str) -> _Pending:
-    """The card without its thumbnail, and which file to make the thumbnail of."""
-    run = row.run
-    files = tuple(
-        SheetFile(
-            o.position,
-            o.kind,
-            o.mime,
-            f"{base}/runs/{run.index}/outputs/{o.position}?token={token}",
-        )
-        for o in row.outputs
-    )
-    card = SheetCard(
-        run.index,
-        run.status.value,
-        run.attempts,
-        dict(run.assignment),
-        _error_text(run.error),
-        files,
-        None,
-    )
-    shown = next((o for o in row.outputs if o.kind in _THUMBNAIL_KINDS), None)
-    return card, None if shown is None else _guarded(storage, shown), shown.kind if shown else ""
-
-
-def _with_thumbnails(pending: Iterable[_Pending]) -> Iterator[SheetCard]:
-    # One file decoded at a time, as the page is being sent.
-    for card, path, kind in pending:
-        yield card if path is None else replace(card, thumbnail=thumbnail_jpeg(path, kind))
-
-
-def _error_text(error: dict[str, Any] | None) -> str | None:
-    if not error:
-        return None
-    return f"{error.get('kind', 'error')}: {error.get('message', '')}"
-
-
-def _utf8(pieces: Iterable[str]) -> Iterator[bytes]:
+def _utf8(pieces: Iterable[str], at_least: int = 64 * 1024) -> Iterator[bytes]:
+    # Each chunk crosses a thread hop in Starlette; one per card (~13 KB) doubles the time.
+    buffer: list[bytes] = []
+    size = 0
     for piece in pieces:
-        yield piece.encode()
-
-
-# --- the export ---
+        buffer.append(piece.encode())
+        size += len(buffer[-1])
+        if size >= at_least:
+            yield b"".join(buffer)
+            buffer.clear()
+            size = 0
+    if buffer:
+        yield b"".join(buffer)
 
 
 def _export(session: SessionDep, settings: Settings, sweep: Sweep) -> Response:
-    storage = Storage(settings.data_dir)
-    runs = [_export_run(storage, row) for row in browse_store.runs_with_outputs(session, sweep.id)]
-    entries = export.sweep_entries(_export_sweep(sweep), runs)
+    chunks = browsing.export_archive(session, Storage(settings.data_dir), sweep)
     headers = {
-        "Content-Disposition": f'attachment; filename="{export.archive_name(sweep.id)}"',
+        "Content-Disposition": f'attachment; filename="{archive_name(sweep.id)}"',
         "X-Content-Type-Options": "nosniff",
         **_PRIVATE,
     }
-    return StreamingResponse(
-        export.stream_zip(entries), media_type="application/zip", headers=headers
-    )
-
-
-def _export_sweep(sweep: Sweep) -> export.ExportSweep:
-    return export.ExportSweep(
-        id=sweep.id,
-        workflow=sweep.workflow,
-        status=sweep.status.value,
-        total=sweep.total,
-        created_at=sweep.created_at,
-        started_at=sweep.started_at,
-        finished_at=sweep.finished_at,
-        request=sweep.request,
-        plan=sweep.plan,
-    )
-
-
-def _export_run(storage: Storage, row: RunWithOutputs) -> export.ExportRun:
-    run = row.run
-    files = []
-    for output in row.outputs:
-        path = _regular_file(storage, output)
-        if path is not None:
-            files.append(export.ExportFile(output.position, output.mime, path, output.created_at))
-    return export.ExportRun(
-        index=run.index,
-        status=run.status.value,
-        attempts=run.attempts,
-        instance=run.instance,
-        error=run.error,
-        assignment=dict(run.assignment),
-        files=tuple(files),
-    )
-
-
-def _guarded(storage: Storage, output: Output) -> Path | None:
-    """The output's real path under DATA_DIR, or None (logged) when its row points outside."""
-    try:
-        return storage.resolve(output.path)
-    except UnsafePath:
-        log.warning("output_path_unsafe output=%s", output.id)
-        return None
-
-
-def _regular_file(storage: Storage, output: Output) -> Path | None:
-    # Checked before the zip starts: once bytes are out, a missing file can only truncate it.
-    path = _guarded(storage, output)
-    if path is None:
-        return None
-    try:
-        mode = path.stat().st_mode
-    except OSError as error:
-        log.warning("output_file_missing output=%s errno=%s", output.id, error.errno)
-        return None
-    if not stat.S_ISREG(mode):
-        log.warning("output_not_a_file output=%s", output.id)
-        return None
-    return path
+    return StreamingResponse(chunks, media_type="application/zip", headers=headers)
