@@ -20,7 +20,7 @@ from app.comfy.errors import ComfyError
 from app.comfy.follow import Socket
 from app.comfy.objectinfo import ObjectInfoCache
 from app.comfy.protocol import ExecutingMessage, OutputFile, WsMessage
-from tests.comfy.conftest import Standin
+from tests.support.standin_process import Standin
 
 pytestmark = pytest.mark.anyio
 

@@ -26,7 +26,7 @@ from app.main import create_app
 from app.settings import Settings
 from tests.api.conftest import mint_key
 from tests.conftest import REDIS_URL, scratch_database, scratch_queue
-from tests.standin.conftest import REPO_ROOT, Standin, launch
+from tests.support.standin_process import REPO_ROOT, Standin, launch
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,6 @@ from app.standin.faults import parse_faults
 from app.standin.model_files import ModelFiles
 from app.standin.specs import load_specs
 from app.standin.validation import reject_out_of_range, validate_prompt
-from tests.standin.conftest import Standin
 from tests.standin.wire import (
     Message,
     capture,
@@ -32,6 +31,7 @@ from tests.standin.wire import (
     unique,
     wait_history,
 )
+from tests.support.standin_process import Standin
 
 pytestmark = pytest.mark.timeout(60)
 

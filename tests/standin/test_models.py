@@ -16,7 +16,6 @@ import pytest
 from PIL import Image
 from websockets.sync.client import connect
 
-from tests.standin.conftest import Standin
 from tests.standin.wire import (
     Message,
     capture,
@@ -28,6 +27,7 @@ from tests.standin.wire import (
     unique,
     wait_history,
 )
+from tests.support.standin_process import Standin
 
 pytestmark = pytest.mark.timeout(60)
 SD15 = "v1-5-pruned-emaonly.safetensors"

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.standin.conftest import Standin
 from tests.standin.wire import capture, demo_graph, read_until_done, submit, unique, wait_history
+from tests.support.standin_process import Standin
 
 pytestmark = pytest.mark.timeout(60)
 

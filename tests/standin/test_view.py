@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.standin.conftest import Standin
 from tests.standin.wire import capture, demo_graph, output_image, submit, unique, wait_history
+from tests.support.standin_process import Standin
 
 pytestmark = pytest.mark.timeout(60)
 

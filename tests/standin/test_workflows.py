@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.standin.conftest import REPO_ROOT
 from tests.standin.wire import submit, wait_history
+from tests.support.standin_process import REPO_ROOT
 
 pytestmark = pytest.mark.timeout(60)
 WORKFLOWS = sorted((REPO_ROOT / "workflows").glob("*.api.json"))
