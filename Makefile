@@ -48,6 +48,7 @@ bench: install-dev
 	$(PY) -m bench.submit
 	$(PY) -m bench.preflight
 	$(PY) -m bench.execution
+	$(PY) -m bench.grids
 
 ## standin: one ComfyUI stand-in on :8188, for trying the client or a local worker
 standin: install

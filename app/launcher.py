@@ -34,9 +34,9 @@ LOCAL_TEAM = "local"
 LOCAL_KEY_LABEL = "make run"
 DEMO_SWEEP = {
     "workflow": "demo-noise",
-    "base": {"width": 256, "height": 256, "color": 3355443},
+    "base": {"width": 256, "height": 256, "color": 3355443, "blur_radius": 9},
     "axes": [
-        {"param": "blur_radius", "values": "1-9 (+4)"},
+        {"param": "sigma", "values": "0.5-4.5 (+2)"},
         {"param": "strength", "values": [0.2, 0.8]},
     ],
     "seeds": {"count": 2, "start": 100},
@@ -161,6 +161,10 @@ def _follow_demo(base: str, key: str) -> None:
             break
         time.sleep(0.5)
     _say(f"Demo: {sweep_url}")
+    _say(f"Grid: {sweep_url}/grid   (with the API key; pages: {sweep_url}/grids)")
+    link = httpx.get(f"{sweep_url}/contact-sheet-link", headers=headers, timeout=10)
+    if link.status_code == 200:
+        _say(f"Contact sheet: {base}{link.json()['url']}   (signed link, opens in a browser)")
 
 
 def _wait_for_stop() -> None:

@@ -7,7 +7,6 @@ import logging
 from uuid import UUID
 
 from app.comfy.client import ComfyClient
-
 from app.comfy.errors import ComfyError
 from app.stores import runs
 from workers.runtime import Runtime

@@ -12,11 +12,10 @@ from pathlib import PurePosixPath
 
 from app.comfy.client import ComfyClient
 from app.comfy.protocol import HistoryEntry, OutputFile
+from app.domain.infotext import infotext
 from app.media.png_metadata import annotate_png
 from app.media.storage import hash_file
 from app.stores.outputs import NewOutput
-
-from app.domain.infotext import infotext
 from app.stores.runs import Claim
 from workers.runtime import Runtime
 

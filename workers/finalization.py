@@ -14,6 +14,7 @@ from app.db.base import utc_now
 from app.domain.states import RunStatus, SweepStatus
 from app.queue import FINALIZE_SWEEP
 from app.stores import runs, sweeps
+from workers.gridding import build_grids
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,9 @@ def final_status(counts: dict[RunStatus, int]) -> SweepStatus:
 
 
 def finalize(rt: Runtime, sweep_id: UUID) -> None:
-    """finalizing → succeeded | partial | failed, from the runs' final states."""
+    """Build the grids, then finalizing → succeeded | partial | failed from the runs' final
+    states. Grids come first so that a final status means the grids are there to fetch."""
+    _build_grids(rt, sweep_id)
     with rt.sessions() as session:
         status = final_status(runs.count_runs_by_status(session, sweep_id))
         moved = sweeps.move_sweep(
@@ -48,3 +51,16 @@ def finalize(rt: Runtime, sweep_id: UUID) -> None:
         session.commit()
     if moved:
         log.info("sweep_finished sweep=%s status=%s", sweep_id, status)
+
+
+def finalize_cancelled(rt: Runtime, sweep_id: UUID) -> None:
+    """A cancelled sweep keeps its status; its grids show what finished."""
+    _build_grids(rt, sweep_id)
+
+
+def _build_grids(rt: Runtime, sweep_id: UUID) -> None:
+    try:
+        build_grids(rt, sweep_id)
+    except Exception:
+        # A grid that cannot be drawn must not leave the sweep stuck in finalizing.
+        log.exception("grids_failed sweep=%s", sweep_id)

@@ -45,6 +45,9 @@ from workers.runtime import Runtime
 log = logging.getLogger(__name__)
 
 _ERROR_CHARS = 200  # a placeholder shows a few lines; the run's page has the whole error
+# Under Pillow's own limit (89.5 Mpx), so anyone can reopen a page, and low enough that the
+# canvas (4 bytes a pixel in memory, RGB too) keeps a worker's peak under 400 MB.
+PAGE_PIXELS = 80_000_000
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,9 @@ def _plan(sweep: GridSweep, cells: Mapping[int, CellContent]) -> GridPlan:
     layout = _seed_layout(sweep.request)
     cell = cell_for(_first_image_size(cells), images_per_page(plan, layout))
     title = f"{sweep.workflow} · sweep {str(sweep.id)[:8]}"
-    return plan_grid(plan, sweep.total, seed_layout=layout, cell=cell, title=title)
+    return plan_grid(
+        plan, sweep.total, seed_layout=layout, cell=cell, title=title, max_pixels=PAGE_PIXELS
+    )
 
 
 def _seed_layout(request: Mapping[str, Any]) -> SeedLayout:

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from app.media.storage import Storage
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import make_engine, make_session_factory
+from app.media.storage import Storage
 from app.registry import Registry, load_registry
 from app.settings import Settings
 

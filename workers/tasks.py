@@ -39,4 +39,6 @@ def register_tasks(app: Celery) -> None:
 
     @app.task(name=CANCEL_PROMPTS)
     def cancel_prompts(sweep_id: str) -> None:
-        cancelling.withdraw_prompts(current_runtime(), UUID(sweep_id))
+        rt = current_runtime()
+        cancelling.withdraw_prompts(rt, UUID(sweep_id))
+        finalization.finalize_cancelled(rt, UUID(sweep_id))

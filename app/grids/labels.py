@@ -31,7 +31,7 @@ _DEFAULT_PLACEHOLDER: tuple[Color, Color] = ((228, 228, 228), (90, 90, 90))
 def draw_placeholder(draw: ImageDraw.ImageDraw, rect: Rect, word: str, detail: str) -> None:
     """A tinted slot with what happened (`failed`, `cancelled`, ...) and the short error."""
     fill, ink = PLACEHOLDER_COLORS.get(word, _DEFAULT_PLACEHOLDER)
-    draw.rectangle(box(rect), fill=fill)
+    draw.rectangle(corners(rect), fill=fill)
     size = min(32, max(FONT_FLOOR, round(rect.width * 0.08)))
     inset = max(2, size // 3)
     width = rect.width - 2 * inset
@@ -129,7 +129,7 @@ def _draw_vertical(canvas: Image.Image, label: Label, face: ImageFont.FreeTypeFo
     for n, line in enumerate(lines):
         mask_draw.text((rect.height // 2, top + n * line_h), line, font=face, fill=255, anchor="ma")
     rotated = mask.transpose(Image.Transpose.ROTATE_90)
-    canvas.paste(TEXT, box(rect, inclusive=False), rotated)
+    canvas.paste(TEXT, corners(rect, inclusive=False), rotated)
 
 
 def _fit_lines(text: str, face: ImageFont.FreeTypeFont, width: int, most: int) -> list[str]:
@@ -185,7 +185,7 @@ def _longest_prefix(word: str, face: ImageFont.FreeTypeFont, width: int) -> int:
     return low
 
 
-def box(rect: Rect, inclusive: bool = True) -> tuple[int, int, int, int]:
+def corners(rect: Rect, inclusive: bool = True) -> tuple[int, int, int, int]:
     # ImageDraw.rectangle includes its far corner; Image.paste boxes do not.
     end = 1 if inclusive else 0
     return rect.x, rect.y, rect.right - end, rect.bottom - end

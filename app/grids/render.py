@@ -28,7 +28,7 @@ from typing import Any
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from app.domain.grid_layout import INDEX_PREVIEW, PageLayout, Size, Slot
-from app.grids.labels import box, draw_label, draw_placeholder
+from app.grids.labels import corners, draw_label, draw_placeholder
 from app.media.storage import atomic_file
 
 REQUEST_KEY = "comfy_sweep_request"
@@ -136,8 +136,8 @@ def _prefetched(
     pending: deque[_Loading] = deque()
     for slot in slots:
         content = cell_source(slot.index)
-        box = Size(slot.rect.width, slot.rect.height)
-        pending.append((slot, content, pool.submit(_cell_image, content, box, max_pixels)))
+        area = Size(slot.rect.width, slot.rect.height)
+        pending.append((slot, content, pool.submit(_cell_image, content, area, max_pixels)))
         if len(pending) > ahead:
             yield pending.popleft()
     while pending:
@@ -152,7 +152,7 @@ def _draw_slot(
     loading: Future[Image.Image],
 ) -> dict[str, Any]:
     rect = slot.rect
-    draw.rectangle(box(rect), fill=SLOT_BACKGROUND)
+    draw.rectangle(corners(rect), fill=SLOT_BACKGROUND)
     try:
         thumb = loading.result()
     except CellUnreadable as problem:
@@ -168,12 +168,12 @@ def _draw_slot(
     return {**record, "error": content.error} if content.error else record
 
 
-def _cell_image(content: CellContent, box: Size, max_pixels: int) -> Image.Image:
+def _cell_image(content: CellContent, area: Size, max_pixels: int) -> Image.Image:
     if content.status != "succeeded":
         raise CellUnreadable(content.status, content.error or "")
     if content.path is None:
         raise CellUnreadable("no image", content.error or "the run produced no image or video")
-    return _thumbnail(content.path, box, max_pixels)
+    return _thumbnail(content.path, area, max_pixels)
 
 
 def load_thumbnail(path: Path, box: Size, max_pixels: int = MAX_CELL_PIXELS) -> Image.Image:

@@ -3,6 +3,7 @@ and two stand-in ComfyUI instances; and the faults a production pool meets."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import time
@@ -13,6 +14,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from app.queue import make_celery
 from tests.conftest import REDIS_URL
@@ -72,6 +74,12 @@ def test_a_3x4_sweep_gives_12_distinct_outputs(
     assert image.headers["content-type"] == "image/png"
     assert b"comfy_sweep" in image.content
     assert b"parameters" in image.content
+    pages = api.get(f"/v1/sweeps/{sweep_id}/grids").json()["pages"]
+    assert len(pages) == 1
+    grid = api.get(f"/v1/sweeps/{sweep_id}/grid")
+    assert grid.status_code == 200
+    assert grid.headers["content-type"] == "image/png"
+    assert (pages[0]["width"], pages[0]["height"]) == _png_size(grid.content)
 
 
 def test_a_run_comfyui_rejects_fails_naming_node_and_input(
@@ -184,6 +192,16 @@ def test_cancel_leaves_no_prompt_of_ours_on_any_instance(
     runs = all_runs(api, sweep_id)
     assert {r["status"] for r in runs} <= {"succeeded", "cancelled"}
     assert any(r["status"] == "cancelled" for r in runs)
+    # The grids of a cancelled sweep show what finished.
+    deadline = time.monotonic() + 20
+    while api.get(f"/v1/sweeps/{sweep_id}/grid").status_code != 200:
+        assert time.monotonic() < deadline, system.logs()
+        time.sleep(0.2)
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
 
 
 def _prompt_ids(queue: dict[str, Any]) -> list[str]:

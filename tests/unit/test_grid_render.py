@@ -3,6 +3,7 @@ of what produced them, read back from the PNG."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -297,3 +298,20 @@ def test_labels_use_the_packaged_truetype_font() -> None:
     assert path.suffix == ".ttf"
     assert font(20).getname()[0] == "Source Sans Pro"
     assert font(20) is font(20)  # cached per size
+
+
+def test_long_labels_are_wrapped_and_shortened_inside_their_areas(tmp_path: Path) -> None:
+    prompt = "a lighthouse on a cliff at dusk, volumetric light, " * 8 + "by Turner"
+    sweep = sweep_of(Axis("prompt", (prompt, "a cat", prompt.upper())), SAMPLER)
+    page = laid_out(sweep, Size(96, 96)).pages[0]
+    render_page(page, source_from(sweep, {}), tmp_path / "out.png", RECORD)
+    columns = [label for label in page.labels if label.role == "column"]
+    with Image.open(tmp_path / "out.png") as image:
+        rgb = image.convert("RGB")
+        assert all(has_ink(rgb, label.rect) for label in columns)
+        # The gaps between neighbouring headers stay blank: no text spills over.
+        for left, right in itertools.pairwise(columns):
+            gap = Rect(
+                left.rect.right, left.rect.y, right.rect.x - left.rect.right, left.rect.height
+            )
+            assert region(rgb, gap).getcolors() == [(gap.width * gap.height, BACKGROUND)]

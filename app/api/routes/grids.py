@@ -95,7 +95,11 @@ def _ready_manifest(
         raise NotFound(f"no sweep {sweep_id}")
     if sweep.status not in FINAL_SWEEP_STATUSES:
         raise NotReady(f"sweep is {sweep.status}; its grids are built when its last run ends")
-    manifest = read_manifest(grids_directory(storage, sweep_id))
+    try:
+        manifest = read_manifest(grids_directory(storage, sweep_id))
+    except UnsafePath:
+        log.warning("grid_directory_unsafe sweep=%s", sweep_id)
+        raise NotFound(f"no grids for sweep {sweep_id}") from None
     if manifest is None:
         raise NotReady(f"sweep is {sweep.status}; its grids are not written yet")
     return manifest
