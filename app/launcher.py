@@ -191,7 +191,9 @@ def main() -> None:
         settings = Settings(
             comfy_instances=env.get("COMFY_INSTANCES", ""), broker_url=env["BROKER_URL"]
         )
-        slots = max(1, len(settings.instances)) * settings.instance_slots
+        # One process per slot, plus one per instance to ingest a finished prompt's outputs
+        # while the instance's next prompt is claimed and queued.
+        slots = max(1, len(settings.instances)) * (settings.instance_slots + 1)
         children.start(
             "worker",
             "celery",

@@ -118,7 +118,7 @@ def running_system(
             "COMFY_INSTANCES": settings.comfy_instances,
             "DATA_DIR": str(settings.data_dir),
         }
-        slots = instances * settings.instance_slots
+        slots = instances * (settings.instance_slots + 1)  # + one ingesting per instance
         worker = _spawn(
             [
                 "celery",

@@ -96,6 +96,7 @@ async def _drive(
             if not (maybe_sent and await _known(client, prompt_id)):
                 await _submit(client, prompt_id, graph)
             entry = await _follow(rt, client, claim, task_id)
+            await asyncio.to_thread(_free_slot, rt, claim)
             if entry.error is not None:
                 return Failed(entry.error)
             files = await collecting.collect_outputs(rt, client, claim, entry)
@@ -143,6 +144,16 @@ async def _follow(rt: Runtime, client: ComfyClient, claim: Claim, task_id: str) 
         waiting.cancel()
 
 
+def _free_slot(rt: Runtime, claim: Claim) -> None:
+    """The prompt is done on the instance: let the next one be claimed and queued there now,
+    while this worker downloads and records, so the instance never waits on us."""
+    with rt.sessions() as session:
+        freed = runs.mark_prompt_done(session, claim)
+        session.commit()
+    if freed:
+        send_work(rt, 1)
+
+
 def _renew(rt: Runtime, claim: Claim, task_id: str) -> bool:
     with rt.sessions() as session:
         renewed = runs.renew_lease(session, claim, task_id, lease_until(rt))
@@ -185,9 +196,14 @@ def record(rt: Runtime, claim: Claim, outcome: Outcome) -> None:
             runs.finish_run(session, claim, RunStatus.FAILED, outcome.error.to_json())
         session.commit()
     _log_outcome(claim, outcome, retry)
-    if not retry:
+    if retry:
+        send_work(rt, 1, countdown=_backoff(claim.attempt))
+    else:
         finish_if_done(rt, claim.sweep_id)
-    send_work(rt, 1, countdown=_backoff(claim.attempt) if retry else 0)
+        if isinstance(outcome, Failed):
+            # It may have failed before its prompt ran, so `_free_slot` sent nothing; an
+            # extra hint only finds nothing to do.
+            send_work(rt, 1)
 
 
 def _should_retry(rt: Runtime, claim: Claim, error: RunError) -> bool:

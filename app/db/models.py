@@ -129,6 +129,9 @@ class Run(Base):
     model_key: Mapped[str] = mapped_column(sa.String(32), default="", server_default="")
     # Celery task id of the worker executing it; a redelivered message resumes its own run.
     claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    # When ComfyUI finished the prompt; from then on the run no longer occupies an instance
+    # slot, so the next prompt is queued while this one's outputs are still downloading.
+    prompt_done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Output(Base):

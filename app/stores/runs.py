@@ -188,6 +188,7 @@ def start_run(
             lease_expires_at=lease_until,
             started_at=utc_now(),
             finished_at=None,
+            prompt_done_at=None,
         )
         .returning(Run)
     )
@@ -226,6 +227,12 @@ def renew_lease(session: Session, claim: Claim, task_id: str, lease_until: datet
     return _rows(result) == 1
 
 
+def mark_prompt_done(session: Session, claim: Claim) -> bool:
+    """ComfyUI finished this attempt's prompt: its instance slot is free for the next one."""
+    result = session.execute(sa.update(Run).where(*_held(claim)).values(prompt_done_at=utc_now()))
+    return _rows(result) == 1
+
+
 def finish_run(
     session: Session, claim: Claim, status: RunStatus, error: Mapping[str, Any] | None = None
 ) -> bool:
@@ -253,6 +260,7 @@ def requeue_run(session: Session, claim: Claim, error: Mapping[str, Any]) -> boo
             status=RunStatus.QUEUED,
             error=dict(error),
             instance=None,
+            prompt_done_at=None,
             claimed_by=None,
             lease_expires_at=None,
         )
@@ -274,9 +282,15 @@ def run_status(session: Session, run_id: UUID) -> RunStatus | None:
 
 
 def running_per_instance(session: Session) -> dict[str, int]:
+    """Prompts each instance holds (queued or executing); runs whose prompt finished and are
+    being ingested no longer count."""
     query = (
         sa.select(Run.instance, sa.func.count())
-        .where(Run.status == RunStatus.RUNNING, Run.instance.is_not(None))
+        .where(
+            Run.status == RunStatus.RUNNING,
+            Run.instance.is_not(None),
+            Run.prompt_done_at.is_(None),
+        )
         .group_by(Run.instance)
     )
     return {instance: count for instance, count in session.execute(query) if instance}
