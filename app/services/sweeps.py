@@ -76,10 +76,15 @@ def _ordered_runs(workflow: Workflow, plan: SweepPlan) -> list[NewRun]:
     loaders = loader_params(workflow.contract, workflow.graph)
     order = dispatch_order(expanded, expensive)
     position = {index: n for n, index in enumerate(order)}
-    return [
-        NewRun(index, assignment, position[index], checkpoint_key(assignment, loaders))
-        for index, assignment in expanded
-    ]
+    # Few distinct model combinations among many runs: hash each combination once.
+    model_keys: dict[tuple[str, ...], str] = {}
+    runs = []
+    for index, assignment in expanded:
+        models = tuple(repr(assignment.get(name)) for name in loaders)
+        if models not in model_keys:
+            model_keys[models] = checkpoint_key(assignment, loaders)
+        runs.append(NewRun(index, assignment, position[index], model_keys[models]))
+    return runs
 
 
 def _domain_request(body: SweepCreate, contract: Contract) -> SweepRequest:
