@@ -162,6 +162,13 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def _run_sweep(settings: Settings, body: dict[str, Any]) -> tuple[float, float, str]:
     """Submit through the API in-process; returns (wall seconds to final, API CPU s, status)."""
     app = create_app(settings)
@@ -209,9 +216,10 @@ def bench_makespan(workdir: Path) -> None:
     # 10 steps × 10 ms: 100 ms of sampling per run; model loads made negligible.
     args = ["--step-ms", "10", "--checkpoint-load-ms", "1"]
     with running_system(workdir / "makespan", instances, args) as (settings, urls, worker):
-        cpu_before = _tree_cpu_s(worker.pid)
+        cpu_before, machine_before = _tree_cpu_s(worker.pid), _machine_ticks()
         wall, api_cpu, status = _run_sweep(settings, body)
         worker_cpu = _tree_cpu_s(worker.pid) - cpu_before
+        machine_after = _machine_ticks()
         stats = _stats(urls)
     busy = sum(s["busy_s"] for s in stats)
     ideal = busy / instances
@@ -224,6 +232,9 @@ def bench_makespan(workdir: Path) -> None:
         f"  sampling-only ideal {runs * 0.1 / instances:.2f} s; "
         f"per-instance busy {[round(s['busy_s'], 2) for s in stats]}"
     )
+    busy_ticks = machine_after[0] - machine_before[0]
+    all_ticks = machine_after[1] - machine_before[1]
+    print(f"  machine CPU busy {busy_ticks / all_ticks:.0%} of {os.cpu_count()} cores meanwhile")
     print(
         f"  CPU per run: API {api_cpu / runs * 1000:.2f} ms (submission), "
         f"worker {worker_cpu / runs * 1000:.1f} ms"
