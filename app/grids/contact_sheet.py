@@ -110,6 +110,8 @@ def _head(header: SheetHeader) -> str:
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<meta name="referrer" content="no-referrer">\n'
+        # An empty icon: otherwise the browser asks the API for /favicon.ico and logs a 404.
+        '<link rel="icon" href="data:,">\n'
         f"<title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
         '<header id="top"></header>\n<nav id="controls"></nav>\n'
         '<main id="cards" aria-live="polite"></main>\n'

@@ -10,16 +10,12 @@ check from its network log that the page loaded nothing from anywhere else.
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from app.main import create_app
@@ -27,6 +23,7 @@ from app.settings import Settings
 from tests.api.browse_factory import HOSTILE_PROMPT, include_browse_routes, sample_runs, store_sweep
 from tests.api.conftest import mint_key
 from tests.conftest import REDIS_URL
+from tests.support.serving import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -63,30 +60,10 @@ def app(
     application.state.engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def base_url(app: FastAPI) -> Iterator[str]:
-    """The app served by uvicorn in a thread, on 127.0.0.1 only."""
-    port = _free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_S
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(WAIT_S)
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

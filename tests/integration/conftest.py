@@ -13,19 +13,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
 from tests.api.conftest import mint_key
 from tests.conftest import REDIS_URL, scratch_database, scratch_queue
+from tests.support.serving import serve
 from tests.support.standin_process import REPO_ROOT, Standin, launch
 
 pytestmark = pytest.mark.integration
@@ -177,23 +177,22 @@ def system_factory(
 
 
 @pytest.fixture
-def api_for(request: pytest.FixtureRequest) -> Iterator[Callable[[System], TestClient]]:
-    apps: list[tuple[FastAPI, TestClient]] = []
+def api_for() -> Iterator[Callable[[System], httpx.Client]]:
+    """The API served by uvicorn on loopback, and an HTTP client holding a fresh key."""
+    with ExitStack() as stack:
 
-    def make(system: System) -> TestClient:
-        app = create_app(system.settings)
-        client = TestClient(app, headers={"Authorization": f"Bearer {mint_key(app, 'it')}"})
-        apps.append((app, client))
-        return client
+        def make(system: System) -> httpx.Client:
+            app = create_app(system.settings)
+            stack.callback(app.state.engine.dispose)
+            base_url = stack.enter_context(serve(app))
+            headers = {"Authorization": f"Bearer {mint_key(app, 'it')}"}
+            return stack.enter_context(httpx.Client(base_url=base_url, headers=headers, timeout=30))
 
-    yield make
-    for app, client in apps:
-        client.close()
-        app.state.engine.dispose()
+        yield make
 
 
 def wait_for_sweep(
-    api: TestClient, sweep_id: str, system: System, timeout: float = 60.0, until: str = "final"
+    api: httpx.Client, sweep_id: str, system: System, timeout: float = 60.0, until: str = "final"
 ) -> dict[str, Any]:
     """Poll the sweep until it is final (or `until` status); fail with every log if not."""
     final = {"succeeded", "partial", "failed", "cancelled"}
@@ -207,7 +206,7 @@ def wait_for_sweep(
     pytest.fail(f"sweep not {until} after {timeout}s: {sweep}\n{system.logs()}")
 
 
-def all_runs(api: TestClient, sweep_id: str) -> list[dict[str, Any]]:
+def all_runs(api: httpx.Client, sweep_id: str) -> list[dict[str, Any]]:
     page = api.get(f"/v1/sweeps/{sweep_id}/runs", params={"limit": 500}).json()
     items: list[dict[str, Any]] = page["items"]
     return items

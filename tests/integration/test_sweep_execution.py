@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 import redis
 import sqlalchemy as sa
-from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.queue import make_celery
@@ -23,7 +23,7 @@ from tests.integration.conftest import System, all_runs, queue_of, wait_for_swee
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 SystemFactory = Callable[..., System]
-ApiFor = Callable[[System], TestClient]
+ApiFor = Callable[[System], httpx.Client]
 
 GRID_3X4: dict[str, Any] = {
     "workflow": "demo-noise",
@@ -35,20 +35,20 @@ GRID_3X4: dict[str, Any] = {
 }
 
 
-def submit(api: TestClient, body: dict[str, Any]) -> str:
+def submit(api: httpx.Client, body: dict[str, Any]) -> str:
     response = api.post("/v1/sweeps", json=body)
     assert response.status_code == 201, response.text
     sweep_id: str = response.json()["id"]
     return sweep_id
 
 
-def outputs_of(api: TestClient, sweep_id: str, index: int) -> list[dict[str, Any]]:
+def outputs_of(api: httpx.Client, sweep_id: str, index: int) -> list[dict[str, Any]]:
     run = api.get(f"/v1/sweeps/{sweep_id}/runs/{index}").json()
     found: list[dict[str, Any]] = run["outputs"]
     return found
 
 
-def assert_every_run_once(api: TestClient, sweep_id: str, total: int) -> list[dict[str, Any]]:
+def assert_every_run_once(api: httpx.Client, sweep_id: str, total: int) -> list[dict[str, Any]]:
     runs = all_runs(api, sweep_id)
     assert [r["index"] for r in runs] == list(range(total))
     assert {r["status"] for r in runs} == {"succeeded"}
@@ -218,11 +218,11 @@ def _slow_sweep(runs: int) -> dict[str, Any]:
     }
 
 
-def _wait_for_status(api: TestClient, sweep_id: str, system: System, status: str) -> None:
+def _wait_for_status(api: httpx.Client, sweep_id: str, system: System, status: str) -> None:
     wait_for_sweep(api, sweep_id, system, timeout=30, until=status)
 
 
-def _wait_for_progress(api: TestClient, sweep_id: str, system: System, at_least: int) -> None:
+def _wait_for_progress(api: httpx.Client, sweep_id: str, system: System, at_least: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         counts = api.get(f"/v1/sweeps/{sweep_id}").json()["counts"]

@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.domain.infotext import infotext
@@ -29,6 +28,7 @@ from app.settings import Settings
 from tests.api.conftest import mint_key
 from tests.conftest import REDIS_URL, scratch_database, scratch_queue
 from tests.integration.conftest import FAST_TIMINGS, System, all_runs, wait_for_sweep
+from tests.support.serving import serve
 
 COMFYUI_URL = os.environ.get("COMFYUI_URL", "").rstrip("/")
 PARAMS_DIR = Path(__file__).resolve().parents[2] / "params"
@@ -86,16 +86,16 @@ def live_system(live_settings: Settings, tmp_path: Path) -> Iterator[System]:
 
 
 @pytest.fixture
-def live_api(live_settings: Settings) -> Iterator[TestClient]:
+def live_api(live_settings: Settings) -> Iterator[httpx.Client]:
     app = create_app(live_settings)
-    key = mint_key(app, "live")
-    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as client:
+    headers = {"Authorization": f"Bearer {mint_key(app, 'live')}"}
+    with serve(app) as base_url, httpx.Client(base_url=base_url, headers=headers) as client:
         yield client
     app.state.engine.dispose()
 
 
 def test_a_2x2_demo_sweep_on_real_comfyui_gives_four_annotated_pngs(
-    live_system: System, live_api: TestClient
+    live_system: System, live_api: httpx.Client
 ) -> None:
     response = live_api.post("/v1/sweeps", json=GRID_2X2)
     assert response.status_code == 201, response.text
@@ -118,7 +118,7 @@ def test_a_2x2_demo_sweep_on_real_comfyui_gives_four_annotated_pngs(
     assert len(hashes) == 4
 
 
-def _check_output(api: TestClient, output: dict[str, Any]) -> bytes:
+def _check_output(api: httpx.Client, output: dict[str, Any]) -> bytes:
     """The stored file is a real 64×64 PNG whose bytes match the recorded size and hash."""
     assert (output["kind"], output["mime"]) == ("image", "image/png")
     served = api.get(output["url"])
@@ -159,7 +159,7 @@ def _check_chunks(chunks: dict[str, str], sweep_id: str, run: dict[str, Any]) ->
 
 
 def test_a_value_real_comfyui_accepts_but_fails_on_is_one_failed_run(
-    live_system: System, live_api: TestClient
+    live_system: System, live_api: httpx.Client
 ) -> None:
     """ImageBlur reflect-pads by its radius, which torch refuses once the radius reaches the
     image's size: ComfyUI validates such a prompt (and so does our preflight) and fails it at
@@ -186,7 +186,7 @@ def test_a_value_real_comfyui_accepts_but_fails_on_is_one_failed_run(
 
 
 def test_cancel_takes_every_prompt_of_ours_off_the_real_instance(
-    live_system: System, live_api: TestClient
+    live_system: System, live_api: httpx.Client
 ) -> None:
     """Runs of a few seconds each on a CPU (1024² and a 63-pixel kernel): cancelled after the
     first one, the queued prompt is deleted and the running one interrupted on ComfyUI."""
@@ -215,7 +215,7 @@ def test_cancel_takes_every_prompt_of_ours_off_the_real_instance(
     assert any(r["status"] == "cancelled" for r in runs)
 
 
-def _wait_for_succeeded(api: TestClient, sweep_id: str, system: System, at_least: int) -> None:
+def _wait_for_succeeded(api: httpx.Client, sweep_id: str, system: System, at_least: int) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if api.get(f"/v1/sweeps/{sweep_id}").json()["counts"]["succeeded"] >= at_least:
@@ -253,7 +253,7 @@ def test_the_demo_contract_promises_only_values_real_comfyui_accepts() -> None:
             assert prop["maximum"] <= limits["max"], name
 
 
-def test_a_checkpoint_the_real_instance_lacks_is_refused_with_422(live_api: TestClient) -> None:
+def test_a_checkpoint_the_real_instance_lacks_is_refused_with_422(live_api: httpx.Client) -> None:
     """Preflight against the live `/object_info`: a value within our contract that the real
     ComfyUI would refuse (a checkpoint it does not have) is a 422, and nothing is stored."""
     checkpoint = "comfy-sweep-live-missing.safetensors"
