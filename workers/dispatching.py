@@ -68,20 +68,27 @@ def claim_run(rt: Runtime, task_id: str) -> Claim | None:
 
 
 def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
-    healthy = instances.lock_healthy(session)
+    healthy = instances.healthy_instances(session)
     busy = runs.running_per_instance(session)
-    free = [i for i in healthy if busy.get(i.url, 0) < rt.settings.instance_slots]
-    if not free:
-        return None
-    instance = min(free, key=lambda i: busy.get(i.url, 0))
-    elsewhere = {i.model_key or "" for i in healthy if i.url != instance.url}
-    run = runs.next_queued_run(session, instance.model_key, elsewhere)
-    if run is None:
-        return None
-    claim = runs.start_run(session, run.id, instance.url, task_id, lease_until(rt))
-    if claim is not None:
-        instances.set_model_key(session, instance.url, claim.model_key)
-    return claim
+    slots = rt.settings.instance_slots
+    free = sorted(
+        (i for i in healthy if busy.get(i.url, 0) < slots), key=lambda i: busy.get(i.url, 0)
+    )
+    for instance in free:
+        # Only this instance's row is locked: claimers for other instances go on in parallel.
+        if not instances.try_lock(session, instance.url):
+            continue
+        if runs.running_per_instance(session).get(instance.url, 0) >= slots:
+            continue  # filled by another claimer since the first look
+        elsewhere = {i.model_key or "" for i in healthy if i.url != instance.url}
+        run = runs.next_queued_run(session, instance.model_key, elsewhere)
+        if run is None:
+            return None
+        claim = runs.start_run(session, run.id, instance.url, task_id, lease_until(rt))
+        if claim is not None:
+            instances.set_model_key(session, instance.url, claim.model_key)
+        return claim
+    return None
 
 
 def resumable(rt: Runtime, task_id: str) -> Claim | None:

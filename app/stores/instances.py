@@ -24,15 +24,20 @@ def sync_instances(session: Session, configured: Sequence[tuple[str, Sequence[st
     session.flush()
 
 
-def lock_healthy(session: Session) -> list[Instance]:
-    """The healthy instances, locked so one claimer at a time fills their slots (Postgres)."""
-    query = (
-        sa.select(Instance)
-        .where(Instance.healthy.is_(True))
-        .order_by(Instance.url)
-        .with_for_update()
-    )
+def healthy_instances(session: Session) -> list[Instance]:
+    query = sa.select(Instance).where(Instance.healthy.is_(True)).order_by(Instance.url)
     return list(session.scalars(query))
+
+
+def try_lock(session: Session, url: str) -> bool:
+    """Lock one instance's row until commit, so one claimer at a time fills its slots;
+    False at once if another claimer holds it (Postgres; SQLite serializes writers anyway)."""
+    query = (
+        sa.select(Instance.url)
+        .where(Instance.url == url, Instance.healthy.is_(True))
+        .with_for_update(skip_locked=True)
+    )
+    return session.scalar(query) is not None
 
 
 def all_instances(session: Session) -> list[Instance]:
