@@ -12,9 +12,8 @@ import pytest
 
 from app.comfy.client import ComfyClient
 from app.comfy.errors import ComfyError
-from app.comfy.objectinfo import ObjectInfoCache
 from app.comfy.protocol import OutputFile
-from tests.comfy.fakes import BASE_URL, FakeComfy, body_of, capture, captured_response
+from tests.comfy.fakes import FakeComfy, body_of, capture, captured_response
 
 pytestmark = pytest.mark.anyio
 
@@ -234,22 +233,3 @@ async def test_a_nested_subfolder_is_allowed(tmp_path: Path) -> None:
     async with comfy.client() as client:
         await client.download(output, tmp_path / "out.png")
     assert requests[0].url.params["subfolder"] == "comfy-sweep/s1/000001"
-
-
-# --- object_info cache ----------------------------------------------------------------------
-
-
-async def test_object_info_is_fetched_once_per_ttl_per_instance() -> None:
-    comfy = FakeComfy()
-    comfy.answer("GET", "/object_info", capture("get_object_info_ImageBlur"))
-    now = [100.0]
-    cache = ObjectInfoCache(60.0, clock=lambda: now[0])
-    async with comfy.client() as client:
-        first = await cache.get(client)
-        now[0] += 59.0
-        assert await cache.get(client) is first
-        now[0] += 2.0
-        await cache.get(client)
-        cache.invalidate(BASE_URL + "/")
-        await cache.get(client)
-    assert len(comfy.sent("GET", "/object_info")) == 3

@@ -18,7 +18,6 @@ from PIL import Image
 from app.comfy.client import ComfyClient
 from app.comfy.errors import ComfyError
 from app.comfy.follow import Socket
-from app.comfy.objectinfo import ObjectInfoCache
 from app.comfy.protocol import ExecutingMessage, OutputFile, WsMessage
 from tests.support.standin_process import Standin
 
@@ -264,10 +263,9 @@ async def test_missing_files_and_unsafe_names_are_errors(standin: Standin, tmp_p
 
 
 async def test_instance_endpoints_answer(standin: Standin) -> None:
-    cache = ObjectInfoCache(300.0)
     async with ComfyClient(standin.base_url) as client:
         stats = await client.system_stats()
-        info = await cache.get(client)
+        info = await client.object_info()
         await client.free()
     assert "comfyui_version" in stats["system"]
     assert {"EmptyImage", "ImageAddNoise", "ImageBlur", "SaveImage"} <= info.keys()
