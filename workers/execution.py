@@ -60,7 +60,7 @@ def execute(rt: Runtime, claim: Claim, task_id: str, *, resumed: bool = False) -
     cannot be known to any instance yet; anything else may be, so it is looked up first."""
     graph = _prompt_graph(rt, claim)
     maybe_sent = resumed or claim.attempt > 1
-    outcome = asyncio.run(_drive(rt, claim, task_id, graph, maybe_sent))
+    outcome = rt.comfy.run(_drive(rt, claim, task_id, graph, maybe_sent))
     record(rt, claim, outcome)
 
 
@@ -91,21 +91,21 @@ async def _drive(
     rt: Runtime, claim: Claim, task_id: str, graph: dict[str, Any], maybe_sent: bool
 ) -> Outcome:
     prompt_id = str(claim.run_id)
-    async with ComfyClient(claim.instance) as client:
-        try:
-            if not (maybe_sent and await _known(client, prompt_id)):
-                await _submit(client, prompt_id, graph)
-            entry = await _follow(rt, client, claim, task_id)
-            await asyncio.to_thread(_free_slot, rt, claim)
-            if entry.error is not None:
-                return Failed(entry.error)
-            files = await collecting.collect_outputs(rt, client, claim, entry)
-            await _forget(client, prompt_id)
-            return Succeeded(files)
-        except ComfyError as failure:
-            return Failed(failure.error)
-        except _LostClaim as lost:
-            return Abandoned(str(lost))
+    client = rt.comfy.client(claim.instance)
+    try:
+        if not (maybe_sent and await _known(client, prompt_id)):
+            await _submit(client, prompt_id, graph)
+        entry = await _follow(rt, client, claim, task_id)
+        await asyncio.to_thread(_free_slot, rt, claim)
+        if entry.error is not None:
+            return Failed(entry.error)
+        files = await collecting.collect_outputs(rt, client, claim, entry)
+        await _forget(client, prompt_id)
+        return Succeeded(files)
+    except ComfyError as failure:
+        return Failed(failure.error)
+    except _LostClaim as lost:
+        return Abandoned(str(lost))
 
 
 async def _known(client: ComfyClient, prompt_id: str) -> bool:

@@ -14,6 +14,7 @@ from app.db.engine import make_engine, make_session_factory
 from app.media.storage import Storage
 from app.registry import Registry, load_registry
 from app.settings import Settings
+from workers.comfy_session import ComfySession
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Runtime:
     registry: Registry
     storage: Storage
     celery: Celery
+    comfy: ComfySession
 
     def send(self, name: str, *args: object, countdown: float = 0) -> None:
         self.celery.send_task(name, args=list(args), countdown=countdown or None)
@@ -35,6 +37,7 @@ def build_runtime(settings: Settings, celery: Celery) -> Runtime:
         registry=load_registry(settings.workflows_dir, settings.params_dir),
         storage=Storage(settings.data_dir),
         celery=celery,
+        comfy=ComfySession(),
     )
 
 
