@@ -32,6 +32,7 @@ from app.media.storage import Storage
 from app.settings import Settings
 from app.stores import outputs, teams
 from tests.api.conftest import ClientFactory
+from workers.comfy_session import ComfySession
 from workers.gridding import build_grids
 from workers.runtime import Runtime
 
@@ -61,6 +62,7 @@ def runtime(app: FastAPI) -> Runtime:
         registry=app.state.registry,
         storage=Storage(app.state.settings.data_dir),
         celery=app.state.celery,
+        comfy=ComfySession(),
     )
 
 
