@@ -13,13 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from PIL import Image
-from starlette.routing import NoMatchFound
 
-from app.api.deps import require_team
-from app.api.errors import Unauthorized, responses
-from app.api.routes import browse, outputs
 from app.db.models import Run
 from app.domain.states import RunStatus
 from app.media.storage import Storage
@@ -52,36 +48,6 @@ class StoredSweep:
     sweep_id: UUID
     team: str
     runs: tuple[RunSpec, ...] = field(default=())
-
-
-def include_browse_routes(app: FastAPI) -> FastAPI:
-    """Mount the browse routers as app.main will, unless it already does."""
-    if not _has_route(app, "contact_sheet", sweep_id="s"):
-        app.include_router(
-            browse.router,
-            prefix="/v1",
-            dependencies=[Depends(require_team)],
-            responses=responses(Unauthorized),
-        )
-    if not _has_route(app, "read_output", sweep_id="s", index="0", n="0"):
-        app.include_router(
-            outputs.router,
-            prefix="/v1",
-            dependencies=[Depends(require_team)],
-            responses=responses(Unauthorized),
-        )
-    if not _has_route(app, "signed_contact_sheet", sweep_id="s"):
-        app.include_router(browse.signed_router)
-    return app
-
-
-def _has_route(app: FastAPI, name: str, **params: str) -> bool:
-    # By name: included routers are nested objects, so a scan of app.routes misses them.
-    try:
-        app.url_path_for(name, **params)
-    except NoMatchFound:
-        return False
-    return True
 
 
 def png(width: int, height: int, color: tuple[int, int, int]) -> bytes:

@@ -18,7 +18,7 @@ import json
 import re
 import stat
 import zipfile
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import AsyncIterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,9 +38,7 @@ from app.db.models import Sweep
 from app.domain.states import RunStatus
 from app.grids import thumbnails
 from app.grids.contact_sheet import island_json
-from app.main import create_app
 from app.media import export
-from app.settings import Settings
 from app.stores import outputs
 from app.stores.browse import runs_with_outputs
 from tests.api.browse_factory import (
@@ -49,7 +47,6 @@ from tests.api.browse_factory import (
     RunSpec,
     StoredSweep,
     image_file,
-    include_browse_routes,
     png,
     sample_runs,
     store_sweep,
@@ -58,13 +55,6 @@ from tests.api.conftest import ClientFactory
 
 ISLAND = re.compile(r'<script type="application/json" id="sheet-data">(.*?)</script>', re.S)
 INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
-
-
-@pytest.fixture(scope="module")
-def app(settings: Settings) -> Iterator[FastAPI]:
-    application = include_browse_routes(create_app(settings))
-    yield application
-    application.state.engine.dispose()
 
 
 def stored_with_client(

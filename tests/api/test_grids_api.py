@@ -10,48 +10,25 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image, PngImagePlugin
 
-from app.api.deps import require_team
-from app.api.errors import Unauthorized, responses
-from app.api.routes import grids as grid_routes
 from app.db.models import Run, Sweep
 from app.domain.states import RunStatus, SweepStatus
 from app.grids.manifest import grids_directory
 from app.grids.render import CELLS_KEY, PAGE_KEY, REQUEST_KEY
-from app.main import create_app
 from app.media.storage import Storage
-from app.settings import Settings
 from app.stores import outputs, teams
 from tests.api.conftest import ClientFactory
 from workers.comfy_session import ComfySession
 from workers.gridding import build_grids
 from workers.runtime import Runtime
-
-GRID_ROUTE = "/v1/sweeps/{sweep_id}/grid"
-
-
-@pytest.fixture(scope="module")
-def app(settings: Settings) -> Iterator[FastAPI]:
-    """The app with the grids router, wired as app.main would if it does not yet."""
-    application = create_app(settings)
-    if not any(getattr(route, "path", None) == GRID_ROUTE for route in application.routes):
-        application.include_router(
-            grid_routes.router,
-            prefix="/v1",
-            dependencies=[Depends(require_team)],
-            responses=responses(Unauthorized),
-        )
-    yield application
-    application.state.engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -9,46 +9,24 @@ idempotent insert on Postgres and on a migrated SQLite file.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
 from alembic import command
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.api.deps import require_team
-from app.api.errors import Unauthorized, responses
-from app.api.routes import outputs as output_routes
 from app.db.engine import make_engine, make_session_factory
 from app.db.migrate import alembic_config
 from app.db.models import Run
-from app.main import create_app
 from app.media.storage import Storage
-from app.settings import Settings
 from app.stores import outputs, sweeps, teams
 from tests.api.conftest import ClientFactory
 
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # content is all that matters here
-FILE_ROUTE = "/v1/sweeps/{sweep_id}/runs/{index}/outputs/{n}"
-
-
-@pytest.fixture(scope="module")
-def app(settings: Settings) -> Iterator[FastAPI]:
-    """The app with the outputs router, wired as app.main would if it does not yet."""
-    application = create_app(settings)
-    if not any(getattr(route, "path", None) == FILE_ROUTE for route in application.routes):
-        application.include_router(
-            output_routes.router,
-            prefix="/v1",
-            dependencies=[Depends(require_team)],
-            responses=responses(Unauthorized),
-        )
-    yield application
-    application.state.engine.dispose()
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from app.main import create_app
 from app.settings import Settings
-from tests.api.browse_factory import HOSTILE_PROMPT, include_browse_routes, sample_runs, store_sweep
+from tests.api.browse_factory import HOSTILE_PROMPT, sample_runs, store_sweep
 from tests.api.conftest import mint_key
 from tests.conftest import REDIS_URL
 from tests.support.serving import serve
@@ -55,7 +55,7 @@ def app(
         queue_name=queue_name,
         data_dir=tmp_path_factory.mktemp("browser-data"),
     )
-    application = include_browse_routes(create_app(settings))
+    application = create_app(settings)
     yield application
     application.state.engine.dispose()
 
