@@ -11,7 +11,7 @@ import logging
 from uuid import UUID
 
 from app.db.base import utc_now
-from app.domain.states import RunStatus, SweepStatus
+from app.domain.states import SweepStatus, final_sweep_status
 from app.queue import FINALIZE_SWEEP
 from app.stores import runs, sweeps
 from workers.gridding import build_grids
@@ -30,21 +30,12 @@ def finish_if_done(rt: Runtime, sweep_id: UUID) -> None:
         rt.send(FINALIZE_SWEEP, str(sweep_id))
 
 
-def final_status(counts: dict[RunStatus, int]) -> SweepStatus:
-    succeeded, failed = counts[RunStatus.SUCCEEDED], counts[RunStatus.FAILED]
-    if failed == 0 and succeeded > 0 and counts[RunStatus.CANCELLED] == 0:
-        return SweepStatus.SUCCEEDED
-    if succeeded == 0:
-        return SweepStatus.FAILED
-    return SweepStatus.PARTIAL
-
-
 def finalize(rt: Runtime, sweep_id: UUID) -> None:
     """Build the grids, then finalizing → succeeded | partial | failed from the runs' final
     states. Grids come first so that a final status means the grids are there to fetch."""
     _build_grids(rt, sweep_id)
     with rt.sessions() as session:
-        status = final_status(runs.count_runs_by_status(session, sweep_id))
+        status = final_sweep_status(runs.count_runs_by_status(session, sweep_id))
         moved = sweeps.move_sweep(
             session, sweep_id, [SweepStatus.FINALIZING], status, finished_at=utc_now()
         )

@@ -1,7 +1,9 @@
-"""The lifecycle states of sweeps and runs, and which states are final."""
+"""The lifecycle states of sweeps and runs, which states are final, and how a sweep's final
+state follows from its runs'."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 
@@ -27,3 +29,13 @@ FINAL_RUN_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus
 FINAL_SWEEP_STATUSES = frozenset(
     {SweepStatus.SUCCEEDED, SweepStatus.PARTIAL, SweepStatus.FAILED, SweepStatus.CANCELLED}
 )
+
+
+def final_sweep_status(counts: Mapping[RunStatus, int]) -> SweepStatus:
+    """succeeded only if every run did; failed if none did; partial otherwise."""
+    succeeded, failed = counts.get(RunStatus.SUCCEEDED, 0), counts.get(RunStatus.FAILED, 0)
+    if succeeded > 0 and failed == 0 and counts.get(RunStatus.CANCELLED, 0) == 0:
+        return SweepStatus.SUCCEEDED
+    if succeeded == 0:
+        return SweepStatus.FAILED
+    return SweepStatus.PARTIAL
