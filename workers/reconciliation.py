@@ -15,8 +15,8 @@ import logging
 import time
 from datetime import datetime, timedelta
 
-import httpx
-
+from app.comfy.client import ComfyClient
+from app.comfy.errors import ComfyError
 from app.db.base import utc_now
 from app.domain.states import RunStatus, SweepStatus
 from app.queue import FINALIZE_SWEEP, RESUME_RUN, START_SWEEP
@@ -41,8 +41,7 @@ def reconcile_once(rt: Runtime) -> None:
 
 async def check_instances(rt: Runtime) -> None:
     configured = rt.settings.instances
-    async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as http:
-        answers = await asyncio.gather(*(_probe(http, i) for i in configured))
+    answers = await asyncio.gather(*(_probe(i) for i in configured))
     with rt.sessions() as session:
         instances.sync_instances(session, [(i.url, i.tags) for i in configured])
         known = {i.url: i.healthy for i in instances.all_instances(session)}
@@ -54,12 +53,13 @@ async def check_instances(rt: Runtime) -> None:
         session.commit()
 
 
-async def _probe(http: httpx.AsyncClient, instance: InstanceConfig) -> str | None:
+async def _probe(instance: InstanceConfig) -> str | None:
+    """None if the instance answers `/system_stats`, else why not."""
     try:
-        response = await http.get(f"{instance.url}/system_stats")
-        response.raise_for_status()
-    except httpx.HTTPError as error:
-        return f"{type(error).__name__}: {error}"[:500]
+        async with ComfyClient(instance.url, timeout=HEALTH_TIMEOUT_S) as client:
+            await client.system_stats()
+    except ComfyError as failure:
+        return failure.error.message[:500]
     return None
 
 
