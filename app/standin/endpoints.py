@@ -246,6 +246,14 @@ async def post_free(request: Request) -> Response:
 
 
 @comfy_route
+async def post_stats_window(request: Request) -> Response:
+    """Not ComfyUI: start a new timing window for `busy_s` and `idle_between_s`."""
+    services = services_of(request)
+    services.stats.new_timing_window()
+    return json_response(services.stats.as_json())
+
+
+@comfy_route
 async def get_features(request: Request) -> Response:
     return json_response({"supports_preview_metadata": True, "max_upload_size": 104857600})
 

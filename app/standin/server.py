@@ -41,6 +41,7 @@ ROUTES: list[BaseRoute] = [
     Route("/embeddings", e.get_embeddings, methods=["GET"]),
     Route("/standin/faults", e.get_faults, methods=["GET"]),
     Route("/standin/faults", e.post_faults, methods=["POST"]),
+    Route("/standin/stats/window", e.post_stats_window, methods=["POST"]),
 ]
 SERVER_FEATURES: JsonObject = {"supports_preview_metadata": True, "max_upload_size": 104857600}
 

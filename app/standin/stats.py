@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections import Counter
 
 from app.standin.graph import JsonObject, JsonValue
@@ -24,6 +25,11 @@ class StandinStats:
         # Seconds spent executing prompts: the "GPU busy" time a benchmark compares with
         # wall time to see how much the orchestrator kept the instance waiting.
         self.busy_s = 0.0
+        # Wall-clock edges of execution and the idle time between consecutive prompts: how
+        # long the orchestrator let the queue run dry while it still had work to give.
+        self.first_started_at: float | None = None
+        self.last_finished_at: float | None = None
+        self.idle_between_s = 0.0
         self._loads: Counter[str] = Counter()
 
     def prompt_submitted(self) -> int:
@@ -34,13 +40,28 @@ class StandinStats:
 
     def start_prompt(self) -> int:
         """Count a prompt the executor takes up; returns its 1-based ordinal."""
+        now = time.time()
         with self._lock:
             self.prompts_executed += 1
+            if self.first_started_at is None:
+                self.first_started_at = now
+            elif self.last_finished_at is not None:
+                self.idle_between_s += max(0.0, now - self.last_finished_at)
             return self.prompts_executed
 
     def prompt_finished(self, seconds: float) -> None:
         with self._lock:
             self.busy_s += seconds
+            self.last_finished_at = time.time()
+
+    def new_timing_window(self) -> None:
+        """Start busy and idle time afresh, so a benchmark can measure one sweep after a
+        warm-up; counts stay, because fault ordinals are reckoned from them."""
+        with self._lock:
+            self.busy_s = 0.0
+            self.idle_between_s = 0.0
+            self.first_started_at = None
+            self.last_finished_at = None
 
     def node_executed(self) -> None:
         with self._lock:
@@ -63,6 +84,9 @@ class StandinStats:
                 "prompts_executed": self.prompts_executed,
                 "nodes_executed": self.nodes_executed,
                 "busy_s": round(self.busy_s, 4),
+                "idle_between_s": round(self.idle_between_s, 4),
+                "first_started_at": self.first_started_at,
+                "last_finished_at": self.last_finished_at,
             }
 
 
