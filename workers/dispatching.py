@@ -8,6 +8,7 @@ queued run", so a duplicate finds nothing to do and a lost one is re-sent by the
 from __future__ import annotations
 
 import logging
+import random
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -68,27 +69,34 @@ def claim_run(rt: Runtime, task_id: str) -> Claim | None:
 
 
 def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
-    healthy = instances.healthy_instances(session)
-    busy = runs.running_per_instance(session)
     slots = rt.settings.instance_slots
-    free = sorted(
-        (i for i in healthy if busy.get(i.url, 0) < slots), key=lambda i: busy.get(i.url, 0)
-    )
-    for instance in free:
-        # Only this instance's row is locked: claimers for other instances go on in parallel.
-        if not instances.try_lock(session, instance.url):
+    pool = [(i.url, i.model_key or "") for i in instances.healthy_instances(session)]
+    for url in _emptiest_first(session, [url for url, _ in pool], slots):
+        # Only this instance's row is locked, so claimers for other instances go on in
+        # parallel; one that wants the same instance waits a moment rather than give up,
+        # because a hint dropped here would leave the slot empty until the reconciler.
+        instance = instances.lock_healthy(session, url)
+        if instance is None or runs.running_per_instance(session).get(url, 0) >= slots:
+            session.rollback()  # filled meanwhile: release it before locking another
             continue
-        if runs.running_per_instance(session).get(instance.url, 0) >= slots:
-            continue  # filled by another claimer since the first look
-        elsewhere = {i.model_key or "" for i in healthy if i.url != instance.url}
+        elsewhere = {key for other, key in pool if other != url}
         run = runs.next_queued_run(session, instance.model_key, elsewhere)
         if run is None:
             return None
-        claim = runs.start_run(session, run.id, instance.url, task_id, lease_until(rt))
+        claim = runs.start_run(session, run.id, url, task_id, lease_until(rt))
         if claim is not None:
-            instances.set_model_key(session, instance.url, claim.model_key)
+            instances.set_model_key(session, url, claim.model_key)
         return claim
     return None
+
+
+def _emptiest_first(session: Session, urls: list[str], slots: int) -> list[str]:
+    """Instances with a free slot, emptiest first; ties in random order so that claimers
+    arriving together spread over the pool instead of queueing on one row lock."""
+    busy = runs.running_per_instance(session)
+    free = [url for url in urls if busy.get(url, 0) < slots]
+    random.shuffle(free)
+    return sorted(free, key=lambda url: busy.get(url, 0))
 
 
 def resumable(rt: Runtime, task_id: str) -> Claim | None:

@@ -29,15 +29,16 @@ def healthy_instances(session: Session) -> list[Instance]:
     return list(session.scalars(query))
 
 
-def try_lock(session: Session, url: str) -> bool:
-    """Lock one instance's row until commit, so one claimer at a time fills its slots;
-    False at once if another claimer holds it (Postgres; SQLite serializes writers anyway)."""
+def lock_healthy(session: Session, url: str) -> Instance | None:
+    """Lock one instance's row until the transaction ends, waiting for a claimer that holds
+    it, so one claimer at a time fills its slots; None if it is no longer healthy."""
     query = (
-        sa.select(Instance.url)
+        sa.select(Instance)
         .where(Instance.url == url, Instance.healthy.is_(True))
-        .with_for_update(skip_locked=True)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
-    return session.scalar(query) is not None
+    return session.scalar(query)
 
 
 def all_instances(session: Session) -> list[Instance]:

@@ -1,0 +1,110 @@
+"""Claiming runs for instance slots from many processes at once, on a real Postgres.
+
+Every `work` message is one hint to fill one slot; a claimer that gives up because another
+holds the instance's lock loses that hint, and the slot stays empty until the reconciler.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from uuid import uuid4
+
+import pytest
+import sqlalchemy as sa
+
+from app.db.models import Run
+from app.domain.states import RunStatus, SweepStatus
+from app.queue import make_celery
+from app.settings import Settings
+from app.stores import instances, runs, sweeps, teams
+from app.stores.runs import Claim
+from tests.conftest import REDIS_URL, scratch_database
+from workers.dispatching import claim_run
+from workers.runtime import Runtime, build_runtime
+
+INSTANCES = [f"http://gpu{n}:8188" for n in range(4)]
+SLOTS = 2
+
+
+@pytest.fixture(scope="module")
+def runtime() -> Iterator[Runtime]:
+    with scratch_database("claims") as url:
+        settings = Settings(
+            database_url=url,
+            comfy_instances=",".join(INSTANCES),
+            instance_slots=SLOTS,
+            redis_url=REDIS_URL,
+        )
+        rt = build_runtime(settings, make_celery(settings))
+        with rt.sessions() as session:
+            instances.sync_instances(session, [(u, []) for u in INSTANCES])
+            session.commit()
+        yield rt
+        rt.sessions.kw["bind"].dispose()
+
+
+def start_sweep_of(rt: Runtime, count: int) -> None:
+    """A running sweep with `count` queued runs, every instance's slots empty."""
+    with rt.sessions() as session:
+        team = teams.get_or_create_team(session, f"team-{uuid4().hex[:8]}")
+        sweep = sweeps.add_sweep(
+            session,
+            sweep_id=uuid4(),
+            team_id=team.id,
+            workflow="sd15-txt2img",
+            request={},
+            plan={},
+            total=count,
+        )
+        new_runs = (
+            runs.NewRun(i, {"seed": i}, dispatch_order=i, model_key="m") for i in range(count)
+        )
+        runs.add_runs(session, sweep.id, new_runs)
+        sweeps.move_sweep(session, sweep.id, [SweepStatus.PENDING], SweepStatus.RUNNING)
+        session.commit()
+
+
+def claim_together(rt: Runtime, claimers: int) -> list[Claim | None]:
+    barrier = threading.Barrier(claimers)
+
+    def claim(n: int) -> Claim | None:
+        barrier.wait()
+        return claim_run(rt, f"task-{uuid4()}-{n}")
+
+    with ThreadPoolExecutor(claimers) as pool:
+        return list(pool.map(claim, range(claimers)))
+
+
+def free_all_slots(rt: Runtime) -> None:
+    with rt.sessions() as session:
+        session.execute(sa.update(Run).values(status=RunStatus.CANCELLED))
+        session.commit()
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_as_many_claimers_as_slots_arriving_together_fill_every_slot(
+    runtime: Runtime, round_: int
+) -> None:
+    free_all_slots(runtime)
+    start_sweep_of(runtime, 40)
+
+    claims = claim_together(runtime, len(INSTANCES) * SLOTS)
+
+    assert all(c is not None for c in claims), "a claimer gave up while slots were free"
+    got = [c for c in claims if c is not None]
+    assert len({c.run_id for c in got}) == len(got)
+    assert Counter(c.instance for c in got) == dict.fromkeys(INSTANCES, SLOTS)
+
+
+def test_a_claimer_beyond_the_pools_slots_gets_nothing(runtime: Runtime) -> None:
+    free_all_slots(runtime)
+    start_sweep_of(runtime, 40)
+
+    claims = claim_together(runtime, len(INSTANCES) * SLOTS + 3)
+
+    got = [c for c in claims if c is not None]
+    assert len(got) == len(INSTANCES) * SLOTS
+    assert Counter(c.instance for c in got) == dict.fromkeys(INSTANCES, SLOTS)
