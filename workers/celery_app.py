@@ -8,6 +8,7 @@ from celery.signals import worker_process_init
 
 from app.queue import make_celery
 from app.settings import Settings
+from workers.runtime import current_runtime
 from workers.tasks import register_tasks
 
 settings = Settings()
@@ -20,3 +21,8 @@ def _configure_child(**_: object) -> None:
     # Our modules log event-style lines; Celery's own formatter adds the task context.
     logging.getLogger("app").setLevel(logging.INFO)
     logging.getLogger("workers").setLevel(logging.INFO)
+    try:
+        current_runtime().warm_up()
+    except Exception:
+        # Only a head start: the first task meets the same failure and reports it.
+        logging.getLogger(__name__).warning("warm_up_failed", exc_info=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+import sqlalchemy as sa
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +29,16 @@ class Runtime:
 
     def send(self, name: str, *args: object, countdown: float = 0) -> None:
         self.celery.send_task(name, args=list(args), countdown=countdown or None)
+
+    def warm_up(self) -> None:
+        """Pay a process's one-time costs (the first database connection, the HTTP stack's
+        lazy imports, a client per instance) before its first task, not during it: a worker
+        pool forks all its processes at once, and their first runs would otherwise queue on
+        the CPU together while every instance waits for its first prompt."""
+        with self.sessions() as session:
+            session.execute(sa.text("SELECT 1"))
+        for instance in self.settings.instances:
+            self.comfy.client(instance.url)
 
 
 def build_runtime(settings: Settings, celery: Celery) -> Runtime:
