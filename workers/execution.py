@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -92,10 +93,23 @@ async def _drive(
 ) -> Outcome:
     prompt_id = str(claim.run_id)
     client = rt.comfy.client(claim.instance)
+    # ComfyUI sends a prompt's events only to the socket with the prompt's client_id; the
+    # prompt id serves as both, so a worker resuming after a crash can listen again.
+    timeout, unreachable = rt.settings.run_timeout_s, rt.settings.unreachable_s
     try:
-        if not (maybe_sent and await _known(client, prompt_id)):
-            await _submit(client, prompt_id, graph)
-        entry = await _follow(rt, client, claim, task_id)
+        if maybe_sent and await _known(client, prompt_id):
+            following = client.wait(
+                prompt_id, client_id=prompt_id, timeout=timeout, unreachable_after=unreachable
+            )
+        else:
+            following = client.submit_and_wait(
+                graph,
+                prompt_id=prompt_id,
+                client_id=prompt_id,
+                timeout=timeout,
+                unreachable_after=unreachable,
+            )
+        entry = await _with_heartbeat(rt, client, claim, task_id, following)
         await asyncio.to_thread(_free_slot, rt, claim)
         if entry.error is not None:
             return Failed(entry.error)
@@ -116,29 +130,22 @@ async def _known(client: ComfyClient, prompt_id: str) -> bool:
     return (await client.queue()).holds(prompt_id)
 
 
-async def _submit(client: ComfyClient, prompt_id: str, graph: dict[str, Any]) -> None:
-    # ComfyUI sends a prompt's events only to the socket with the prompt's client_id; the
-    # prompt id serves as both, so a worker resuming after a crash can listen again.
-    await client.submit(graph, prompt_id=prompt_id, client_id=prompt_id)
-
-
-async def _follow(rt: Runtime, client: ComfyClient, claim: Claim, task_id: str) -> HistoryEntry:
-    prompt_id = str(claim.run_id)
-    waiting = asyncio.create_task(
-        client.wait(
-            prompt_id,
-            client_id=prompt_id,
-            timeout=rt.settings.run_timeout_s,
-            unreachable_after=rt.settings.unreachable_s,
-        )
-    )
+async def _with_heartbeat(
+    rt: Runtime,
+    client: ComfyClient,
+    claim: Claim,
+    task_id: str,
+    following: Coroutine[Any, Any, HistoryEntry],
+) -> HistoryEntry:
+    """Follow the prompt while renewing the lease; withdraw it if the claim was lost."""
+    waiting = asyncio.create_task(following)
     try:
         while True:
             done, _ = await asyncio.wait({waiting}, timeout=rt.settings.heartbeat_s)
             if done:
                 return waiting.result()
             if not await asyncio.to_thread(_renew, rt, claim, task_id):
-                await _withdraw(client, prompt_id)
+                await _withdraw(client, str(claim.run_id))
                 raise _LostClaim("cancelled or taken over")
     finally:
         waiting.cancel()

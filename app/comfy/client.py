@@ -12,7 +12,7 @@ import logging
 import ssl
 import uuid
 from asyncio import timeout as asyncio_timeout
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from functools import cache
 from pathlib import Path
@@ -180,9 +180,41 @@ class ComfyClient:
         events only to that socket. `on_event` sees only messages about this prompt. An
         instance unreachable for `unreachable_after` seconds fails as a transport error.
         """
+        follower = self._follower(prompt_id, client_id, poll_interval, on_event, unreachable_after)
+        return await self._finish(prompt_id, timeout, follower.run())
+
+    async def submit_and_wait(
+        self,
+        graph: Mapping[str, Any],
+        *,
+        prompt_id: str,
+        client_id: str,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+        on_event: EventCallback | None = None,
+        unreachable_after: float = UNREACHABLE_GIVE_UP_S,
+    ) -> HistoryEntry:
+        """`submit`, then `wait`, with the socket listening before the prompt is queued, which
+        spares the look-up `wait` must make after connecting. For a `client_id` that has no
+        socket open yet; a rejection raises kind="validation" as `submit` does."""
+        follower = self._follower(prompt_id, client_id, poll_interval, on_event, unreachable_after)
+
+        async def submit() -> None:
+            await self.submit(graph, prompt_id=prompt_id, client_id=client_id)
+
+        return await self._finish(prompt_id, timeout, follower.run(submit))
+
+    def _follower(
+        self,
+        prompt_id: str,
+        client_id: str,
+        poll_interval: float,
+        on_event: EventCallback | None,
+        unreachable_after: float,
+    ) -> PromptFollower:
         if poll_interval <= 0:
             raise ValueError("poll_interval must be positive")
-        follower = PromptFollower(
+        return PromptFollower(
             self,
             _require_uuid(prompt_id),
             client_id=client_id,
@@ -190,10 +222,14 @@ class ComfyClient:
             on_event=on_event,
             unreachable_after=unreachable_after,
         )
+
+    async def _finish(
+        self, prompt_id: str, timeout: float | None, following: Awaitable[HistoryEntry]
+    ) -> HistoryEntry:
         timer = asyncio_timeout(timeout)
         try:
             async with timer:
-                entry = await follower.run()
+                entry = await following
         except TimeoutError as ex:
             if not timer.expired():
                 raise

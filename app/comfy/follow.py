@@ -7,13 +7,17 @@ history entry is the final word, it is read right after every connect (the promp
 finished before), on `executing` with `node: null` (sent after the entry is written), and every
 few poll intervals anyway. A prompt that is neither queued, running nor in history was lost
 (ComfyUI restarted, or someone removed it) and fails fast as a transport error.
+
+A new prompt is best submitted by the follower itself, once its socket is registered (ComfyUI
+greets a registered socket with `status`): then no event of the prompt can have been missed,
+and the look-up after connecting, two requests per prompt, is not needed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -24,6 +28,7 @@ from app.comfy.protocol import (
     ExecutingMessage,
     HistoryEntry,
     QueueState,
+    StatusMessage,
     WsMessage,
     parse_ws_message,
     prompt_id_of,
@@ -35,8 +40,10 @@ RECHECK_POLLS = 5  # while the socket is up, read the history every this many po
 MAX_RECONNECT_DELAY_S = 30.0  # longest stretch of polling between two reconnect attempts
 UNREACHABLE_GIVE_UP_S = 120.0  # ComfyUI unreachable this long: fail as transport (retryable)
 SOCKET_ERRORS = (OSError, TimeoutError, WebSocketException)
+GREETING_TIMEOUT_S = 10.0  # how long a new socket may take to send its first `status`
 
 EventCallback = Callable[[WsMessage], None]
+Submit = Callable[[], Awaitable[object]]
 
 
 class Socket(Protocol):
@@ -72,15 +79,25 @@ class PromptFollower:
         self._on_event = on_event
         self._socket_failures = 0
         self._unreachable_since: float | None = None
+        self._submit: Submit | None = None
 
-    async def run(self) -> HistoryEntry:
+    async def run(self, submit: Submit | None = None) -> HistoryEntry:
+        """Follow the prompt to its end. With `submit`, the prompt is not queued yet: it is
+        submitted once the socket listens, or at once if no socket can be opened."""
+        self._submit = submit
         while True:
             entry = await self._follow_socket()
             if entry is not None:
                 return entry
+            await self._submit_once()
             entry = await self._poll(self._reconnect_delay())
             if entry is not None:
                 return entry
+
+    async def _submit_once(self) -> None:
+        submit, self._submit = self._submit, None
+        if submit is not None:
+            await submit()
 
     def _reconnect_delay(self) -> float:
         return min(self._poll_interval * 2.0**self._socket_failures, MAX_RECONNECT_DELAY_S)
@@ -90,6 +107,10 @@ class PromptFollower:
             async with self._source.open_socket(self._client_id) as socket:
                 self._socket_failures = 0
                 log.debug("comfy.ws_connected prompt_id=%s", self._prompt_id)
+                if self._submit is not None:
+                    await self._greeted(socket)
+                    await self._submit_once()
+                    return await self._listen(socket)
                 entry = await self._check()  # it may have finished before we connected
                 return entry if entry is not None else await self._listen(socket)
         except SOCKET_ERRORS as ex:
@@ -113,6 +134,13 @@ class PromptFollower:
                 if entry is not None:
                     return entry
                 next_check = loop.time() + recheck_s
+
+    async def _greeted(self, socket: Socket) -> None:
+        """Wait for the `status` ComfyUI sends a socket once it is registered under our
+        client id; events sent before that would go to nobody."""
+        async with asyncio.timeout(GREETING_TIMEOUT_S):
+            while not isinstance(parse_ws_message(await socket.recv()), StatusMessage):
+                pass
 
     async def _receive(self, socket: Socket, timeout: float) -> bool:
         """Handle at most one frame; True when it says our prompt finished."""

@@ -9,7 +9,14 @@ import pytest
 
 from app.comfy.errors import ComfyError
 from app.comfy.protocol import ExecutingMessage, StatusMessage, WsMessage
-from tests.comfy.fakes import FakeComfy, ScriptedSocket, capture, frames_of, serving
+from tests.comfy.fakes import (
+    FakeComfy,
+    ScriptedSocket,
+    capture,
+    captured_response,
+    frames_of,
+    serving,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -214,3 +221,89 @@ async def test_a_protocol_error_while_waiting_is_raised() -> None:
         with pytest.raises(ComfyError) as raised:
             await client.wait(OK_ID, client_id=CLIENT_ID, poll_interval=FAST)
     assert raised.value.error.kind == "protocol"
+
+
+# --- submit_and_wait: the socket listens before the prompt is queued ----------------------
+
+GRAPH = capture("post_prompt_ok")["request"]["prompt"]
+
+
+def accepting(comfy: FakeComfy, socket: ScriptedSocket | None = None) -> list[int]:
+    """Accept POST /prompt; returns, per submission, how many frames the socket had given."""
+    frames_at_submission: list[int] = []
+
+    def accept(request: httpx.Request) -> httpx.Response:
+        frames_at_submission.append(socket.received if socket else -1)
+        prompt_id = json.loads(request.content)["prompt_id"]
+        return httpx.Response(200, json={"prompt_id": prompt_id, "number": 0, "node_errors": {}})
+
+    comfy.on("POST", "/prompt", accept)
+    return frames_at_submission
+
+
+async def test_a_new_prompt_is_submitted_once_its_socket_is_greeted_then_read_once() -> None:
+    comfy = comfy_with(capture("get_history_ok"))
+    socket = ScriptedSocket(frames_of("ws_run_fresh"))
+    submissions = accepting(comfy, socket)
+    async with comfy.client(serving(socket)) as client:
+        entry = await client.submit_and_wait(
+            GRAPH, prompt_id=OK_ID, client_id=CLIENT_ID, poll_interval=60.0
+        )
+    assert entry.status_str == "success"
+    assert submissions == [1]  # after the greeting `status`, before any other frame
+    assert history_reads(comfy) == 1  # only the final word: nothing to look up first
+    assert comfy.sent("GET", "/queue") == []
+
+
+async def test_without_a_socket_the_prompt_is_submitted_anyway_and_polled() -> None:
+    comfy = comfy_with(UNFINISHED, UNFINISHED, capture("get_history_ok"))
+    submissions = accepting(comfy)
+    async with comfy.client() as client:  # its WebSocket connect is refused
+        entry = await client.submit_and_wait(
+            GRAPH, prompt_id=OK_ID, client_id=CLIENT_ID, poll_interval=FAST
+        )
+    assert entry.status_str == "success"
+    assert len(submissions) == 1
+    assert history_reads(comfy) == 3
+
+
+async def test_a_socket_lost_after_submission_never_submits_twice() -> None:
+    greeting = frames_of("ws_run_fresh")[:1]
+    comfy = comfy_with(*[UNFINISHED] * 8, capture("get_history_ok"))
+    socket = ScriptedSocket(greeting, drop_at_end=True)
+    submissions = accepting(comfy, socket)
+    async with comfy.client(serving(socket)) as client:
+        entry = await client.submit_and_wait(
+            GRAPH, prompt_id=OK_ID, client_id=CLIENT_ID, poll_interval=FAST
+        )
+    assert entry.status_str == "success"
+    assert submissions == [1]
+    assert client.connects >= 2  # type: ignore[attr-defined]
+
+
+async def test_a_socket_that_never_greets_falls_back_to_submitting_and_polling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("app.comfy.follow.GREETING_TIMEOUT_S", 0.05)
+    comfy = comfy_with(UNFINISHED, capture("get_history_ok"))
+    socket = ScriptedSocket([])  # connected, but silent
+    submissions = accepting(comfy, socket)
+    async with comfy.client(serving(socket)) as client:
+        entry = await client.submit_and_wait(
+            GRAPH, prompt_id=OK_ID, client_id=CLIENT_ID, poll_interval=FAST, timeout=5.0
+        )
+    assert entry.status_str == "success"
+    assert submissions == [0]
+
+
+async def test_a_rejected_prompt_fails_submit_and_wait_as_validation() -> None:
+    comfy = comfy_with(UNFINISHED)
+    comfy.on("POST", "/prompt", captured_response("post_prompt_value_out_of_range"))
+    socket = ScriptedSocket(frames_of("ws_run_fresh")[:1])
+    async with comfy.client(serving(socket)) as client:
+        with pytest.raises(ComfyError) as raised:
+            await client.submit_and_wait(
+                GRAPH, prompt_id=OK_ID, client_id=CLIENT_ID, poll_interval=FAST
+            )
+    assert raised.value.error.kind == "validation"
+    assert history_reads(comfy) == 0
