@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from app.api.deps import require_team
 from app.api.errors import Unauthorized, install_error_handlers, responses
 from app.api.limits import BodySizeLimit
+from app.api.log_redaction import install_token_redaction
 from app.api.routes import browse, grids, health, outputs, sweeps, workflows
 from app.comfy.node_specs import NodeSpecs
 from app.db.engine import make_engine, make_session_factory
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if not settings.auth_enabled:
         log.warning("auth_disabled every caller acts as team=local; never do this in production")
     install_error_handlers(app)
+    install_token_redaction()
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.include_router(health.router)
     app.include_router(_v1_router())

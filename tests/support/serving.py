@@ -16,7 +16,7 @@ from fastapi import FastAPI
 START_TIMEOUT_S = 15.0
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -25,7 +25,7 @@ def _free_port() -> int:
 @contextmanager
 def serve(app: FastAPI) -> Iterator[str]:
     """Yields the base URL (127.0.0.1 only) while the app is being served."""
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="off"
     )
