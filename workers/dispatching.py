@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -51,21 +52,35 @@ def lease_until(rt: Runtime, now: datetime | None = None) -> datetime:
     return (now or utc_now()) + timedelta(seconds=rt.settings.lease_s)
 
 
-def claim_run(rt: Runtime, task_id: str) -> Claim | None:
-    """Fill the emptiest healthy instance's free slot with its best queued run, or None."""
+@dataclass(frozen=True)
+class Work:
+    claim: Claim
+    resumed: bool  # the run was already this message's: it came back after its worker died
+
+
+def take_work(rt: Runtime, task_id: str) -> Work | None:
+    """The run this task's message already holds, else the best queued run for the emptiest
+    healthy instance's free slot; None when there is nothing to do."""
     with rt.sessions() as session:
-        claim = _claim_in(session, rt, task_id)
+        held = runs.claimed_by(session, task_id)
+        if held is not None:
+            work: Work | None = Work(held, resumed=True)
+        else:
+            claim = _claim_in(session, rt, task_id)
+            work = None if claim is None else Work(claim, resumed=False)
         session.commit()
-    if claim is not None:
+    if work is not None:
+        claim = work.claim
         log.info(
-            "run_claimed run=%s sweep=%s index=%d instance=%s attempt=%d",
+            "%s run=%s sweep=%s index=%d instance=%s attempt=%d",
+            "run_redelivered" if work.resumed else "run_claimed",
             claim.run_id,
             claim.sweep_id,
             claim.index,
             claim.instance,
             claim.attempt,
         )
-    return claim
+    return work
 
 
 def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
@@ -97,12 +112,3 @@ def _emptiest_first(session: Session, urls: list[str], slots: int) -> list[str]:
     free = [url for url in urls if busy.get(url, 0) < slots]
     random.shuffle(free)
     return sorted(free, key=lambda url: busy.get(url, 0))
-
-
-def resumable(rt: Runtime, task_id: str) -> Claim | None:
-    """The run this task id already holds: its message came back after a worker died."""
-    with rt.sessions() as session:
-        claim = runs.claimed_by(session, task_id)
-    if claim is not None:
-        log.info("run_redelivered run=%s task=%s", claim.run_id, task_id)
-    return claim

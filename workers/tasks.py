@@ -23,11 +23,8 @@ def register_tasks(app: Celery) -> None:
         """Fill a free instance slot: resume the run this message already holds (it was
         redelivered after its worker died), else claim the best queued run."""
         rt, task_id = current_runtime(), str(self.request.id)
-        redelivered = dispatching.resumable(rt, task_id)
-        if redelivered is not None:
-            execution.execute(rt, redelivered, task_id, resumed=True)
-        elif (claim := dispatching.claim_run(rt, task_id)) is not None:
-            execution.execute(rt, claim, task_id)
+        if (work := dispatching.take_work(rt, task_id)) is not None:
+            execution.execute(rt, work.claim, task_id, resumed=work.resumed)
 
     @app.task(name=RESUME_RUN, bind=True)
     def resume_run(self: Any, run_id: str) -> None:

@@ -22,7 +22,7 @@ from app.settings import Settings
 from app.stores import instances, runs, sweeps, teams
 from app.stores.runs import Claim
 from tests.conftest import REDIS_URL, scratch_database
-from workers.dispatching import claim_run
+from workers.dispatching import take_work
 from workers.runtime import Runtime, build_runtime
 
 INSTANCES = [f"http://gpu{n}:8188" for n in range(4)]
@@ -72,7 +72,9 @@ def claim_together(rt: Runtime, claimers: int) -> list[Claim | None]:
 
     def claim(n: int) -> Claim | None:
         barrier.wait()
-        return claim_run(rt, f"task-{uuid4()}-{n}")
+        work = take_work(rt, f"task-{uuid4()}-{n}")
+        assert work is None or not work.resumed
+        return None if work is None else work.claim
 
     with ThreadPoolExecutor(claimers) as pool:
         return list(pool.map(claim, range(claimers)))
@@ -108,3 +110,18 @@ def test_a_claimer_beyond_the_pools_slots_gets_nothing(runtime: Runtime) -> None
     got = [c for c in claims if c is not None]
     assert len(got) == len(INSTANCES) * SLOTS
     assert Counter(c.instance for c in got) == dict.fromkeys(INSTANCES, SLOTS)
+
+
+def test_a_message_that_already_holds_a_run_gets_that_run_back(runtime: Runtime) -> None:
+    """Its worker died mid-run and the broker delivered the message again."""
+    free_all_slots(runtime)
+    start_sweep_of(runtime, 5)
+    first = take_work(runtime, "task-redelivered")
+    assert first is not None
+
+    again = take_work(runtime, "task-redelivered")
+
+    assert again is not None
+    assert again.resumed
+    assert again.claim.run_id == first.claim.run_id
+    assert again.claim.attempt == first.claim.attempt  # resumed, not a new attempt
