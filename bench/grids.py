@@ -33,7 +33,8 @@ import PIL
 from PIL import Image, ImageChops
 
 from app.domain.expansion import Axis, SweepPlan
-from app.domain.grid_layout import Size, cell_for, images_per_page, plan_grid
+from app.domain.grid_geometry import Size
+from app.domain.grid_layout import cell_for, images_per_page, plan_grid
 from app.grids.render import CellContent, GridRecord, render_page
 from workers.gridding import PAGE_PIXELS
 

@@ -19,16 +19,9 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from app.domain.grid_layout import (
-    GridPlan,
-    PageLayout,
-    SeedLayout,
-    Size,
-    cell_for,
-    images_per_page,
-    plan_grid,
-    sweep_plan_from_record,
-)
+from app.domain.grid_dimensions import sweep_plan_from_record
+from app.domain.grid_geometry import GridPlan, PageLayout, SeedLayout, Size
+from app.domain.grid_layout import cell_for, images_per_page, plan_grid
 from app.grids.manifest import (
     INDEX_FILE,
     GridManifest,

@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping
 
 from PIL import Image, ImageDraw, ImageFont
 
-from app.domain.grid_layout import ELLIPSIS, FONT_FLOOR, LINE_EM, Label, Rect, shorten
+from app.domain.grid_geometry import Label, Rect
+from app.domain.grid_text import ELLIPSIS, FONT_FLOOR, LINE_EM, shorten
 from app.grids.fonts import font
 
 Color = tuple[int, int, int]

@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, PngImagePlugin
 
-from app.domain.grid_layout import INDEX_PREVIEW, PageLayout, Size, Slot
+from app.domain.grid_geometry import INDEX_PREVIEW, PageLayout, Size, Slot
 from app.grids.labels import corners, draw_label, draw_placeholder
 from app.media.storage import atomic_file
 

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from app.domain.contracts import JsonValue
 from app.domain.expansion import Axis, Mode, SweepPlan, count_runs, expand_sweep
-from app.domain.grid_layout import (
+from app.domain.grid_dimensions import sweep_plan_from_record
+from app.domain.grid_geometry import (
     DEFAULT_CELL,
-    FONT_FLOOR,
     MAX_IMAGE_PIXELS,
     MIN_CELL,
     GridPlan,
@@ -23,12 +23,9 @@ from app.domain.grid_layout import (
     SeedLayout,
     Size,
     Slot,
-    cell_for,
-    images_per_page,
-    plan_grid,
-    shorten,
-    sweep_plan_from_record,
 )
+from app.domain.grid_layout import cell_for, images_per_page, plan_grid
+from app.domain.grid_text import FONT_FLOOR, shorten
 from app.domain.values import format_value
 
 CFG = Axis("cfg", (5.0, 7.0, 9.0))

@@ -15,7 +15,8 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from app.domain.expansion import Axis, SweepPlan, count_runs, expand_sweep
-from app.domain.grid_layout import GridPlan, PageLayout, Rect, Size, plan_grid
+from app.domain.grid_geometry import GridPlan, PageLayout, Rect, Size
+from app.domain.grid_layout import plan_grid
 from app.grids import render
 from app.grids.fonts import FONT_PACKAGE, font, font_file
 from app.grids.labels import PLACEHOLDER_COLORS
