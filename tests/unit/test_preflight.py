@@ -13,8 +13,9 @@ import pytest
 
 from app.domain.contracts import JsonValue, contract_defaults
 from app.domain.expansion import Axis, Mode, SweepPlan, expand_sweep
+from app.domain.graph_check import NodeProblem, check_graph
 from app.domain.patching import patch_graph
-from app.domain.preflight import NodeProblem, check_graph, preflight_sweep
+from app.domain.preflight import preflight_sweep
 from app.domain.problems import Problem
 from app.registry import Workflow, load_registry
 
