@@ -1,8 +1,9 @@
 """Every shipped workflow is one ComfyUI 0.3.64 would accept, and every parameter stays inside
 the node input it drives, checked against the recorded `/object_info` fixture.
 
-The checker here is deliberately small; the service's own pre-submission check will live in a
-`preflight` module and check against each live instance's `/object_info`.
+The checker here is deliberately small and written apart from `app.domain.graph_check`, the
+check the service runs against each live instance's `/object_info` before queueing a sweep:
+an independent oracle, so a mistake shared by both is less likely to hide.
 """
 
 from __future__ import annotations
