@@ -58,9 +58,11 @@ class Settings(BaseSettings):
     auth_enabled: bool = Field(default=True, description="Set AUTH_ENABLED=false only locally.")
     max_runs_per_sweep: int = Field(default=10_000, ge=1)
     max_request_bytes: int = Field(default=1_000_000, ge=1024)
-    # Prompts kept on each instance at once: one executing, one queued behind it, so the GPU
-    # never waits for our download or database write.
-    instance_slots: int = Field(default=2, ge=1, le=16)
+    # Prompts kept on each instance at once: one executing and two queued behind it, so the
+    # GPU never waits for our download or database write. One queued prompt is enough for runs
+    # of seconds; fast samplers (turbo, LCM, small previews) finish in about 100 ms, and then
+    # one slow refill (a big download, a busy database) would leave the GPU idle.
+    instance_slots: int = Field(default=3, ge=1, le=16)
     max_attempts: int = Field(default=3, ge=1, le=10)
     lease_s: float = Field(default=60.0, gt=0, description="A run's lease without heartbeat.")
     heartbeat_s: float = Field(default=5.0, gt=0)
