@@ -30,6 +30,7 @@ from app.comfy.protocol import (
     QueueState,
     StatusMessage,
     WsMessage,
+    is_finish_signal,
     parse_ws_message,
     prompt_id_of,
 )
@@ -145,9 +146,13 @@ class PromptFollower:
     async def _receive(self, socket: Socket, timeout: float) -> bool:
         """Handle at most one frame; True when it says our prompt finished."""
         try:
-            frame = await asyncio.wait_for(socket.recv(), max(timeout, 0.0))
+            # asyncio.timeout, not wait_for: no task is made for each of a prompt's frames.
+            async with asyncio.timeout(max(timeout, 0.0)):
+                frame = await socket.recv()
         except TimeoutError:
             return False  # websockets' recv() is cancellation-safe: no frame is lost
+        if self._on_event is None:
+            return is_finish_signal(frame, self._prompt_id)
         message = parse_ws_message(frame)
         if message is None or prompt_id_of(message) != self._prompt_id:
             return False

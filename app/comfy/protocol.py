@@ -272,6 +272,25 @@ def parse_ws_message(frame: str | bytes) -> WsMessage | None:
         return None
 
 
+def is_finish_signal(frame: str | bytes, prompt_id: str) -> bool:
+    """Whether `frame` is `executing` with `node: null` for `prompt_id`, the signal that the
+    prompt is done. For a follower nobody watches: a prompt sends dozens of frames (progress
+    at every step), and validating each as `parse_ws_message` does costs a worker more CPU
+    than anything else it does for a run, to learn only this."""
+    if isinstance(frame, bytes) or '"executing"' not in frame or prompt_id not in frame:
+        return False
+    try:
+        raw = json.loads(frame)
+    except ValueError:
+        return False
+    if not isinstance(raw, dict) or raw.get("type") != "executing":
+        return False
+    data = raw.get("data")
+    return (
+        isinstance(data, dict) and data.get("node") is None and data.get("prompt_id") == prompt_id
+    )
+
+
 def prompt_id_of(message: WsMessage) -> str | None:
     """The prompt a message is about; None for `status`, which is about the whole instance."""
     return None if isinstance(message, StatusMessage) else message.data.prompt_id

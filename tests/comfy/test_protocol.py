@@ -15,6 +15,7 @@ from app.comfy.protocol import (
     OutputFile,
     ProgressMessage,
     StatusMessage,
+    is_finish_signal,
     parse_history,
     parse_queue,
     parse_ws_message,
@@ -241,3 +242,54 @@ def test_malformed_frames_are_skipped_with_a_warning(
     with caplog.at_level(logging.WARNING, logger="app.comfy.protocol"):
         assert parse_ws_message(frame) is None
     assert "comfy.ws_bad_frame" in caplog.text
+
+
+# --- the finish signal, read without parsing every frame ------------------------------------
+
+
+def finished_by_full_parse(frame: str | bytes, prompt_id: str) -> bool:
+    message = parse_ws_message(frame)
+    return (
+        isinstance(message, ExecutingMessage)
+        and message.data.node is None
+        and prompt_id_of(message) == prompt_id
+    )
+
+
+def captured_frames() -> list[str | bytes]:
+    frames: list[str | bytes] = []
+    for name in WS_CAPTURES:
+        raw = capture(name)
+        frames += [json.dumps(m) for m in (raw if isinstance(raw, list) else [raw])]
+        frames += [
+            json.dumps(m, separators=(",", ":")) for m in (raw if isinstance(raw, list) else [raw])
+        ]
+    return frames
+
+
+ODD_FRAMES: list[str | bytes] = [
+    frame.replace("PID", OK_ID)
+    for frame in (
+        '{"type": "executing", "data": {"prompt_id": "PID"}}',  # no node at all
+        '{"type": "executing", "data": {"node": "4", "prompt_id": "PID"}}',
+        '{"type": "executed", "data": {"node": null, "prompt_id": "PID", "x": "executing"}}',
+        '{"type": "executing", "data": null, "prompt_id": "PID"}',
+        '{"type": "executing", "data": {"node": null, "prompt_id": "PID"',  # cut short
+        '["executing", "PID"]',
+        '{"type": "executing", "data": {"node": null, "prompt_id": "PID-x"}}',
+    )
+]
+ODD_FRAMES.append(json.dumps(capture("ws_run_fresh")[-1]).encode())  # binary: a preview
+
+
+@pytest.mark.parametrize("frame", [*captured_frames(), *ODD_FRAMES])
+@pytest.mark.parametrize("prompt_id", [OK_ID, "7f48e284-a5f5-4118-baae-6b478249015f"])
+def test_the_quick_finish_check_agrees_with_the_full_parse(
+    frame: str | bytes, prompt_id: str
+) -> None:
+    assert is_finish_signal(frame, prompt_id) == finished_by_full_parse(frame, prompt_id)
+
+
+def test_the_quick_finish_check_finds_the_end_of_a_captured_run() -> None:
+    frames = [json.dumps(m) for m in capture("ws_run_fresh")]
+    assert [is_finish_signal(f, OK_ID) for f in frames] == [False] * (len(frames) - 1) + [True]
