@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 from websockets.asyncio.client import connect
+from websockets.proxy import get_proxy
+from websockets.uri import parse_uri
 
 from app.comfy.download import Downloaded, save_body, view_params
 from app.comfy.errors import ComfyError, RunError
@@ -83,6 +85,11 @@ class ComfyClient:
         self._http = httpx.AsyncClient(
             base_url=self._base, timeout=timeout, transport=transport, verify=_tls_context()
         )
+        scheme = "wss" if self._base.scheme == "https" else "ws"
+        self._ws_base = self._base.copy_with(scheme=scheme, path=self._base.path + "ws")
+        # The environment's proxy settings, as websockets reads them, looked up once: for
+        # every socket it would walk the whole environment twice.
+        self._ws_proxy = get_proxy(parse_uri(str(self._ws_base)))
         port = self._base.port
         self._label = f"{self._base.host}:{port}" if port else self._base.host  # no userinfo
 
@@ -246,11 +253,13 @@ class ComfyClient:
 
     def open_socket(self, client_id: str) -> AbstractAsyncContextManager[Socket]:
         """The `/ws?clientId=` connection; `wait` falls back to polling when this fails."""
-        scheme = "wss" if self._base.scheme == "https" else "ws"
-        url = self._base.copy_with(
-            scheme=scheme, path=self._base.path + "ws", params={"clientId": client_id}
+        url = self._ws_base.copy_with(params={"clientId": client_id})
+        return connect(
+            str(url),
+            open_timeout=self._timeout,
+            max_size=WS_MAX_MESSAGE_BYTES,
+            proxy=self._ws_proxy,
         )
-        return connect(str(url), open_timeout=self._timeout, max_size=WS_MAX_MESSAGE_BYTES)
 
     async def history(self, prompt_id: str) -> HistoryEntry | None:
         """The entry once the prompt has finished; None while queued, running, or unknown."""
