@@ -251,7 +251,7 @@ class MakespanRound:
     machine_busy: float  # share of all cores busy while it ran
 
     def ideal_s(self) -> float:
-        return sum(s["busy_s"] for s in self.stats) / len(self.stats)
+        return float(sum(s["busy_s"] for s in self.stats)) / len(self.stats)
 
     def ratio(self) -> float:
         return self.timing.runs_done_s / self.ideal_s()
