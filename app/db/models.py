@@ -89,6 +89,11 @@ class Sweep(Base):
 sa.Index("ix_sweeps_team_id_created_at", Sweep.team_id, Sweep.created_at.desc(), Sweep.id.desc())
 
 
+# Predicates of partial indexes (both backends support them).
+_RUNNING = sa.text("status = 'running'")
+_CLAIMED = sa.text("claimed_by IS NOT NULL")
+
+
 class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (
@@ -97,6 +102,16 @@ class Run(Base):
         sa.Index("ix_runs_sweep_id_status", "sweep_id", "status"),
         # Claiming the next run of a sweep in execution order.
         sa.Index("ix_runs_sweep_id_status_dispatch_order", "sweep_id", "status", "dispatch_order"),
+        # Partial indexes for what every claim and reconciler pass looks up across all sweeps:
+        # the few runs now running (slots per instance, lapsed leases) and the run a task
+        # holds. They stay as small as the work in flight however long the history grows;
+        # without them each lookup scanned every run ever made.
+        sa.Index(
+            "ix_runs_running_instance", "instance", postgresql_where=_RUNNING, sqlite_where=_RUNNING
+        ),
+        sa.Index(
+            "ix_runs_claimed_by", "claimed_by", postgresql_where=_CLAIMED, sqlite_where=_CLAIMED
+        ),
         _status_check(RunStatus),
     )
 
