@@ -47,6 +47,7 @@ fuzz: install-dev
 bench: install-dev
 	$(PY) -m bench.submit
 	$(PY) -m bench.preflight
+	$(PY) -m bench.claims
 	$(PY) -m bench.execution
 	$(PY) -m bench.grids
 
