@@ -19,6 +19,7 @@ from app.db.base import utc_now
 from app.domain.states import SweepStatus
 from app.queue import WORK
 from app.stores import instances, runs, sweeps
+from app.stores.instances import PoolEntry
 from app.stores.runs import Claim
 from workers.runtime import Runtime
 
@@ -85,30 +86,29 @@ def take_work(rt: Runtime, task_id: str) -> Work | None:
 
 def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
     slots = rt.settings.instance_slots
-    pool = [(i.url, i.model_key or "") for i in instances.healthy_instances(session)]
-    for url in _emptiest_first(session, [url for url, _ in pool], slots):
+    pool = instances.healthy_pool(session)
+    for entry in _emptiest_first(pool, slots):
         # Only this instance's row is locked, so claimers for other instances go on in
         # parallel; one that wants the same instance waits a moment rather than give up,
         # because a hint dropped here would leave the slot empty until the reconciler.
-        instance = instances.lock_healthy(session, url)
-        if instance is None or runs.running_per_instance(session).get(url, 0) >= slots:
+        instance = instances.lock_healthy(session, entry.url)
+        if instance is None or runs.prompts_on(session, entry.url) >= slots:
             session.rollback()  # filled meanwhile: release it before locking another
             continue
-        elsewhere = {key for other, key in pool if other != url}
+        elsewhere = {other.model_key for other in pool if other.url != entry.url}
         run = runs.next_queued_run(session, instance.model_key, elsewhere)
         if run is None:
             return None
-        claim = runs.start_run(session, run.id, url, task_id, lease_until(rt))
-        if claim is not None:
-            instances.set_model_key(session, url, claim.model_key)
+        claim = runs.start_run(session, run.id, entry.url, task_id, lease_until(rt))
+        if claim is not None and claim.model_key != instance.model_key:
+            instances.set_model_key(session, entry.url, claim.model_key)
         return claim
     return None
 
 
-def _emptiest_first(session: Session, urls: list[str], slots: int) -> list[str]:
+def _emptiest_first(pool: list[PoolEntry], slots: int) -> list[PoolEntry]:
     """Instances with a free slot, emptiest first; ties in random order so that claimers
     arriving together spread over the pool instead of queueing on one row lock."""
-    busy = runs.running_per_instance(session)
-    free = [url for url in urls if busy.get(url, 0) < slots]
+    free = [entry for entry in pool if entry.prompts < slots]
     random.shuffle(free)
-    return sorted(free, key=lambda url: busy.get(url, 0))
+    return sorted(free, key=lambda entry: entry.prompts)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db.models import Instance
+from app.db.models import Instance, Run
+from app.stores.runs import holding_prompt
 
 
 def sync_instances(session: Session, configured: Sequence[tuple[str, Sequence[str]]]) -> None:
@@ -24,9 +26,28 @@ def sync_instances(session: Session, configured: Sequence[tuple[str, Sequence[st
     session.flush()
 
 
-def healthy_instances(session: Session) -> list[Instance]:
-    query = sa.select(Instance).where(Instance.healthy.is_(True)).order_by(Instance.url)
-    return list(session.scalars(query))
+@dataclass(frozen=True, slots=True)
+class PoolEntry:
+    url: str
+    model_key: str  # "" when nothing is known to be loaded
+    prompts: int  # queued or executing on it now
+
+
+def healthy_pool(session: Session) -> list[PoolEntry]:
+    """The healthy instances with the prompts each holds, in one query."""
+    prompts = (
+        sa.select(Run.instance, sa.func.count().label("prompts"))
+        .where(*holding_prompt())
+        .group_by(Run.instance)
+        .subquery()
+    )
+    query = (
+        sa.select(Instance.url, Instance.model_key, sa.func.coalesce(prompts.c.prompts, 0))
+        .outerjoin(prompts, prompts.c.instance == Instance.url)
+        .where(Instance.healthy.is_(True))
+        .order_by(Instance.url)
+    )
+    return [PoolEntry(url, key or "", count) for url, key, count in session.execute(query)]
 
 
 def lock_healthy(session: Session, url: str) -> Instance | None:

@@ -281,19 +281,19 @@ def run_status(session: Session, run_id: UUID) -> RunStatus | None:
     return session.scalar(sa.select(Run.status).where(Run.id == run_id))
 
 
-def running_per_instance(session: Session) -> dict[str, int]:
-    """Prompts each instance holds (queued or executing); runs whose prompt finished and are
-    being ingested no longer count."""
-    query = (
-        sa.select(Run.instance, sa.func.count())
-        .where(
-            Run.status == RunStatus.RUNNING,
-            Run.instance.is_not(None),
-            Run.prompt_done_at.is_(None),
-        )
-        .group_by(Run.instance)
+def holding_prompt() -> tuple[sa.ColumnElement[bool], ...]:
+    """Runs whose prompt is queued or executing on their instance; once ComfyUI has finished
+    a prompt, its run is being ingested and no longer takes an instance slot."""
+    return (
+        Run.status == RunStatus.RUNNING,
+        Run.instance.is_not(None),
+        Run.prompt_done_at.is_(None),
     )
-    return {instance: count for instance, count in session.execute(query) if instance}
+
+
+def prompts_on(session: Session, instance: str) -> int:
+    query = sa.select(sa.func.count()).where(*holding_prompt(), Run.instance == instance)
+    return session.scalar(query) or 0
 
 
 def count_unfinished(session: Session, sweep_id: UUID) -> int:
