@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_process_shutdown
 
 from app.queue import make_celery
 from app.settings import Settings
@@ -26,3 +26,14 @@ def _configure_child(**_: object) -> None:
     except Exception:
         # Only a head start: the first task meets the same failure and reports it.
         logging.getLogger(__name__).warning("warm_up_failed", exc_info=True)
+
+
+@worker_process_shutdown.connect
+def _close_child(**_: object) -> None:
+    # Sends the last batch of history deletions; a child with no runtime has nothing to send.
+    if not current_runtime.cache_info().currsize:
+        return
+    try:
+        current_runtime().comfy.close()
+    except Exception:
+        logging.getLogger(__name__).warning("close_failed", exc_info=True)

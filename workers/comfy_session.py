@@ -1,24 +1,35 @@
 """One event loop and one keep-alive ComfyUI client per instance for the life of a worker
-process, instead of a new loop, TLS context and TCP connections for every run."""
+process, instead of a new loop, TLS context and TCP connections for every run; and the
+history entries of finished prompts, deleted on their instance in batches."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Mapping
+import logging
+from collections.abc import Callable, Coroutine, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 from app.comfy.client import ComfyClient
+from app.comfy.errors import ComfyError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# History entries deleted per POST /history. ComfyUI keeps up to 10,000 finished prompts in
+# memory; one request per run cost a worker more CPU than recording the run. A process that
+# dies leaves at most this many behind, which ComfyUI's own cap drops in time.
+FORGET_BATCH = 16
 
 
 class ComfySession:
     """Created lazily in each worker process (after the fork); never shared across processes."""
 
-    def __init__(self) -> None:
+    def __init__(self, make_client: Callable[[str], ComfyClient] = ComfyClient) -> None:
+        self._make_client = make_client
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clients: dict[str, ComfyClient] = {}
+        self._finished: dict[str, list[str]] = {}  # instance -> prompt ids to forget
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         if self._loop is None:
@@ -30,12 +41,32 @@ class ComfySession:
         return self._loop.run_until_complete(coroutine)
 
     def close(self) -> None:
-        """Close every client's connections, then the loop."""
+        """Forget what is still pending, close every client's connections, then the loop."""
         if self._loop is not None and not self._loop.is_closed():
+            for base_url in list(self._finished):
+                self._loop.run_until_complete(self._forget_now(base_url))
             for client in self._clients.values():
                 self._loop.run_until_complete(client.aclose())
             self._loop.close()
         self._clients.clear()
+
+    async def forget(self, base_url: str, prompt_id: str) -> None:
+        """Delete a finished prompt's history entry on its instance, with the next batch."""
+        finished = self._finished.setdefault(base_url, [])
+        finished.append(prompt_id)
+        if len(finished) >= FORGET_BATCH:
+            await self._forget_now(base_url)
+
+    async def _forget_now(self, base_url: str) -> None:
+        prompt_ids = self._finished.pop(base_url, [])
+        if not prompt_ids:
+            return
+        try:
+            await self.client(base_url).delete_history(prompt_ids)
+        except ComfyError as failure:
+            log.warning(
+                "history_delete_failed prompts=%d error=%s", len(prompt_ids), failure.error.message
+            )
 
     @property
     def clients(self) -> Mapping[str, ComfyClient]:
@@ -44,5 +75,5 @@ class ComfySession:
     def client(self, base_url: str) -> ComfyClient:
         """The keep-alive client for an instance; use it only inside `run`."""
         if base_url not in self._clients:
-            self._clients[base_url] = ComfyClient(base_url)
+            self._clients[base_url] = self._make_client(base_url)
         return self._clients[base_url]

@@ -114,7 +114,7 @@ async def _drive(
         if entry.error is not None:
             return Failed(entry.error)
         files = await collecting.collect_outputs(rt, client, claim, entry)
-        await _forget(client, prompt_id)
+        await rt.comfy.forget(claim.instance, prompt_id)
         return Succeeded(files)
     except ComfyError as failure:
         return Failed(failure.error)
@@ -176,7 +176,7 @@ async def _withdraw(client: ComfyClient, prompt_id: str) -> None:
 
 
 async def _forget(client: ComfyClient, prompt_id: str) -> None:
-    # History is capped at 10,000 entries in memory: drop what we have copied.
+    # A withdrawn prompt's entry goes at once; finished ones go in batches (rt.comfy.forget).
     try:
         await client.delete_history([prompt_id])
     except ComfyError as failure:
