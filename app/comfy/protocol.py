@@ -275,8 +275,8 @@ def parse_ws_message(frame: str | bytes) -> WsMessage | None:
 def is_finish_signal(frame: str | bytes, prompt_id: str) -> bool:
     """Whether `frame` is `executing` with `node: null` for `prompt_id`, the signal that the
     prompt is done. For a follower nobody watches: a prompt sends dozens of frames (progress
-    at every step), and validating each as `parse_ws_message` does costs a worker more CPU
-    than anything else it does for a run, to learn only this."""
+    at every step), and validating each with pydantic only to learn this cost a worker about
+    a millisecond per run."""
     if isinstance(frame, bytes) or '"executing"' not in frame or prompt_id not in frame:
         return False
     try:
