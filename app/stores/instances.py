@@ -54,10 +54,7 @@ def lock_healthy(session: Session, url: str) -> Instance | None:
     """Lock one instance's row until the transaction ends, waiting for a claimer that holds
     it, so one claimer at a time fills its slots; None if it is no longer healthy."""
     query = (
-        sa.select(Instance)
-        .where(Instance.url == url, Instance.healthy.is_(True))
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        sa.select(Instance).where(Instance.url == url, Instance.healthy.is_(True)).with_for_update()
     )
     return session.scalar(query)
 
