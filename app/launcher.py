@@ -191,9 +191,6 @@ def main() -> None:
         settings = Settings(
             comfy_instances=env.get("COMFY_INSTANCES", ""), broker_url=env["BROKER_URL"]
         )
-        # One process per slot, plus one per instance to ingest a finished prompt's outputs
-        # while the instance's next prompt is claimed and queued.
-        slots = max(1, len(settings.instances)) * (settings.instance_slots + 1)
         children.start(
             "worker",
             "celery",
@@ -201,7 +198,7 @@ def main() -> None:
             "workers.celery_app",
             "worker",
             "--loglevel=INFO",
-            f"--concurrency={slots}",
+            f"--concurrency={settings.worker_concurrency}",
             "-Q",
             settings.queue_name,
         )

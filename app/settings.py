@@ -90,3 +90,9 @@ class Settings(BaseSettings):
     @property
     def instances(self) -> tuple[InstanceConfig, ...]:
         return parse_instances(self.comfy_instances)
+
+    @property
+    def worker_concurrency(self) -> int:
+        """Worker processes the pool needs: one following each slot's prompt, and one more per
+        instance downloading and recording a finished prompt's outputs."""
+        return max(1, len(self.instances)) * (self.instance_slots + 1)

@@ -80,7 +80,8 @@ def _wait_up(url: str) -> None:
 def running_system(
     workdir: Path, instances: int, standin_args: list[str]
 ) -> Iterator[tuple[Settings, list[str], subprocess.Popen[bytes]]]:
-    """Stand-ins, a worker (one process per slot) and the reconciler on a scratch database."""
+    """Stand-ins, a worker (as many processes as the pool needs) and the reconciler on a
+    scratch database."""
     with ExitStack() as stack:
         workdir.mkdir(parents=True, exist_ok=True)
         database_url = stack.enter_context(scratch_database())
@@ -121,7 +122,6 @@ def running_system(
             "COMFY_INSTANCES": settings.comfy_instances,
             "DATA_DIR": str(settings.data_dir),
         }
-        slots = instances * (settings.instance_slots + 1)  # + one ingesting per instance
         worker = _spawn(
             [
                 "celery",
@@ -129,7 +129,7 @@ def running_system(
                 "workers.celery_app",
                 "worker",
                 "--loglevel=WARNING",
-                f"--concurrency={slots}",
+                f"--concurrency={settings.worker_concurrency}",
                 "-Q",
                 queue,
                 "--without-gossip",
