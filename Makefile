@@ -4,16 +4,21 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck fmt fuzz bench migrate standin install install-dev clean
+.PHONY: run test smoke lock lock-upgrade lint typecheck fmt fuzz bench migrate standin install install-dev clean
 
-$(VENV)/.installed: pyproject.toml
+# Installs exactly the locked versions (requirements/*.txt, with hashes), then the project itself
+# without letting pip resolve anything more; `pip check` proves the lock is complete.
+$(VENV)/.installed: requirements/runtime.txt pyproject.toml
+	rm -f $(VENV)/.installed-dev
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements/runtime.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed
-	$(PY) -m pip install -q -e '.[dev]'
+$(VENV)/.installed-dev: $(VENV)/.installed requirements/dev.txt
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements/dev.txt
+	$(PY) -m pip check
 	touch $@
 
 install: $(VENV)/.installed
@@ -26,6 +31,11 @@ run: install
 ## test: the whole suite against this machine's real Postgres and Redis
 test: install-dev
 	$(PY) -m pytest
+
+## smoke: `make run` from a fresh runtime-only install, with and without Redis, stopped by
+## Ctrl-C, SIGTERM and a dead worker (what CI proves on every submission)
+smoke:
+	$(PYTHON) .ci/smoke.py
 
 ## lint: ruff and the import-linter architecture contracts
 lint: install-dev
@@ -60,3 +70,21 @@ migrate: install
 
 clean:
 	rm -rf $(VENV) var
+
+## lock: re-resolve requirements/*.txt after a change to pyproject.toml (pins kept where they
+## still fit); `make lock-upgrade` moves every pin to the newest release that fits.
+LOCK_VENV := .venv-lock
+PIP_COMPILE = $(LOCK_VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
+
+$(LOCK_VENV)/bin/pip-compile:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q 'pip-tools==7.7.0'
+
+lock: $(LOCK_VENV)/bin/pip-compile
+	$(PIP_COMPILE) -o requirements/runtime.txt pyproject.toml requirements/build.in
+	$(PIP_COMPILE) --extra dev -o requirements/dev.txt pyproject.toml requirements/build.in \
+		requirements/dev.in
+
+lock-upgrade:
+	$(MAKE) lock LOCK_FLAGS=--upgrade
