@@ -8,39 +8,34 @@ follows it to the end. Everything it started stops with it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from types import FrameType
 
 import httpx
 import uvicorn
+from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy.engine import make_url
 
 from app.db.engine import make_engine, make_session_factory
 from app.db.migrate import upgrade_to_head
+from app.demo import ApiUnavailable, follow_demo
 from app.main import create_app
 from app.queue import broker_url
 from app.services import keys
 from app.settings import PROJECT_ROOT, Settings
+from app.supervisor import ChildExited, Supervisor
 
 LOCAL_TEAM = "local"
 LOCAL_KEY_LABEL = "make run"
-DEMO_SWEEP = {
-    "workflow": "demo-noise",
-    "base": {"width": 256, "height": 256, "color": 3355443, "blur_radius": 9},
-    "axes": [
-        {"param": "sigma", "values": "0.5-4.5 (+2)"},
-        {"param": "strength", "values": [0.2, 0.8]},
-    ],
-    "seeds": {"count": 2, "start": 100},
-}
 
 
 def _say(line: str) -> None:
@@ -70,32 +65,14 @@ def _local_key(settings: Settings) -> str:
         engine.dispose()
 
 
-class Children:
-    """The processes this launcher started; all stopped when it stops."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env, self.log_dir, self.processes = env, log_dir, list[subprocess.Popen[bytes]]()
-
-    def start(self, name: str, *args: str) -> None:
-        log = (self.log_dir / f"{name}.log").open("ab")
-        command = [sys.executable, "-m", *args]
-        self.processes.append(
-            # Our own modules with fixed arguments; nothing here comes from a request.
-            subprocess.Popen(command, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=log)  # noqa: S603
-        )
-
-    def stop(self) -> None:
-        for process in self.processes:
-            with suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+def _local_queue_name(settings: Settings) -> str:
+    """A queue of this stack's own: two checkouts on one machine share the local Redis, and
+    with one queue name one stack's worker would take the other's runs."""
+    digest = hashlib.sha256(str(settings.data_dir.resolve()).encode()).hexdigest()[:10]
+    return f"comfy-sweep-{digest}"
 
 
-def _start_standins(children: Children, count: int = 2) -> str:
+def _start_standins(children: Supervisor, count: int = 2) -> str:
     urls = []
     for n in range(count):
         port = _free_port()
@@ -113,14 +90,15 @@ def _start_standins(children: Children, count: int = 2) -> str:
             "10",
         )
         urls.append(f"http://127.0.0.1:{port}")
-    _wait_until_up(urls)
+    _wait_until_up(urls, children)
     return ",".join(urls)
 
 
-def _wait_until_up(urls: list[str], timeout: float = 30.0) -> None:
+def _wait_until_up(urls: list[str], children: Supervisor, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     pending = list(urls)
     while pending and time.monotonic() < deadline:
+        children.check()
         with suppress(httpx.HTTPError):
             if httpx.get(f"{pending[0]}/system_stats", timeout=1).status_code == 200:
                 pending.pop(0)
@@ -134,49 +112,68 @@ def _wait_until_up(urls: list[str], timeout: float = 30.0) -> None:
 def _serving(settings: Settings, host: str, port: int) -> Iterator[None]:
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
+    # The launcher owns SIGINT and SIGTERM; uvicorn in a thread installs no handlers.
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
+        if not thread.is_alive():
+            raise SystemExit(f"the API could not start on {host}:{port}; is the port taken?")
         time.sleep(0.05)
     try:
         yield
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=5)
 
 
-def _follow_demo(base: str, key: str) -> None:
-    headers = {"Authorization": f"Bearer {key}"}
-    created = httpx.post(f"{base}/v1/sweeps", json=DEMO_SWEEP, headers=headers, timeout=30)
-    created.raise_for_status()
-    sweep_url = f"{base}/v1/sweeps/{created.json()['id']}"
-    shown = ""
-    for _ in range(1200):
-        sweep = httpx.get(sweep_url, headers=headers, timeout=10).json()
-        line = f"demo sweep: {sweep['status']} {sweep['progress']:.0%} {sweep['counts']}"
-        if line != shown:
-            _say(line)
-            shown = line
-        if sweep["status"] in ("succeeded", "partial", "failed", "cancelled"):
-            break
-        time.sleep(0.5)
-    _say(f"Demo: {sweep_url}")
-    _say(f"Grid: {sweep_url}/grid   (with the API key; pages: {sweep_url}/grids)")
-    link = httpx.get(f"{sweep_url}/contact-sheet-link", headers=headers, timeout=10)
-    if link.status_code == 200:
-        _say(f"Contact sheet: {base}{link.json()['url']}   (signed link, opens in a browser)")
+def _start_services(children: Supervisor, settings: Settings) -> None:
+    children.start(
+        "worker",
+        "celery",
+        "-A",
+        "workers.celery_app",
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={settings.worker_concurrency}",
+        "-Q",
+        settings.queue_name,
+        "-n",
+        f"{settings.queue_name}@%h",
+    )
+    children.start("reconciler", "workers.reconciler")
 
 
-def _wait_for_stop() -> None:
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+def _describe_broker(settings: Settings) -> str:
+    url = settings.broker_url or ""
+    if url.startswith("sqla+"):
+        return f"embedded SQLite ({url.removeprefix('sqla+sqlite:///')})"
+    return str(maybe_sanitize_url(url))
+
+
+def _interrupt(signum: int, _: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _serve_until_stopped(children: Supervisor, settings: Settings, log_dir: Path) -> None:
+    host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "8000"))
+    key = _local_key(settings)
+    with _serving(settings, host, port):
+        base = f"http://{host}:{port}"
+        _say(f"API: {base}")
+        _say(f"API key: {key}")
+        _say(f"Docs: {base}/docs   Logs: {log_dir}")
+        _say(f"Broker: {_describe_broker(settings)}   Queue: {settings.queue_name}")
+        follow_demo(base, key, children.check, _say)
+        _say("Serving until stopped (Ctrl-C).")
+        while True:
+            children.check()
+            time.sleep(0.5)
 
 
 def main() -> None:
+    # SIGTERM stops the launcher as Ctrl-C does: through the `finally` that stops the children.
+    signal.signal(signal.SIGTERM, _interrupt)
     settings = Settings()
-    host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "8000"))
     log_dir = PROJECT_ROOT / "var" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     _prepare_sqlite_dir(settings.database_url)
@@ -184,34 +181,26 @@ def main() -> None:
     upgrade_to_head(settings.database_url)
     env = {**os.environ, "DATABASE_URL": settings.database_url}
     env["BROKER_URL"] = broker_url(settings)
-    children = Children(env, log_dir)
+    env.setdefault("QUEUE_NAME", _local_queue_name(settings))
+    children = Supervisor(env, log_dir, PROJECT_ROOT)
     try:
         if not settings.instances:
             env["COMFY_INSTANCES"] = _start_standins(children)
         settings = Settings(
-            comfy_instances=env.get("COMFY_INSTANCES", ""), broker_url=env["BROKER_URL"]
+            comfy_instances=env.get("COMFY_INSTANCES", ""),
+            broker_url=env["BROKER_URL"],
+            queue_name=env["QUEUE_NAME"],
         )
-        children.start(
-            "worker",
-            "celery",
-            "-A",
-            "workers.celery_app",
-            "worker",
-            "--loglevel=INFO",
-            f"--concurrency={settings.worker_concurrency}",
-            "-Q",
-            settings.queue_name,
-        )
-        children.start("reconciler", "workers.reconciler")
-        key = _local_key(settings)
-        with _serving(settings, host, port):
-            base = f"http://{host}:{port}"
-            _say(f"API: {base}")
-            _say(f"API key: {key}")
-            _say(f"Docs: {base}/docs   Logs: {log_dir}")
-            _follow_demo(base, key)
-            _say("Serving until stopped (Ctrl-C).")
-            _wait_for_stop()
+        _start_services(children, settings)
+        _serve_until_stopped(children, settings, log_dir)
+    except ChildExited as exited:
+        _say(exited.report())
+        sys.exit(1)
+    except ApiUnavailable as error:
+        _say(f"the API stopped answering: {error}; see {log_dir}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        _say("Stopping…")
     finally:
         children.stop()
 
