@@ -20,7 +20,7 @@ from app.domain.graph_check import check_graph
 from app.domain.input_rules import InputFault, InputRule
 from app.domain.input_specs import declared_inputs
 from app.domain.patching import patch_graph
-from app.domain.problems import Loc, Problem
+from app.domain.problems import Loc, Problem, and_more
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class _Variation:
     values: Sequence[JsonValue]  # each distinct value once, in order of first use
     positions: Sequence[int]  # for each of them, its first position in its dimension
     stride: int  # runs between consecutive positions: position * stride is the first run
+    nouns: tuple[str, str] = ("value of this axis", "values of this axis")  # for "and 3 more"
 
 
 def preflight_sweep(
@@ -120,14 +121,22 @@ def _value_problems(
     check: Callable[[object], InputFault | None],
     reported: set[int],
 ) -> list[Problem]:
-    problems: list[Problem] = []
+    # One problem per fault type, at the value first used, counting the others: a range of
+    # 100 steps past the instance's max is one problem, not 69.
+    first: dict[str, tuple[int, str]] = {}
+    offenders: dict[str, int] = {}
     for position, value in enumerate(variation.values):
         if position in reported or (found := check(value)) is None:
             continue
         reported.add(position)
+        first.setdefault(found[0], (position, found[1]))
+        offenders[found[0]] = offenders.get(found[0], 0) + 1
+    problems: list[Problem] = []
+    for type_, (position, reason) in first.items():
         first_run = variation.positions[position] * variation.stride
-        msg = f"run {first_run}: {label}: {found[1]}"
-        problems.append(Problem(variation.loc, found[0], msg, value))
+        more = and_more(offenders[type_] - 1, *variation.nouns)
+        msg = f"run {first_run}: {label}: {reason}{more}"
+        problems.append(Problem(variation.loc, type_, msg, variation.values[position]))
     return problems
 
 
@@ -150,7 +159,9 @@ def _variations(plan: SweepPlan) -> list[_Variation]:
     if plan.seeds and plan.seed_param is not None:
         # Seeds vary fastest, so the seed at position s is first used by run s.
         values, positions = _first_uses(plan.seeds)
-        seed = _Variation(plan.seed_param, ("seeds",), ("seeds",), values, positions, 1)
+        seed = _Variation(
+            plan.seed_param, ("seeds",), ("seeds",), values, positions, 1, ("seed", "seeds")
+        )
         variations.append(seed)
     if plan.samples:
         variations += _sample_variations(plan.samples, strides[len(plan.axes)])
@@ -176,6 +187,7 @@ def _sample_variations(samples: Sequence[Mapping[str, JsonValue]], stride: int) 
             ("sampling", "ranges", name),
             *_first_uses([point.get(name) for point in samples]),
             stride,
+            ("sampled value", "sampled values"),
         )
         for name in names
     ]

@@ -35,3 +35,11 @@ class SweepRejected(Exception):
 def reject(loc: Loc, type_: str, msg: str, input_: object = None) -> SweepRejected:
     """Build a single-problem rejection, for `raise reject(...)`."""
     return SweepRejected([Problem(loc, type_, msg, input_)])
+
+
+def and_more(count: int, one: str, many: str) -> str:
+    """The tail of a problem reported once for `count` more values breaking the same rule:
+    a range of 100 values past a maximum is one problem, not 69."""
+    if count <= 0:
+        return ""
+    return f" (and {count} more {one if count == 1 else many})"

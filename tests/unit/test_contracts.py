@@ -21,6 +21,7 @@ from app.domain.contracts import (
     check_bindings,
     contract_defaults,
     validate_value,
+    validate_values,
 )
 
 
@@ -409,6 +410,39 @@ def test_a_long_value_is_cut_short_in_the_message() -> None:
     problem = validate_value(prompt, "x" * 1000, ())
     assert problem is not None
     assert len(problem.msg) < 100
+
+
+def at_item(j: int) -> tuple[str | int, ...]:
+    return ("axes", 0, "values", j)
+
+
+def test_a_range_breaking_one_rule_is_one_problem_at_its_first_offending_value() -> None:
+    blur = param("integer", minimum=1, maximum=31, default=1)
+    [problem] = validate_values(blur, list(range(1, 101)), at_item)
+    assert problem.loc == ("axes", 0, "values", 31)
+    assert problem.type == "value_bigger_than_max"
+    assert problem.input == 32
+    assert problem.msg == "p 32 is above the maximum 31 (and 68 more values of this axis)"
+
+
+def test_each_rule_an_axis_breaks_is_one_problem_in_order_of_first_offence() -> None:
+    blur = param("integer", minimum=1, maximum=31, default=1)
+    problems = validate_values(blur, [5, 40, 0, 50, -1, 7, 31, "x"], at_item)
+    assert [(p.loc[-1], p.type, p.input) for p in problems] == [
+        (1, "value_bigger_than_max", 40),
+        (2, "value_smaller_than_min", 0),
+        (7, "invalid_input_type", "x"),
+    ]
+    assert [p.msg for p in problems] == [
+        "p 40 is above the maximum 31 (and 1 more value of this axis)",
+        "p 0 is below the minimum 1 (and 1 more value of this axis)",
+        'p "x" is not an integer',
+    ]
+
+
+def test_values_within_the_rules_are_no_problem() -> None:
+    blur = param("integer", minimum=1, maximum=31, default=1)
+    assert validate_values(blur, list(range(1, 32)), at_item) == []
 
 
 STEPS = param("integer", minimum=1, maximum=150, default=20)
