@@ -25,7 +25,7 @@ from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 from jsonschema.validators import create
 
-from app.domain.problems import Loc, Problem, and_more
+from app.domain.problems import Loc, Problem, and_more, close_options
 
 ParamType = Literal["integer", "number", "string", "boolean"]
 JsonValue = Any  # a value decoded from JSON: str | int | float | bool | None | list | dict
@@ -218,6 +218,14 @@ def _describe(name: str, value: object, error: ValidationError) -> str:
     if template is None:
         return f"{name} {_show(value)}: {error.message}"
     limit = _show_limit(keyword, error.validator_value)
+    # A schema that compiled has an array under `enum`.
+    options = cast(list[JsonValue], error.validator_value) if keyword == "enum" else []
+    if close := close_options(value, options):
+        guesses = ", ".join(_show(option) for option in close)
+        return (
+            f"{name} {_show(value)} is not one of the options; did you mean {guesses}? "
+            f"They are: {limit}"
+        )
     return template.format(name=name, value=_show(value), limit=limit)
 
 

@@ -9,7 +9,7 @@ whatever the pool fetched.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from app.domain.contracts import Contract, JsonValue
 from app.domain.expansion import SweepPlan
 from app.domain.graph_check import check_graph
-from app.domain.input_rules import InputFault, InputRule
+from app.domain.input_rules import InputRule
 from app.domain.input_specs import declared_inputs
 from app.domain.patching import patch_graph
 from app.domain.problems import Loc, Problem, and_more
@@ -105,7 +105,7 @@ def _variation_problems(
             continue
         rule = InputRule(binding.input_name, spec)
         if not rule.accepts_all(variation.values):
-            problems += _value_problems(variation, label, rule.problem, reported)
+            problems += _value_problems(variation, label, rule, reported)
     return problems
 
 
@@ -118,25 +118,28 @@ def _unknown_input(variation: _Variation, label: str) -> Problem:
 def _value_problems(
     variation: _Variation,
     label: str,
-    check: Callable[[object], InputFault | None],
+    rule: InputRule,
     reported: set[int],
 ) -> list[Problem]:
     # One problem per fault type, at the value first used, counting the others: a range of
     # 100 steps past the instance's max is one problem, not 69.
-    first: dict[str, tuple[int, str]] = {}
+    first: dict[str, int] = {}
     offenders: dict[str, int] = {}
     for position, value in enumerate(variation.values):
-        if position in reported or (found := check(value)) is None:
+        if position in reported or (found := rule.problem(value, suggest=False)) is None:
             continue
         reported.add(position)
-        first.setdefault(found[0], (position, found[1]))
+        first.setdefault(found[0], position)
         offenders[found[0]] = offenders.get(found[0], 0) + 1
     problems: list[Problem] = []
-    for type_, (position, reason) in first.items():
+    for type_, position in first.items():
+        value = variation.values[position]
+        fault = rule.problem(value)  # again, now with the closest options of a COMBO
+        reason = fault[1] if fault is not None else type_
         first_run = variation.positions[position] * variation.stride
         more = and_more(offenders[type_] - 1, *variation.nouns)
         msg = f"run {first_run}: {label}: {reason}{more}"
-        problems.append(Problem(variation.loc, type_, msg, variation.values[position]))
+        problems.append(Problem(variation.loc, type_, msg, value))
     return problems
 
 

@@ -8,7 +8,8 @@ reuses ComfyUI's validation names where they overlap (`value_bigger_than_max`,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 Loc = tuple[str | int, ...]
@@ -43,3 +44,12 @@ def and_more(count: int, one: str, many: str) -> str:
     if count <= 0:
         return ""
     return f" (and {count} more {one if count == 1 else many})"
+
+
+def close_options(value: object, options: Iterable[object]) -> list[str]:
+    """Up to three of the string `options` spelt most like `value`, closest first: the
+    "did you mean" of a misspelt sampler or checkpoint name."""
+    if not isinstance(value, str):
+        return []
+    names = [option for option in options if isinstance(option, str)]
+    return difflib.get_close_matches(value, names, n=3, cutoff=0.6)

@@ -405,6 +405,34 @@ def test_a_long_list_of_options_is_cut_short() -> None:
     assert problem.msg.endswith('"s9" (and 32 more)')
 
 
+SAMPLERS = [f"s{i}" for i in range(40)] + ["dpmpp_2m", "dpmpp_2m_sde"]
+
+
+def test_a_misspelt_option_gets_the_closest_options_before_the_list() -> None:
+    sampler = param("string", enum=SAMPLERS, default="s0")
+    problem = validate_value(sampler, "dpmpp_2m_sd", ())
+    assert problem is not None
+    assert problem.type == "value_not_in_list"
+    assert problem.msg == (
+        'p "dpmpp_2m_sd" is not one of the options; did you mean "dpmpp_2m_sde", "dpmpp_2m"? '
+        'They are: "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9" (and 32 more)'
+    )
+
+
+def test_at_most_three_close_options_are_suggested() -> None:
+    sampler = param("string", enum=["euler", "euler_a", "euler_aa", "euler_aaa"], default="euler")
+    problem = validate_value(sampler, "euler_", ())
+    assert problem is not None
+    assert 'did you mean "euler_a", "euler", "euler_aa"?' in problem.msg
+
+
+def test_a_value_like_no_option_gets_no_suggestion() -> None:
+    steps = param("integer", enum=[10, 20], default=10)
+    problem = validate_value(steps, 15, ())
+    assert problem is not None
+    assert problem.msg == "p 15 is not one of 10, 20"
+
+
 def test_a_long_value_is_cut_short_in_the_message() -> None:
     prompt = param("string", maxLength=10, default="")
     problem = validate_value(prompt, "x" * 1000, ())

@@ -150,7 +150,8 @@ def test_a_sampler_the_instance_does_not_offer_names_its_first_run() -> None:
             ("axes", 0, "values"),
             "value_not_in_list",
             "run 2: node 6 (KSampler) input sampler_name: 'dpmpp_2m' is not one of "
-            "the 41 samplers this instance offers",
+            "the 41 samplers this instance offers; did you mean 'dpmpp_2m_sde', 'dpm_2', "
+            "'dpmpp_sde'?",
             "dpmpp_2m",
         )
     ]
@@ -268,6 +269,30 @@ def test_a_checkpoint_the_instance_lacks_is_reported_with_its_value() -> None:
     assert [(p.loc, p.type, p.input) for p in problems] == [
         (("axes", 0, "values"), "value_not_in_list", "b.safetensors")
     ]
+
+
+def test_a_misspelt_sampler_gets_the_instance_s_closest_samplers() -> None:
+    flow = workflow("sd15-txt2img")
+    [problem] = preflight(flow, sweep(flow, Axis("sampler", ("euler", "dpmpp_2m_sd"))))
+    assert problem.msg == (
+        "run 1: node 6 (KSampler) input sampler_name: 'dpmpp_2m_sd' is not one of the 42 "
+        "samplers this instance offers; did you mean 'dpmpp_2m_sde', 'dpmpp_3m_sde', 'dpmpp_2m'?"
+    )
+
+
+def test_a_misspelt_checkpoint_gets_suggestions_before_the_list() -> None:
+    flow = workflow("sd15-txt2img")
+    files = shipped_model_files()
+    files[("CheckpointLoaderSimple", "ckpt_name")] = ["v1-5-pruned-emaonly.safetensors", "b.ckpt"]
+    plan = sweep(flow, Axis("checkpoint", ("v1-5-pruned-emaonly.safetensor",)))
+    [problem] = preflight(flow, plan, instance(files))
+    assert problem.type == "value_not_in_list"
+    assert problem.msg == (
+        "run 0: node 1 (CheckpointLoaderSimple) input ckpt_name: "
+        "'v1-5-pruned-emaonly.safetensor' is not one of the 2 checkpoints this instance "
+        "offers; did you mean 'v1-5-pruned-emaonly.safetensors'? "
+        "They are: v1-5-pruned-emaonly.safetensors, b.ckpt"
+    )
 
 
 def test_an_input_the_instance_lacks_makes_the_axis_vary_nothing() -> None:
