@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from app.api.schemas.sweeps import AxisRead, RunRead, SweepRead, SweepSummary
 from app.db.models import Run, Sweep
-from app.domain.states import FINAL_RUN_STATUSES, RunStatus
+from app.domain.states import EXECUTED_RUN_STATUSES, RunStatus
 
 
 def sweep_summary(sweep: Sweep) -> SweepSummary:
@@ -21,12 +21,12 @@ def sweep_summary(sweep: Sweep) -> SweepSummary:
 
 def sweep_read(sweep: Sweep, counts: Mapping[RunStatus, int]) -> SweepRead:
     all_counts = {s: counts.get(s, 0) for s in RunStatus}
-    finished = sum(all_counts[s] for s in FINAL_RUN_STATUSES)
+    executed = sum(all_counts[s] for s in EXECUTED_RUN_STATUSES)
     plan = sweep.plan
     return SweepRead(
         **sweep_summary(sweep).model_dump(),
         counts=all_counts,
-        progress=finished / sweep.total if sweep.total else 1.0,
+        progress=executed / sweep.total if sweep.total else 1.0,
         mode=plan["mode"],
         axes=[AxisRead(param=a["param"], values=a["values"]) for a in plan["axes"]],
         seeds=plan["seeds"],

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal, cast
@@ -25,7 +25,7 @@ from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 from jsonschema.validators import create
 
-from app.domain.problems import Loc, Problem
+from app.domain.problems import Loc, Problem, and_more, close_options
 
 ParamType = Literal["integer", "number", "string", "boolean"]
 JsonValue = Any  # a value decoded from JSON: str | int | float | bool | None | list | dict
@@ -168,8 +168,35 @@ _VALUE_SHOWN = 60
 def validate_value(parameter: Parameter, value: object, loc: Loc) -> Problem | None:
     """The first rule of the parameter's schema that `value` breaks, as a Problem at `loc`."""
     error = _first_error(_validator_for(parameter), value)
-    if error is None:
-        return None
+    return None if error is None else _problem(parameter, value, error, loc)
+
+
+def validate_values(
+    parameter: Parameter, values: Sequence[JsonValue], loc_of: Callable[[int], Loc]
+) -> list[Problem]:
+    """One problem per rule the axis `values` break, at the first value breaking it (located
+    by `loc_of(its index)`) and counting the others, in order of first offence."""
+    validator = _validator_for(parameter)
+    first: dict[tuple[str | int, ...], tuple[int, ValidationError]] = {}
+    offenders: dict[tuple[str | int, ...], int] = {}
+    for index, value in enumerate(values):
+        error = _first_error(validator, value)
+        if error is None:
+            continue
+        # The rule's place in the schema, not just its keyword: two `maximum`s in an `allOf`
+        # are two rules.
+        rule = tuple(error.relative_schema_path)
+        first.setdefault(rule, (index, error))
+        offenders[rule] = offenders.get(rule, 0) + 1
+    problems = []
+    for rule, (index, error) in first.items():
+        problem = _problem(parameter, values[index], error, loc_of(index))
+        more = and_more(offenders[rule] - 1, "value of this axis", "values of this axis")
+        problems.append(Problem(problem.loc, problem.type, problem.msg + more, problem.input))
+    return problems
+
+
+def _problem(parameter: Parameter, value: object, error: ValidationError, loc: Loc) -> Problem:
     keyword = str(error.validator)
     return Problem(
         loc=loc,
@@ -191,6 +218,14 @@ def _describe(name: str, value: object, error: ValidationError) -> str:
     if template is None:
         return f"{name} {_show(value)}: {error.message}"
     limit = _show_limit(keyword, error.validator_value)
+    # A schema that compiled has an array under `enum`.
+    options = cast(list[JsonValue], error.validator_value) if keyword == "enum" else []
+    if close := close_options(value, options):
+        guesses = ", ".join(_show(option) for option in close)
+        return (
+            f"{name} {_show(value)} is not one of the options; did you mean {guesses}? "
+            f"They are: {limit}"
+        )
     return template.format(name=name, value=_show(value), limit=limit)
 
 

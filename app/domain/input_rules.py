@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from app.domain.input_specs import InputSpec, combo_options, extra_info, input_kind
+from app.domain.problems import close_options
 
 InputFault = tuple[str, str]  # (problem type, reason)
 
@@ -58,9 +59,11 @@ class InputRule:
         self.options: Sequence[Any] = combo_options(spec) if self.kind == "COMBO" else ()
         self.option_set = _hashable_set(self.options)
 
-    def problem(self, value: object) -> InputFault | None:
+    def problem(self, value: object, *, suggest: bool = True) -> InputFault | None:
+        """`suggest=False` leaves out the closest options of a COMBO, for callers that only
+        classify values: matching against thousands of model files is not free."""
         if self.kind == "COMBO":
-            return self._combo_problem(value)
+            return self._combo_problem(value, suggest)
         if self.kind not in _ARTICLES:
             # A link-only type (MODEL) or a custom widget: ComfyUI checks no literal here.
             return None
@@ -100,7 +103,7 @@ class InputRule:
             return "value_bigger_than_max", f"{value} is above this instance's max {self.maximum}"
         return None
 
-    def _combo_problem(self, value: object) -> InputFault | None:
+    def _combo_problem(self, value: object, suggest: bool) -> InputFault | None:
         if not self.options:
             # Model-file inputs list the files in the instance's models folder, so an empty
             # list means it has none and every value fails (ComfyUI: value_not_in_list).
@@ -108,14 +111,18 @@ class InputRule:
             return "value_not_in_list", reason
         if _is_member(value, self.option_set, self.options):
             return None
-        return "value_not_in_list", f"{show_value(value)} is not one of {self._offered()}"
+        close = close_options(value, self.options) if suggest else []
+        return "value_not_in_list", f"{show_value(value)} is not one of {self._offered(close)}"
 
-    def _offered(self) -> str:
+    def _offered(self, close: Sequence[str]) -> str:
         count = len(self.options)
         noun = _OPTION_NOUNS.get(self.input_name.rstrip("0123456789"))
         text = f"the {count} {noun or self.input_name + ' options'} this instance offers"
+        if close:
+            text += "; did you mean " + ", ".join(show_value(option) for option in close) + "?"
         if count <= _OPTIONS_LISTED:
-            text += ": " + ", ".join(str(option) for option in self.options)
+            text += " They are: " if close else ": "
+            text += ", ".join(str(option) for option in self.options)
         return text
 
 

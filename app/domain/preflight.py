@@ -9,7 +9,7 @@ whatever the pool fetched.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -17,10 +17,10 @@ from typing import Any
 from app.domain.contracts import Contract, JsonValue
 from app.domain.expansion import SweepPlan
 from app.domain.graph_check import check_graph
-from app.domain.input_rules import InputFault, InputRule
+from app.domain.input_rules import InputRule
 from app.domain.input_specs import declared_inputs
 from app.domain.patching import patch_graph
-from app.domain.problems import Loc, Problem
+from app.domain.problems import Loc, Problem, and_more
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class _Variation:
     values: Sequence[JsonValue]  # each distinct value once, in order of first use
     positions: Sequence[int]  # for each of them, its first position in its dimension
     stride: int  # runs between consecutive positions: position * stride is the first run
+    nouns: tuple[str, str] = ("value of this axis", "values of this axis")  # for "and 3 more"
 
 
 def preflight_sweep(
@@ -104,7 +105,7 @@ def _variation_problems(
             continue
         rule = InputRule(binding.input_name, spec)
         if not rule.accepts_all(variation.values):
-            problems += _value_problems(variation, label, rule.problem, reported)
+            problems += _value_problems(variation, label, rule, reported)
     return problems
 
 
@@ -117,17 +118,28 @@ def _unknown_input(variation: _Variation, label: str) -> Problem:
 def _value_problems(
     variation: _Variation,
     label: str,
-    check: Callable[[object], InputFault | None],
+    rule: InputRule,
     reported: set[int],
 ) -> list[Problem]:
-    problems: list[Problem] = []
+    # One problem per fault type, at the value first used, counting the others: a range of
+    # 100 steps past the instance's max is one problem, not 69.
+    first: dict[str, int] = {}
+    offenders: dict[str, int] = {}
     for position, value in enumerate(variation.values):
-        if position in reported or (found := check(value)) is None:
+        if position in reported or (found := rule.problem(value, suggest=False)) is None:
             continue
         reported.add(position)
+        first.setdefault(found[0], position)
+        offenders[found[0]] = offenders.get(found[0], 0) + 1
+    problems: list[Problem] = []
+    for type_, position in first.items():
+        value = variation.values[position]
+        fault = rule.problem(value)  # again, now with the closest options of a COMBO
+        reason = fault[1] if fault is not None else type_
         first_run = variation.positions[position] * variation.stride
-        msg = f"run {first_run}: {label}: {found[1]}"
-        problems.append(Problem(variation.loc, found[0], msg, value))
+        more = and_more(offenders[type_] - 1, *variation.nouns)
+        msg = f"run {first_run}: {label}: {reason}{more}"
+        problems.append(Problem(variation.loc, type_, msg, value))
     return problems
 
 
@@ -150,7 +162,9 @@ def _variations(plan: SweepPlan) -> list[_Variation]:
     if plan.seeds and plan.seed_param is not None:
         # Seeds vary fastest, so the seed at position s is first used by run s.
         values, positions = _first_uses(plan.seeds)
-        seed = _Variation(plan.seed_param, ("seeds",), ("seeds",), values, positions, 1)
+        seed = _Variation(
+            plan.seed_param, ("seeds",), ("seeds",), values, positions, 1, ("seed", "seeds")
+        )
         variations.append(seed)
     if plan.samples:
         variations += _sample_variations(plan.samples, strides[len(plan.axes)])
@@ -176,6 +190,7 @@ def _sample_variations(samples: Sequence[Mapping[str, JsonValue]], stride: int) 
             ("sampling", "ranges", name),
             *_first_uses([point.get(name) for point in samples]),
             stride,
+            ("sampled value", "sampled values"),
         )
         for name in names
     ]

@@ -8,7 +8,8 @@ reuses ComfyUI's validation names where they overlap (`value_bigger_than_max`,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 Loc = tuple[str | int, ...]
@@ -35,3 +36,20 @@ class SweepRejected(Exception):
 def reject(loc: Loc, type_: str, msg: str, input_: object = None) -> SweepRejected:
     """Build a single-problem rejection, for `raise reject(...)`."""
     return SweepRejected([Problem(loc, type_, msg, input_)])
+
+
+def and_more(count: int, one: str, many: str) -> str:
+    """The tail of a problem reported once for `count` more values breaking the same rule:
+    a range of 100 values past a maximum is one problem, not 69."""
+    if count <= 0:
+        return ""
+    return f" (and {count} more {one if count == 1 else many})"
+
+
+def close_options(value: object, options: Iterable[object]) -> list[str]:
+    """Up to three of the string `options` spelt most like `value`, closest first: the
+    "did you mean" of a misspelt sampler or checkpoint name."""
+    if not isinstance(value, str):
+        return []
+    names = [option for option in options if isinstance(option, str)]
+    return difflib.get_close_matches(value, names, n=3, cutoff=0.6)

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from app.domain.contracts import Contract, JsonValue, Parameter, contract_defaults, validate_value
+from app.domain.contracts import (
+    Contract,
+    JsonValue,
+    Parameter,
+    contract_defaults,
+    validate_value,
+    validate_values,
+)
 from app.domain.expansion import Axis, Mode, SweepPlan, count_runs
 from app.domain.problems import Loc, Problem, SweepRejected
 from app.domain.sampling import SamplingSpec, sample_points
@@ -106,9 +113,10 @@ def _invalid_values(
 ) -> list[Problem]:
     # A JSON list is pointed at item by item; a typed string is one field, so its problems
     # point at the string and carry the offending resolved value as `input`.
-    located = (((*loc, j) if per_item else loc, v) for j, v in enumerate(values))
-    found = (validate_value(parameter, v, item_loc) for item_loc, v in located)
-    return [p for p in found if p is not None]
+    def loc_of(j: int) -> Loc:
+        return (*loc, j) if per_item else loc
+
+    return validate_values(parameter, values, loc_of)
 
 
 def _axis_parameter_problem(

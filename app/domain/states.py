@@ -26,6 +26,9 @@ class SweepStatus(StrEnum):
 
 
 FINAL_RUN_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED})
+# A run that reached an outcome by being executed; what a sweep's progress counts. Cancelled
+# runs are final too but never ran, so a cancelled sweep must not read as complete.
+EXECUTED_RUN_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED})
 FINAL_SWEEP_STATUSES = frozenset(
     {SweepStatus.SUCCEEDED, SweepStatus.PARTIAL, SweepStatus.FAILED, SweepStatus.CANCELLED}
 )

@@ -5,15 +5,21 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from uuid import UUID
 
 from sqlalchemy.orm import Session
 
+from app.db.base import utc_now
+from app.db.models import ApiKey
 from app.stores import teams
 
 KEY_PREFIX = "csk_"
 # Enough of the key to tell keys apart in listings and logs without revealing it.
 VISIBLE_CHARS = 12
+# How stale a key's "last used" may get. Every request authenticates, so recording each use
+# would turn every read into a write on one hot row; `keys list` shows minutes anyway.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,20 @@ def team_for_key(session: Session, plaintext: str) -> UUID | None:
     if not plaintext.startswith(KEY_PREFIX):
         return None
     key = teams.find_active_key(session, hash_key(plaintext))
-    return None if key is None else key.team_id
+    if key is None:
+        return None
+    _record_use(session, key)
+    return key.team_id
+
+
+def _record_use(session: Session, key: ApiKey) -> None:
+    now = utc_now()
+    if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    if teams.touch_key(session, key.id, now, stale_before=now - LAST_USED_RESOLUTION):
+        # At once, before the route runs: the row lock is held only this long, and read-only
+        # requests, which never commit, would otherwise roll the write back.
+        session.commit()
 
 
 def local_team(session: Session) -> UUID:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
@@ -74,14 +75,19 @@ def list_keys(session: Session, team_name: str | None) -> list[ApiKey]:
     return list(session.scalars(query))
 
 
-def touch_key(session: Session, key_id: UUID) -> None:
+def touch_key(session: Session, key_id: UUID, now: datetime, stale_before: datetime) -> bool:
+    """Record `now` as the key's last use unless it was recorded at or after `stale_before`;
+    True if this call wrote it."""
+    # The condition is in the WHERE, not read beforehand: of concurrent requests that all saw
+    # a stale time, the first writes and the rest, re-checking after its commit, match nothing.
+    stale = sa.or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < stale_before)
     query = (
         sa.update(ApiKey)
-        .where(ApiKey.id == key_id)
-        .values(last_used_at=utc_now())
+        .where(ApiKey.id == key_id, stale)
+        .values(last_used_at=now)
         .execution_options(synchronize_session=False)
     )
-    session.execute(query)
+    return _rowcount(session.execute(query)) == 1
 
 
 def _find_team(session: Session, name: str) -> Team | None:

@@ -125,6 +125,19 @@ def test_out_of_bounds_problem_carries_the_offending_value(client: TestClient) -
     assert "blur_radius" in problem["msg"]
 
 
+def test_a_range_past_the_maximum_is_one_problem_not_one_per_value(client: TestClient) -> None:
+    response = client.post("/v1/sweeps", json=demo({"param": "blur_radius", "values": "1-100"}))
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {
+            "loc": ["body", "axes", 0, "values"],
+            "type": "value_bigger_than_max",
+            "msg": "blur_radius 32 is above the maximum 31 (and 68 more values of this axis)",
+            "input": 32,
+        }
+    ]
+
+
 def test_every_problem_is_reported_at_once(client: TestClient) -> None:
     body = demo({"param": "nope", "values": [1]}, base={"strength": 9})
     locs = [p["loc"] for p in client.post("/v1/sweeps", json=body).json()["detail"]]

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
+import sqlalchemy as sa
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app.db.models import Run
+from app.domain.states import RunStatus
 from tests.api.conftest import ClientFactory
 
 EXAMPLE: dict[str, Any] = {
@@ -48,6 +53,36 @@ def test_read_sweep_shows_resolved_axes_counts_and_progress(client: TestClient) 
     assert sweep["counts"]["succeeded"] == 0
     assert sweep["progress"] == 0.0
     assert sweep["fixed"]["width"] == 256
+
+
+def finish_runs(app: FastAPI, sweep_id: str, indices: range, status: RunStatus) -> None:
+    with app.state.session_factory() as session:
+        session.execute(
+            sa.update(Run)
+            .where(Run.sweep_id == UUID(sweep_id), Run.index.in_(indices))
+            .values(status=status)
+        )
+        session.commit()
+
+
+def test_a_cancelled_sweep_counts_only_executed_runs_as_progress(
+    app: FastAPI, client: TestClient
+) -> None:
+    sweep_id = submit(client)["id"]
+    finish_runs(app, sweep_id, range(2), RunStatus.SUCCEEDED)
+    finish_runs(app, sweep_id, range(2, 3), RunStatus.FAILED)
+    assert client.post(f"/v1/sweeps/{sweep_id}/cancel").status_code == 200
+    sweep = client.get(f"/v1/sweeps/{sweep_id}").json()
+    assert sweep["status"] == "cancelled"
+    assert sweep["counts"] == {**sweep["counts"], "succeeded": 2, "failed": 1, "cancelled": 9}
+    assert sweep["progress"] == 3 / 12  # the nine cancelled runs never ran
+
+
+def test_a_sweep_whose_runs_all_executed_is_complete(app: FastAPI, client: TestClient) -> None:
+    sweep_id = submit(client)["id"]
+    finish_runs(app, sweep_id, range(6), RunStatus.SUCCEEDED)
+    finish_runs(app, sweep_id, range(6, 12), RunStatus.FAILED)
+    assert client.get(f"/v1/sweeps/{sweep_id}").json()["progress"] == 1.0
 
 
 def test_runs_hold_full_assignments_in_index_order(client: TestClient) -> None:

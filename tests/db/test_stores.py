@@ -186,13 +186,24 @@ def test_listing_keeps_revoked_keys_and_filters_by_team(db_session: Session) -> 
 
 def test_touching_a_key_records_when_it_was_used(db_session: Session) -> None:
     key = teams.add_key(db_session, make_team(db_session).id, "f" * 64, "csk_ffffffff", "")
-    before = datetime.now(UTC)
+    now = datetime.now(UTC)
 
-    teams.touch_key(db_session, key.id)
+    assert teams.touch_key(db_session, key.id, now, stale_before=now - timedelta(minutes=1))
     db_session.refresh(key)
 
-    assert key.last_used_at is not None
-    assert key.last_used_at >= before - timedelta(seconds=1)
+    assert key.last_used_at == now
+
+
+def test_a_key_touched_recently_is_not_written_again(db_session: Session) -> None:
+    key = teams.add_key(db_session, make_team(db_session).id, "e" * 64, "csk_eeeeeeee", "")
+    first = datetime.now(UTC)
+    assert teams.touch_key(db_session, key.id, first, stale_before=first - timedelta(minutes=1))
+
+    later = first + timedelta(seconds=30)
+    assert not teams.touch_key(db_session, key.id, later, stale_before=later - timedelta(minutes=1))
+    db_session.refresh(key)
+
+    assert key.last_used_at == first
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from app.domain.contracts import (
     check_bindings,
     contract_defaults,
     validate_value,
+    validate_values,
 )
 
 
@@ -404,11 +405,72 @@ def test_a_long_list_of_options_is_cut_short() -> None:
     assert problem.msg.endswith('"s9" (and 32 more)')
 
 
+SAMPLERS = [f"s{i}" for i in range(40)] + ["dpmpp_2m", "dpmpp_2m_sde"]
+
+
+def test_a_misspelt_option_gets_the_closest_options_before_the_list() -> None:
+    sampler = param("string", enum=SAMPLERS, default="s0")
+    problem = validate_value(sampler, "dpmpp_2m_sd", ())
+    assert problem is not None
+    assert problem.type == "value_not_in_list"
+    assert problem.msg == (
+        'p "dpmpp_2m_sd" is not one of the options; did you mean "dpmpp_2m_sde", "dpmpp_2m"? '
+        'They are: "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9" (and 32 more)'
+    )
+
+
+def test_at_most_three_close_options_are_suggested() -> None:
+    sampler = param("string", enum=["euler", "euler_a", "euler_aa", "euler_aaa"], default="euler")
+    problem = validate_value(sampler, "euler_", ())
+    assert problem is not None
+    assert 'did you mean "euler_a", "euler", "euler_aa"?' in problem.msg
+
+
+def test_a_value_like_no_option_gets_no_suggestion() -> None:
+    steps = param("integer", enum=[10, 20], default=10)
+    problem = validate_value(steps, 15, ())
+    assert problem is not None
+    assert problem.msg == "p 15 is not one of 10, 20"
+
+
 def test_a_long_value_is_cut_short_in_the_message() -> None:
     prompt = param("string", maxLength=10, default="")
     problem = validate_value(prompt, "x" * 1000, ())
     assert problem is not None
     assert len(problem.msg) < 100
+
+
+def at_item(j: int) -> tuple[str | int, ...]:
+    return ("axes", 0, "values", j)
+
+
+def test_a_range_breaking_one_rule_is_one_problem_at_its_first_offending_value() -> None:
+    blur = param("integer", minimum=1, maximum=31, default=1)
+    [problem] = validate_values(blur, list(range(1, 101)), at_item)
+    assert problem.loc == ("axes", 0, "values", 31)
+    assert problem.type == "value_bigger_than_max"
+    assert problem.input == 32
+    assert problem.msg == "p 32 is above the maximum 31 (and 68 more values of this axis)"
+
+
+def test_each_rule_an_axis_breaks_is_one_problem_in_order_of_first_offence() -> None:
+    blur = param("integer", minimum=1, maximum=31, default=1)
+    problems = validate_values(blur, [5, 40, 0, 50, -1, 7, 31, "x"], at_item)
+    assert [(p.loc[-1], p.type, p.input) for p in problems] == [
+        (1, "value_bigger_than_max", 40),
+        (2, "value_smaller_than_min", 0),
+        (7, "invalid_input_type", "x"),
+    ]
+    assert [p.msg for p in problems] == [
+        "p 40 is above the maximum 31 (and 1 more value of this axis)",
+        "p 0 is below the minimum 1 (and 1 more value of this axis)",
+        'p "x" is not an integer',
+    ]
+
+
+def test_values_within_the_rules_are_no_problem() -> None:
+    blur = param("integer", minimum=1, maximum=31, default=1)
+    assert validate_values(blur, list(range(1, 32)), at_item) == []
 
 
 STEPS = param("integer", minimum=1, maximum=150, default=20)

@@ -150,7 +150,8 @@ def test_a_sampler_the_instance_does_not_offer_names_its_first_run() -> None:
             ("axes", 0, "values"),
             "value_not_in_list",
             "run 2: node 6 (KSampler) input sampler_name: 'dpmpp_2m' is not one of "
-            "the 41 samplers this instance offers",
+            "the 41 samplers this instance offers; did you mean 'dpmpp_2m_sde', 'dpm_2', "
+            "'dpmpp_sde'?",
             "dpmpp_2m",
         )
     ]
@@ -168,10 +169,10 @@ def test_the_first_run_of_a_value_follows_expansion_order() -> None:
         assert all(run.assignment["steps"] != problem.input for run in runs[:first])
     assert [(p.loc, p.type, p.input) for p in problems] == [
         (("axes", 1, "values"), "value_bigger_than_max", 60),
-        (("axes", 1, "values"), "value_bigger_than_max", 80),
     ]
     assert problems[0].msg == (
         "run 6: node 6 (KSampler) input steps: 60 is above this instance's max 50"
+        " (and 1 more value of this axis)"
     )
 
 
@@ -222,7 +223,43 @@ def test_a_sampled_value_points_at_its_range_and_counts_the_axes_before_it() -> 
     assert problems[0].msg.startswith("run 4: node 3 (ImageBlur) input sigma: 7.5")
 
 
-def test_a_checkpoint_the_instance_lacks_is_reported_per_value() -> None:
+def test_a_range_past_the_instance_max_is_one_problem_not_one_per_value() -> None:
+    flow = workflow("sd15-txt2img")
+    info = with_limit("KSampler", "steps", max=31)
+    problems = preflight(flow, sweep(flow, Axis("steps", tuple(range(1, 101)))), info)
+    assert [(p.loc, p.type, p.input) for p in problems] == [
+        (("axes", 0, "values"), "value_bigger_than_max", 32)
+    ]
+    assert problems[0].msg == (
+        "run 31: node 6 (KSampler) input steps: 32 is above this instance's max 31"
+        " (and 68 more values of this axis)"
+    )
+
+
+def test_seeds_past_the_instance_max_are_one_problem_counting_the_rest() -> None:
+    flow = workflow("demo-noise")
+    info = with_limit("ImageAddNoise", "seed", max=1000)
+    problems = preflight(flow, sweep(flow, seeds=tuple(range(995, 1010))), info)
+    assert [(p.loc, p.type, p.input) for p in problems] == [
+        (("seeds",), "value_bigger_than_max", 1001)
+    ]
+    assert problems[0].msg.endswith("1001 is above this instance's max 1000 (and 8 more seeds)")
+
+
+def test_each_fault_of_an_axis_is_reported_once() -> None:
+    flow = workflow("sd15-txt2img")
+    info = with_limit("KSampler", "steps", min=5, max=50)
+    plan = sweep(flow, Axis("steps", (1, 60, 2, 70, 80, 20)))
+    problems = preflight(flow, plan, info)
+    assert [(p.type, p.input) for p in problems] == [
+        ("value_smaller_than_min", 1),
+        ("value_bigger_than_max", 60),
+    ]
+    assert problems[0].msg.endswith("(and 1 more value of this axis)")
+    assert problems[1].msg.endswith("(and 2 more values of this axis)")
+
+
+def test_a_checkpoint_the_instance_lacks_is_reported_with_its_value() -> None:
     flow = workflow("sd15-txt2img")
     files = shipped_model_files()
     files[("CheckpointLoaderSimple", "ckpt_name")] = ["a.safetensors"]
@@ -232,6 +269,30 @@ def test_a_checkpoint_the_instance_lacks_is_reported_per_value() -> None:
     assert [(p.loc, p.type, p.input) for p in problems] == [
         (("axes", 0, "values"), "value_not_in_list", "b.safetensors")
     ]
+
+
+def test_a_misspelt_sampler_gets_the_instance_s_closest_samplers() -> None:
+    flow = workflow("sd15-txt2img")
+    [problem] = preflight(flow, sweep(flow, Axis("sampler", ("euler", "dpmpp_2m_sd"))))
+    assert problem.msg == (
+        "run 1: node 6 (KSampler) input sampler_name: 'dpmpp_2m_sd' is not one of the 42 "
+        "samplers this instance offers; did you mean 'dpmpp_2m_sde', 'dpmpp_3m_sde', 'dpmpp_2m'?"
+    )
+
+
+def test_a_misspelt_checkpoint_gets_suggestions_before_the_list() -> None:
+    flow = workflow("sd15-txt2img")
+    files = shipped_model_files()
+    files[("CheckpointLoaderSimple", "ckpt_name")] = ["v1-5-pruned-emaonly.safetensors", "b.ckpt"]
+    plan = sweep(flow, Axis("checkpoint", ("v1-5-pruned-emaonly.safetensor",)))
+    [problem] = preflight(flow, plan, instance(files))
+    assert problem.type == "value_not_in_list"
+    assert problem.msg == (
+        "run 0: node 1 (CheckpointLoaderSimple) input ckpt_name: "
+        "'v1-5-pruned-emaonly.safetensor' is not one of the 2 checkpoints this instance "
+        "offers; did you mean 'v1-5-pruned-emaonly.safetensors'? "
+        "They are: v1-5-pruned-emaonly.safetensors, b.ckpt"
+    )
 
 
 def test_an_input_the_instance_lacks_makes_the_axis_vary_nothing() -> None:

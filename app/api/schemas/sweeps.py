@@ -112,7 +112,14 @@ class SweepSummary(BaseModel):
 
 class SweepRead(SweepSummary):
     counts: dict[RunStatus, int] = Field(description="Runs in each state.")
-    progress: float = Field(ge=0, le=1, description="Share of runs in a final state.")
+    progress: float = Field(
+        ge=0,
+        le=1,
+        description=(
+            "Share of the sweep's runs that were executed to an outcome (succeeded or failed). "
+            "Cancelled runs never ran and do not count, so a cancelled sweep stays below 1."
+        ),
+    )
     mode: Literal["cartesian", "zip"]
     axes: list[AxisRead] = Field(description="Each axis with its resolved values.")
     seeds: list[int] = Field(description="The seeds every combination runs with.")
