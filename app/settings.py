@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="An instance silent this long fails its runs over."
     )
     stall_s: float = Field(default=20.0, gt=0, description="Quiet time before re-sending work.")
+    prompt_stall_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A prompt with no event and no queue movement this long is interrupted "
+        "and its run retried elsewhere; must exceed the longest silent node (a model load).",
+    )
     reconcile_interval_s: float = Field(default=5.0, gt=0)
     object_info_ttl_s: float = Field(default=300.0, ge=0)
     link_secret: SecretStr | None = Field(

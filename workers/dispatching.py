@@ -96,9 +96,15 @@ def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
             session.rollback()  # filled meanwhile: release it before locking another
             continue
         elsewhere = {other.model_key for other in pool if other.url != entry.url}
-        run = runs.next_queued_run(session, instance.model_key, elsewhere)
+        # A retry goes to another instance than the one its last attempt failed on (a stalled
+        # prompt's instance may stall again), unless this is the only healthy one.
+        avoid = entry.url if len(pool) > 1 else None
+        run = runs.next_queued_run(session, instance.model_key, elsewhere, avoid)
         if run is None:
-            return None
+            if avoid is None:
+                return None
+            session.rollback()  # maybe only retries that avoid this instance: try the next
+            continue
         claim = runs.start_run(session, run.id, entry.url, task_id, lease_until(rt))
         if claim is not None and claim.model_key != instance.model_key:
             instances.set_model_key(session, entry.url, claim.model_key)

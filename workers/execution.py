@@ -95,11 +95,20 @@ async def _drive(
     client = rt.comfy.client(claim.instance)
     # ComfyUI sends a prompt's events only to the socket with the prompt's client_id; the
     # prompt id serves as both, so a worker resuming after a crash can listen again.
-    timeout, unreachable = rt.settings.run_timeout_s, rt.settings.unreachable_s
+    settings = rt.settings
+    timeout, unreachable, stall = (
+        settings.run_timeout_s,
+        settings.unreachable_s,
+        settings.prompt_stall_s,
+    )
     try:
         if maybe_sent and await _known(client, prompt_id):
             following = client.wait(
-                prompt_id, client_id=prompt_id, timeout=timeout, unreachable_after=unreachable
+                prompt_id,
+                client_id=prompt_id,
+                timeout=timeout,
+                unreachable_after=unreachable,
+                stall_after=stall,
             )
         else:
             following = client.submit_and_wait(
@@ -108,6 +117,7 @@ async def _drive(
                 client_id=prompt_id,
                 timeout=timeout,
                 unreachable_after=unreachable,
+                stall_after=stall,
             )
         entry = await _with_heartbeat(rt, client, claim, task_id, following)
         await asyncio.to_thread(_free_slot, rt, claim)
@@ -117,6 +127,10 @@ async def _drive(
         await rt.comfy.forget(claim.instance, prompt_id)
         return Succeeded(files)
     except ComfyError as failure:
+        if failure.error.details == "stalled":
+            # Interrupted, so its history entry says so: a retry on this instance must not
+            # find it and take it for this attempt's result.
+            await _forget(client, prompt_id)
         return Failed(failure.error)
     except _LostClaim as lost:
         return Abandoned(str(lost))

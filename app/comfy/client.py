@@ -8,6 +8,7 @@ except prompt ids, which are checked to be canonical UUIDs first. Graphs are nev
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import uuid
@@ -38,11 +39,13 @@ from app.comfy.protocol import (
     parse_queue,
 )
 from app.comfy.rejections import rejection_error
+from app.comfy.stall import PromptStalled
 
 log = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 WS_MAX_MESSAGE_BYTES = 64 << 20  # `executed`/`execution_error` can carry large node outputs
+WITHDRAW_SETTLE_S = 5.0  # how long a stalled prompt, once interrupted, may take to leave
 
 
 def _require_uuid(prompt_id: str) -> str:
@@ -163,6 +166,18 @@ class ComfyClient:
             rejected = PromptRejected(node_errors=accepted.node_errors)
             raise ComfyError(rejection_error(rejected, graph))
 
+    async def _withdraw(self, prompt_id: str) -> None:
+        """Take a stalled prompt off the instance and wait briefly until it has left the
+        queue, so its slot is free and its history entry (interrupted) exists for whoever
+        deletes it. An interrupt only lands where ComfyUI checks for it (between nodes, in
+        sampler callbacks): a node blocked elsewhere stays listed as running."""
+        await self.remove_from_queue([prompt_id])
+        await self.interrupt(prompt_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WITHDRAW_SETTLE_S
+        while (await self.queue()).holds(prompt_id) and loop.time() < deadline:
+            await asyncio.sleep(0.1)
+
     async def _discard(self, prompt_id: str) -> None:
         """Best effort: drop a prompt we will not follow from the queue, or stop it."""
         try:
@@ -180,14 +195,19 @@ class ComfyClient:
         poll_interval: float = 1.0,
         on_event: EventCallback | None = None,
         unreachable_after: float = UNREACHABLE_GIVE_UP_S,
+        stall_after: float | None = None,
     ) -> HistoryEntry:
         """The finished prompt's history entry (check `.error`); raises kind="timeout" etc.
 
         `client_id` must be the one the prompt was submitted with: ComfyUI sends per-prompt
         events only to that socket. `on_event` sees only messages about this prompt. An
-        instance unreachable for `unreachable_after` seconds fails as a transport error.
+        instance unreachable for `unreachable_after` seconds fails as a transport error. A
+        prompt that makes no progress for `stall_after` seconds (stall.py) is taken off the
+        instance and fails as kind="timeout" with details "stalled".
         """
-        follower = self._follower(prompt_id, client_id, poll_interval, on_event, unreachable_after)
+        follower = self._follower(
+            prompt_id, client_id, poll_interval, on_event, unreachable_after, stall_after
+        )
         return await self._finish(prompt_id, timeout, follower.run())
 
     async def submit_and_wait(
@@ -200,11 +220,14 @@ class ComfyClient:
         poll_interval: float = 1.0,
         on_event: EventCallback | None = None,
         unreachable_after: float = UNREACHABLE_GIVE_UP_S,
+        stall_after: float | None = None,
     ) -> HistoryEntry:
         """`submit`, then `wait`, with the socket listening before the prompt is queued, which
         spares the look-up `wait` must make after connecting. For a `client_id` that has no
         socket open yet; a rejection raises kind="validation" as `submit` does."""
-        follower = self._follower(prompt_id, client_id, poll_interval, on_event, unreachable_after)
+        follower = self._follower(
+            prompt_id, client_id, poll_interval, on_event, unreachable_after, stall_after
+        )
 
         async def submit() -> None:
             await self.submit(graph, prompt_id=prompt_id, client_id=client_id)
@@ -218,9 +241,12 @@ class ComfyClient:
         poll_interval: float,
         on_event: EventCallback | None,
         unreachable_after: float,
+        stall_after: float | None,
     ) -> PromptFollower:
         if poll_interval <= 0:
             raise ValueError("poll_interval must be positive")
+        if stall_after is not None and stall_after <= 0:
+            raise ValueError("stall_after must be positive")
         return PromptFollower(
             self,
             _require_uuid(prompt_id),
@@ -228,6 +254,7 @@ class ComfyClient:
             poll_interval=poll_interval,
             on_event=on_event,
             unreachable_after=unreachable_after,
+            stall_after=stall_after,
         )
 
     async def _finish(
@@ -242,6 +269,14 @@ class ComfyClient:
                 raise
             message = f"prompt {prompt_id} did not finish within {timeout}s"
             raise ComfyError(RunError(kind="timeout", message=message)) from ex
+        except PromptStalled as stalled:
+            await self._withdraw(prompt_id)
+            message = (
+                f"prompt made no progress for {stalled.stall_after:g} s on {self._label}; "
+                "interrupted"
+            )
+            error = RunError(kind="timeout", message=message, details="stalled")
+            raise ComfyError(error) from stalled
         log.info(
             "comfy.finished instance=%s prompt_id=%s status=%s outputs=%d",
             self._label,

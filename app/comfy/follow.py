@@ -6,7 +6,8 @@ new socket when the old one's close is processed late. So the socket is only a f
 history entry is the final word, it is read right after every connect (the prompt may have
 finished before), on `executing` with `node: null` (sent after the entry is written), and every
 few poll intervals anyway. A prompt that is neither queued, running nor in history was lost
-(ComfyUI restarted, or someone removed it) and fails fast as a transport error.
+(ComfyUI restarted, or someone removed it) and fails fast as a transport error. Given a stall
+time, a prompt that makes no progress that long (stall.py) ends the follow with `PromptStalled`.
 
 A new prompt is best submitted by the follower itself, once its socket is registered (ComfyUI
 greets a registered socket with `status`): then no event of the prompt can have been missed,
@@ -34,6 +35,7 @@ from app.comfy.protocol import (
     parse_ws_message,
     prompt_id_of,
 )
+from app.comfy.stall import PromptStalled, StallWatch
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class PromptFollower:
         poll_interval: float,
         on_event: EventCallback | None,
         unreachable_after: float = UNREACHABLE_GIVE_UP_S,
+        stall_after: float | None = None,
     ) -> None:
         self._source = source
         self._unreachable_after = unreachable_after
@@ -81,11 +84,15 @@ class PromptFollower:
         self._socket_failures = 0
         self._unreachable_since: float | None = None
         self._submit: Submit | None = None
+        self._stall_after = stall_after
+        self._watch: StallWatch | None = None
 
     async def run(self, submit: Submit | None = None) -> HistoryEntry:
         """Follow the prompt to its end. With `submit`, the prompt is not queued yet: it is
         submitted once the socket listens, or at once if no socket can be opened."""
         self._submit = submit
+        if self._stall_after is not None:
+            self._watch = StallWatch(self._prompt_id, self._stall_after, self._now())
         while True:
             entry = await self._follow_socket()
             if entry is not None:
@@ -107,6 +114,7 @@ class PromptFollower:
         try:
             async with self._source.open_socket(self._client_id) as socket:
                 self._socket_failures = 0
+                self._progressed()  # events sent while no socket listened are lost
                 log.debug("comfy.ws_connected prompt_id=%s", self._prompt_id)
                 if self._submit is not None:
                     await self._greeted(socket)
@@ -131,7 +139,7 @@ class PromptFollower:
         while True:
             finished = await self._receive(socket, next_check - loop.time())
             if finished or loop.time() >= next_check:
-                entry = await self._check()
+                entry = await self._check(judge=True)
                 if entry is not None:
                     return entry
                 next_check = loop.time() + recheck_s
@@ -152,10 +160,15 @@ class PromptFollower:
         except TimeoutError:
             return False  # websockets' recv() is cancellation-safe: no frame is lost
         if self._on_event is None:
+            if isinstance(frame, bytes) or self._prompt_id in frame:
+                self._progressed()
             return is_finish_signal(frame, self._prompt_id)
         message = parse_ws_message(frame)
+        if isinstance(frame, bytes):
+            self._progressed()  # a preview: ComfyUI sends them only to the prompt's client
         if message is None or prompt_id_of(message) != self._prompt_id:
             return False
+        self._progressed()
         self._emit(message)
         return isinstance(message, ExecutingMessage) and message.data.node is None
 
@@ -176,8 +189,17 @@ class PromptFollower:
                 return entry
             await asyncio.sleep(self._poll_interval)
 
-    async def _check(self) -> HistoryEntry | None:
-        """The history entry once finished; None while queued, running or unreachable."""
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _progressed(self) -> None:
+        if self._watch is not None:
+            self._watch.progressed(self._now())
+
+    async def _check(self, judge: bool = False) -> HistoryEntry | None:
+        """The history entry once finished; None while queued, running or unreachable. With
+        `judge` (the socket is listening), raises `PromptStalled` once the stall time passed
+        without progress."""
         try:
             entry, queued = await self._look_up()
         except ComfyError as ex:
@@ -192,6 +214,12 @@ class PromptFollower:
                 "ComfyUI restarted or the prompt was removed"
             )
             raise ComfyError(RunError(kind="transport", message=message, details="prompt_lost"))
+        watch = self._watch
+        if entry is None and watch is not None:
+            if not judge:
+                watch.progressed(self._now())  # polling sees no events: silence proves nothing
+            elif watch.stalled(self._now()):
+                raise PromptStalled(self._prompt_id, watch.stall_after)
         return entry
 
     async def _look_up(self) -> tuple[HistoryEntry | None, bool]:
@@ -199,7 +227,10 @@ class PromptFollower:
         entry = await self._source.history(self._prompt_id)
         if entry is not None:
             return entry, False
-        if (await self._source.queue()).holds(self._prompt_id):
+        queue = await self._source.queue()
+        if self._watch is not None:
+            self._watch.saw_queue(queue, self._now())
+        if queue.holds(self._prompt_id):
             return None, True
         # Queue, then history again: ComfyUI moves a prompt from running to history under one
         # lock (PromptQueue.task_done), so a prompt absent from both reads is gone.

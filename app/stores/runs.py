@@ -127,6 +127,9 @@ def _copy_rows(sweep_id: UUID, runs: Iterable[NewRun]) -> Iterator[CopyRow]:
 # --- execution: every transition is a compare-and-set that reports whether it applied ---
 
 
+FAILED_ON = "instance"  # key of a requeued run's error: the instance its attempt failed on
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """What a worker needs of a run it holds, detached from the session."""
@@ -152,10 +155,13 @@ def _claim_of(run: Run) -> Claim:
     )
 
 
-def next_queued_run(session: Session, affinity: str | None, elsewhere: Iterable[str]) -> Run | None:
+def next_queued_run(
+    session: Session, affinity: str | None, elsewhere: Iterable[str], avoid: str | None = None
+) -> Run | None:
     """The queued run an instance should take next: oldest sweep first, then runs of the
     models the instance already holds, then runs no other instance is working on, then the
-    cache-aware dispatch order. Locked, skipping rows another claimer holds (Postgres)."""
+    cache-aware dispatch order. Locked, skipping rows another claimer holds (Postgres).
+    With `avoid` (the instance's URL), never a run whose last attempt failed there."""
     elsewhere = [key for key in elsewhere if key]
     same_models = sa.case((Run.model_key == affinity, 0), else_=1) if affinity else sa.literal(0)
     held_elsewhere = (
@@ -165,11 +171,19 @@ def next_queued_run(session: Session, affinity: str | None, elsewhere: Iterable[
         sa.select(Run)
         .join(Sweep, Sweep.id == Run.sweep_id)
         .where(Sweep.status == SweepStatus.RUNNING, Run.status == RunStatus.QUEUED)
+        .where(*_not_failed_on(avoid))
         .order_by(Sweep.created_at, same_models, held_elsewhere, Run.dispatch_order)
         .limit(1)
         .with_for_update(of=Run, skip_locked=True)
     )
     return session.scalars(query).first()
+
+
+def _not_failed_on(instance: str | None) -> tuple[sa.ColumnElement[bool], ...]:
+    if instance is None:
+        return ()
+    failed_on = sa.func.coalesce(Run.error[FAILED_ON].as_string(), "")
+    return (failed_on != instance,)
 
 
 def start_run(
@@ -252,13 +266,14 @@ def finish_run(
 
 
 def requeue_run(session: Session, claim: Claim, error: Mapping[str, Any]) -> bool:
-    """running → queued, to be tried again (on another instance, as routing decides)."""
+    """running → queued, to be tried again; the error names the instance it failed on, so
+    that another one takes it if there is another (`next_queued_run`'s `avoid`)."""
     result = session.execute(
         sa.update(Run)
         .where(*_held(claim))
         .values(
             status=RunStatus.QUEUED,
-            error=dict(error),
+            error={**error, FAILED_ON: claim.instance},
             instance=None,
             prompt_done_at=None,
             claimed_by=None,

@@ -15,6 +15,7 @@ from uuid import uuid4
 import pytest
 import sqlalchemy as sa
 
+from app.db.base import utc_now
 from app.db.models import Run
 from app.domain.states import RunStatus, SweepStatus
 from app.queue import make_celery
@@ -125,3 +126,55 @@ def test_a_message_that_already_holds_a_run_gets_that_run_back(runtime: Runtime)
     assert again.resumed
     assert again.claim.run_id == first.claim.run_id
     assert again.claim.attempt == first.claim.attempt  # resumed, not a new attempt
+
+
+def fail_and_requeue(rt: Runtime, claim: Claim) -> None:
+    with rt.sessions() as session:
+        error = {"kind": "timeout", "message": "prompt made no progress", "details": "stalled"}
+        assert runs.requeue_run(session, claim, error)
+        session.commit()
+
+
+def test_a_retry_goes_to_another_instance_than_the_one_it_failed_on(runtime: Runtime) -> None:
+    free_all_slots(runtime)
+    start_sweep_of(runtime, 1)
+    work = take_work(runtime, f"task-{uuid4()}")
+    assert work is not None
+    # Every instance is empty again each time, so only the failure can steer the claim.
+    for _ in range(8):
+        failed = work.claim
+        fail_and_requeue(runtime, failed)
+        work = take_work(runtime, f"task-{uuid4()}")
+        assert work is not None
+        assert work.claim.run_id == failed.run_id
+        assert work.claim.instance != failed.instance
+        with runtime.sessions() as session:
+            run = session.get(Run, failed.run_id)
+            assert run is not None
+            assert run.error is not None
+            assert run.error["instance"] == failed.instance
+
+
+def test_a_retry_returns_to_the_instance_it_failed_on_when_no_other_is_healthy(
+    runtime: Runtime,
+) -> None:
+    free_all_slots(runtime)
+    start_sweep_of(runtime, 1)
+    only, others = INSTANCES[0], INSTANCES[1:]
+    with runtime.sessions() as session:
+        for url in others:
+            instances.set_health(session, url, False, utc_now(), "down")
+        session.commit()
+    try:
+        work = take_work(runtime, f"task-{uuid4()}")
+        assert work is not None
+        assert work.claim.instance == only
+        fail_and_requeue(runtime, work.claim)
+        again = take_work(runtime, f"task-{uuid4()}")
+    finally:
+        with runtime.sessions() as session:
+            for url in others:
+                instances.set_health(session, url, True, utc_now())
+            session.commit()
+    assert again is not None
+    assert (again.claim.run_id, again.claim.instance) == (work.claim.run_id, only)
