@@ -66,11 +66,21 @@ def request_patiently(
 
 def follow_demo(
     base: str, key: str, check: Callable[[], None], say: Callable[[str], None]
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Submit the demo sweep, print each change of its status, return its final state."""
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-        created = request_patiently(client, "POST", "/v1/sweeps", check, json=DEMO_SWEEP)
+        try:
+            created = request_patiently(
+                client, "POST", "/v1/sweeps", check, json=DEMO_SWEEP, timeout=120
+            )
+        except httpx.TransportError as error:
+            # Sent but unanswered: it may exist, and a second submission would run it twice.
+            say(
+                f"the demo sweep's submission got no answer ({type(error).__name__}); "
+                f"look for it at {base}/v1/sweeps"
+            )
+            return None
         created.raise_for_status()
         sweep_path = f"/v1/sweeps/{created.json()['id']}"
         shown = ""
