@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping
@@ -17,9 +18,10 @@ from PIL import Image, PngImagePlugin
 from app.domain.expansion import Axis, SweepPlan, count_runs, expand_sweep
 from app.domain.grid_geometry import GridPlan, PageLayout, Rect, Size
 from app.domain.grid_layout import plan_grid
+from app.domain.grid_text import LINE_EM
 from app.grids import render
 from app.grids.fonts import FONT_PACKAGE, font, font_file
-from app.grids.labels import PLACEHOLDER_COLORS
+from app.grids.labels import PLACEHOLDER_COLORS, fit_label
 from app.grids.render import (
     BACKGROUND,
     CELLS_KEY,
@@ -316,3 +318,55 @@ def test_long_labels_are_wrapped_and_shortened_inside_their_areas(tmp_path: Path
                 left.rect.right, left.rect.y, right.rect.x - left.rect.right, left.rect.height
             )
             assert region(rgb, gap).getcolors() == [(gap.width * gap.height, BACKGROUND)]
+
+
+LONG_SEED = 8734561234567890
+SAMPLER_NAMES = Axis("sampler_name", ("euler_ancestral", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu"))
+
+
+@pytest.mark.parametrize("cell", [Size(64, 64), Size(96, 96), Size(128, 128)])
+def test_sampler_names_wrap_only_after_separators_at_small_cells(cell: Size) -> None:
+    sweep = SweepPlan({}, (SAMPLER_NAMES, CFG), "cartesian", "seed", (LONG_SEED,))
+    page = laid_out(sweep, cell).pages[0]
+    columns = [label for label in page.labels if label.role == "column"]
+    for label in columns:
+        fitted = fit_label(label)
+        assert not fitted.shortened
+        assert "".join(fitted.lines) == label.full
+        assert all(line[-1] == "_" for line in fitted.lines[:-1]), fitted.lines
+        widest = max(font(fitted.font_px).getlength(line) for line in fitted.lines)
+        assert widest <= label.rect.width
+        assert len(fitted.lines) * math.ceil(fitted.font_px * LINE_EM) <= label.rect.height
+
+
+def test_a_sixteen_digit_seed_fits_the_title_of_a_narrow_page() -> None:
+    steps = Axis("steps", (20,))
+    one = Axis("sampler_name", ("dpmpp_2m_sde_gpu",))
+    sweep = SweepPlan({}, (one, CFG, steps, Axis("seed", (LONG_SEED,))))
+    page = laid_out(sweep, Size(64, 64)).pages[0]
+    (title,) = (label for label in page.labels if label.role == "title")
+    fitted = fit_label(title)
+    assert not fitted.shortened
+    assert f"seed={LONG_SEED}" in fitted.lines
+    face = font(fitted.font_px, bold=True)
+    assert all(face.getlength(line) <= title.rect.width for line in fitted.lines)
+    assert len(fitted.lines) * math.ceil(fitted.font_px * LINE_EM) <= title.rect.height
+
+
+def test_each_seed_sub_cell_is_labelled_with_its_seed(tmp_path: Path) -> None:
+    sweep = SweepPlan({}, (SAMPLER_NAMES,), "cartesian", "seed", (LONG_SEED, 42))
+    page = laid_out(sweep, Size(128, 128)).pages[0]
+    files = {n: solid(tmp_path / f"{n}.png", (256, 256)) for n in range(count_runs(sweep))}
+    render_page(page, source_from(sweep, files), tmp_path / "out.png", RECORD)
+    bands = [label for label in page.labels if label.role == "seed"]
+    assert [band.full for band in bands] == [str(LONG_SEED), "42"] * 3
+    assert all(fit_label(band).lines == (band.full,) for band in bands)  # whole, one line
+    with Image.open(tmp_path / "out.png") as image:
+        rgb = image.convert("RGB")
+        assert all(has_ink(rgb, band.rect) for band in bands)
+        for cell in page.cells:
+            for slot in cell.slots:
+                centre = (slot.rect.x + slot.rect.width // 2, slot.rect.y + slot.rect.height // 2)
+                assert rgb.getpixel(centre) == RED  # the band takes no room from the image
+    labelled = json.loads(text_chunks(tmp_path / "out.png")[PAGE_KEY])["labels"]
+    assert {"role": "seed", "text": str(LONG_SEED)} in labelled
