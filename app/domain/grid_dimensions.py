@@ -110,8 +110,8 @@ def _label(values: Mapping[str, JsonValue]) -> str:
 
 
 def seed_legend(plan: SweepPlan) -> str:
-    seeds = ", ".join(str(seed) for seed in plan.seeds)
-    return f"{plan.seed_param} {seeds} in each cell, left to right, top to bottom"
+    # The values themselves label each image: a list of 16-digit seeds would crowd the title.
+    return f"{len(plan.seeds)} × {plan.seed_param} in each cell, each labelled above its image"
 
 
 def page_keys(

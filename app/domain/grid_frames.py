@@ -22,6 +22,7 @@ from app.domain.grid_text import (
     MAX_STACKED_LINES,
     estimated_lines,
     font_px_for,
+    slot_font_px,
 )
 
 STRIP_COLUMNS = 16  # a one-dimensional strip wraps into rows beyond this
@@ -46,10 +47,13 @@ class FrameStyle:
 
 @dataclass(frozen=True)
 class _Shape:
-    """A whole cell and where its sub-cells sit in it (relative rects)."""
+    """A whole cell and where its sub-cells sit in it (relative rects), each under a band
+    for its label when seeds share the cell."""
 
     size: Size
     slots: tuple[Rect, ...]
+    bands: tuple[Rect, ...] = ()  # one per slot, or none
+    band_font_px: int = 0
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class GridRequest:
     run_count: int
     seed_legend: str
     titled: bool  # whether pages have a title band
+    slot_labels: tuple[str, ...] = ()  # one per sub-cell (its seed) when seeds share a cell
 
 
 def _style(cell: Size) -> FrameStyle:
@@ -106,24 +111,33 @@ def _style(cell: Size) -> FrameStyle:
     )
 
 
-def _shape(thumb: Size, per_cell: int) -> _Shape:
-    """Sub-cells of `thumb` size in a near-square block, seed order left to right."""
+def _shape(thumb: Size, per_cell: int, band_font_px: int = 0) -> _Shape:
+    """Sub-cells of `thumb` size in a near-square block, seed order left to right, each with
+    a label band above it when there are several and `band_font_px` is given."""
     cols = math.ceil(math.sqrt(per_cell))
     rows = math.ceil(per_cell / cols)
     sub_gap = 2 if per_cell > 1 else 0
+    band = _band_h(band_font_px) if per_cell > 1 and band_font_px else 0
+    step_x, step_y = thumb.width + sub_gap, band + thumb.height + sub_gap
     slots = tuple(
-        Rect(
-            (k % cols) * (thumb.width + sub_gap),
-            (k // cols) * (thumb.height + sub_gap),
-            thumb.width,
-            thumb.height,
-        )
+        Rect((k % cols) * step_x, (k // cols) * step_y + band, thumb.width, thumb.height)
         for k in range(per_cell)
     )
-    size = Size(
-        cols * thumb.width + (cols - 1) * sub_gap, rows * thumb.height + (rows - 1) * sub_gap
-    )
-    return _Shape(size, slots)
+    bands = tuple(Rect(slot.x, slot.y - band, slot.width, band) for slot in slots) if band else ()
+    size = Size(cols * step_x - sub_gap, rows * step_y - sub_gap)
+    return _Shape(size, slots, bands, band_font_px if band else 0)
+
+
+def _band_h(font_px: int) -> int:
+    # One line and the renderer's smallest inset above and below it.
+    return math.ceil(font_px * LINE_EM) + 4
+
+
+def _sized(thumb: Size, per_cell: int) -> tuple[FrameStyle, _Shape]:
+    """The style follows from the cell's width alone, so the label bands (which add height
+    only) can be sized from it."""
+    style = _style(_shape(thumb, per_cell).size)
+    return style, _shape(thumb, per_cell, slot_font_px(style.font_px))
 
 
 def _title_h(style: FrameStyle, request: GridRequest) -> int:
@@ -153,8 +167,7 @@ def _head_width(dim: Dimension, style: FrameStyle, cell: Size) -> int:
 def table_frame(
     x: Dimension, y: Dimension, thumb: Size, per_cell: int, request: GridRequest
 ) -> Frame:
-    shape = _shape(thumb, per_cell)
-    style = _style(shape.size)
+    style, shape = _sized(thumb, per_cell)
     head_lines = _head_lines(x, style, shape.size.width)
     return Frame(
         style=style,
@@ -169,8 +182,7 @@ def table_frame(
 
 
 def strip_frame(x: Dimension, thumb: Size, per_cell: int, request: GridRequest) -> Frame:
-    shape = _shape(thumb, per_cell)
-    style = _style(shape.size)
+    style, shape = _sized(thumb, per_cell)
     return Frame(
         style=style,
         shape=shape,

@@ -21,7 +21,7 @@ MIN_CELL = 128  # below this a generated image is too small to compare; pages sp
 INDEX_PREVIEW = 384  # long side of a page's preview on the index page
 
 SeedLayout = Literal["cell", "axis"]
-LabelRole = Literal["title", "axis", "column", "row"]
+LabelRole = Literal["title", "axis", "column", "row", "seed"]  # seed: a sub-cell's own
 PageKind = Literal["page", "index"]
 
 

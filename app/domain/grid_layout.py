@@ -6,7 +6,8 @@ dimension runs across (X), the second down (Y), the rest make pages (one per com
 in run order); seeds are either sub-cells of each cell or a dimension of their own. A page
 whose canvas would pass the pixel budget first gets smaller cells (down to `MIN_CELL`), then
 is split by columns and rows. Text is measured by estimate (no fonts in the domain); the
-renderer wraps with real metrics and shortens further if an estimate was optimistic.
+renderer fits it with real metrics (`grid_wrap`), drawing it smaller if an estimate was
+optimistic.
 
 This module places pages, cells and labels. The value types it returns live in
 `grid_geometry`, the dimensions in `grid_dimensions`, band and cell sizes in `grid_frames`,
@@ -75,7 +76,9 @@ def plan_grid(
     x, y = [*dims, NO_DIMENSION, NO_DIMENSION][:2]
     strip = len(dims) < 2 and len(x.labels) > 1
     legend = seed_legend(plan) if per_cell > 1 else ""
-    request = GridRequest(title, run_count, legend, titled=bool(title or legend or len(dims) > 2))
+    slot_labels = tuple(str(seed) for seed in plan.seeds) if per_cell > 1 else ()
+    titled = bool(title or legend or len(dims) > 2)
+    request = GridRequest(title, run_count, legend, titled, slot_labels)
 
     def make(thumb: Size, shared: GridRequest = request) -> Frame:
         if strip:
@@ -209,6 +212,7 @@ def _table_page(
         for ri, r in enumerate(rows)
         for ci, c in enumerate(cols)
     ]
+    labels += _slot_labels(frame, cells, request)
     return PageLayout(0, "page", canvas, page.title, page.fixed, tuple(labels), tuple(cells))
 
 
@@ -232,6 +236,7 @@ def _strip_page(
         labels.append(_text(header, x.labels[position], "column", frame.style))
         index = offset + position * x.stride
         cells.append(_cell(frame, col, row, index, request.run_count))
+    labels += _slot_labels(frame, cells, request)
     return PageLayout(0, "page", canvas, page.title, page.fixed, tuple(labels), tuple(cells))
 
 
@@ -245,6 +250,27 @@ def _cell(frame: Frame, col: int, row: int, first: int, run_count: int) -> Cell:
         if first + k < run_count
     )
     return Cell(rect, slots)
+
+
+def _slot_labels(frame: Frame, cells: Sequence[Cell], request: GridRequest) -> list[Label]:
+    """Each sub-cell's seed in the band above it: a legend alone leaves the reader counting
+    positions, and a 16-digit seed per image does not fit a title."""
+    bands = frame.shape.bands
+    if not bands or not request.slot_labels:
+        return []
+    px = frame.shape.band_font_px
+    return [
+        Label(
+            Rect(cell.rect.x + band.x, cell.rect.y + band.y, band.width, band.height),
+            text,
+            text,
+            "seed",
+            px,
+            1,
+        )
+        for cell in cells
+        for band, text, _ in zip(bands, request.slot_labels, cell.slots, strict=False)
+    ]
 
 
 def _title_labels(frame: Frame, canvas: Size, page_title: str, request: GridRequest) -> list[Label]:

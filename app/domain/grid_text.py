@@ -1,10 +1,10 @@
 """Label text on grid pages, sized and shortened by estimate.
 
 The domain has no fonts, so text is measured here by an average glyph advance (`CHAR_EM`): a
-font size follows from the cell width, and `shorten` cuts text to about so many lines of so
-many characters. The renderer (`app.grids.labels`) wraps with real metrics and shortens with
-the same rules again if an estimate was optimistic, so both agree on what a cut label looks
-like.
+font size follows from the cell width, band heights from `estimated_lines`, and `shorten`
+cuts text to about so many lines of so many characters for `Label.short`. What is drawn is
+fitted with real metrics by `app.domain.grid_wrap`'s rules (breaks only at separators, a smaller
+font before any cut), so an optimistic estimate costs a smaller font, never a spill.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ LINE_EM = 1.3
 MAX_LABEL_LINES = 3
 MAX_STACKED_LINES = 6  # zip and sample labels put one parameter per line
 ELLIPSIS = "…"
+SLOT_FONT_RATIO = 0.8
+SLOT_FONT_FLOOR = 11  # px: a 16-digit seed fits a 128 px sub-cell
 
 
 def shorten(text: str, chars: int, lines: int) -> str:
@@ -37,6 +39,11 @@ def shorten(text: str, chars: int, lines: int) -> str:
 
 def font_px_for(cell_width: int) -> int:
     return min(FONT_CAP, max(FONT_FLOOR, round(cell_width * FONT_RATIO)))
+
+
+def slot_font_px(font_px: int) -> int:
+    """The size of a sub-cell's seed label: smaller than the headers it sits under."""
+    return max(SLOT_FONT_FLOOR, round(font_px * SLOT_FONT_RATIO))
 
 
 def estimated_lines(text: str, chars: int) -> int:

@@ -12,10 +12,7 @@ grid found on disk later says exactly what produced it."""
 
 from __future__ import annotations
 
-import io
 import json
-import shutil
-import subprocess
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -29,6 +26,7 @@ from PIL import Image, ImageDraw, PngImagePlugin
 
 from app.domain.grid_geometry import INDEX_PREVIEW, PageLayout, Size, Slot
 from app.grids.labels import corners, draw_label, draw_placeholder
+from app.grids.posters import PosterUnavailable, is_video, poster_frame
 from app.media.storage import atomic_file
 
 REQUEST_KEY = "comfy_sweep_request"
@@ -40,15 +38,6 @@ MAX_CELL_PIXELS = 2**24
 # Decoding is the cost (~17 ms a 1024² PNG) and Pillow releases the GIL while it decodes and
 # reduces, so two threads use two cores; each holds at most one full-size image.
 DECODE_THREADS = 2
-VIDEO_TIMEOUT_S = 60.0
-# Each video suffix with the one demuxer ffmpeg may use for it: a file named .mp4 that is
-# really an HLS playlist must not make ffmpeg fetch URLs or read other local files.
-VIDEO_DEMUXERS: Mapping[str, str] = {
-    ".mp4": "mov",
-    ".mov": "mov",
-    ".webm": "matroska",
-    ".mkv": "matroska",
-}
 # Pillow refuses to reopen a compressed text chunk that inflates past this; larger JSON is
 # written uncompressed, which it reads up to 64 MB.
 _MAX_COMPRESSED_TEXT = PngImagePlugin.MAX_TEXT_CHUNK
@@ -185,7 +174,7 @@ def load_thumbnail(path: Path, box: Size, max_pixels: int = MAX_CELL_PIXELS) -> 
 
 def peek_size(path: Path, max_pixels: int = MAX_CELL_PIXELS) -> Size | None:
     """An image's size from its header alone (no decoding); None when it cannot be read."""
-    if path.suffix.lower() in VIDEO_DEMUXERS:
+    if is_video(path):
         return None
     try:
         with _decode_limits(max_pixels), Image.open(path) as image:
@@ -196,9 +185,8 @@ def peek_size(path: Path, max_pixels: int = MAX_CELL_PIXELS) -> Size | None:
 
 def _thumbnail(path: Path, box: Size, max_pixels: int) -> Image.Image:
     # Runs in decoding threads, under limits the caller holds.
-    demuxer = VIDEO_DEMUXERS.get(path.suffix.lower())
-    if demuxer is not None:
-        return _poster_frame(path, demuxer, box)
+    if is_video(path):
+        return _poster(path, box, max_pixels)
     try:
         with Image.open(path) as image:
             return fit_image(image, box)
@@ -253,25 +241,12 @@ def _normal_mode(image: Image.Image) -> Image.Image:
     return image.convert("RGBA" if transparent else "RGB")
 
 
-def _poster_frame(path: Path, demuxer: str, box: Size) -> Image.Image:
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise CellUnreadable("video", "no video decoder (ffmpeg) on this machine")
-    scale = f"scale={box.width}:{box.height}:force_original_aspect_ratio=decrease"
-    # Read only the file itself, with the demuxer its suffix implies; one frame, as PNG.
-    source = ["-protocol_whitelist", "file", "-f", demuxer, "-i", str(path)]
-    output = ["-frames:v", "1", "-vf", scale, "-f", "image2pipe", "-c:v", "png", "-"]
-    command = [ffmpeg, "-nostdin", "-v", "error", *source, *output]
+def _poster(path: Path, box: Size, max_pixels: int) -> Image.Image:
     try:
-        # No shell, a fixed command; the one variable part is a path under DATA_DIR.
-        done = subprocess.run(  # noqa: S603
-            command, capture_output=True, timeout=VIDEO_TIMEOUT_S, check=False
-        )
-    except subprocess.TimeoutExpired as error:
-        raise CellUnreadable("video", "decoding the first frame timed out") from error
-    if done.returncode != 0 or not done.stdout:
-        raise CellUnreadable("video", "no frame could be decoded")
-    with Image.open(io.BytesIO(done.stdout)) as frame:
+        frame = poster_frame(path, max_pixels)
+    except PosterUnavailable as problem:
+        raise CellUnreadable("video", str(problem)) from problem
+    with frame:
         return fit_image(frame, box)
 
 

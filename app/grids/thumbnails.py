@@ -2,8 +2,8 @@
 
 Only one source image is decoded at once and nothing is kept after it is encoded, so a
 10,000-run contact sheet costs the memory of one image. A file that cannot be decoded (a
-video without ffmpeg on PATH, a truncated PNG, a decompression bomb) gets a drawn placeholder
-rather than an error: one bad output must never break the page showing the others.
+corrupt video, a truncated PNG, a decompression bomb) gets a drawn placeholder rather than an
+error: one bad output must never break the page showing the others.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import io
 import logging
 import os
 import re
-import shutil
-import subprocess
 import tempfile
 from contextlib import suppress
 from functools import cache
@@ -21,13 +19,14 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
+from app.grids.posters import PosterUnavailable, poster_frame
+
 log = logging.getLogger(__name__)
 
 THUMBNAIL_EDGE = 256
 # A thumbnail is looked at small: 75 keeps a 256 px JPEG around 8-12 KB.
 JPEG_QUALITY = 75
 _BACKGROUND = (34, 34, 38)
-_FFMPEG_TIMEOUT_S = 20.0
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # Pillow's own safety limits stop bombs; this stops merely huge files from taking seconds.
 _MAX_PIXELS = 64_000_000
@@ -44,8 +43,8 @@ _DECODE_ERRORS = (
 def thumbnail_jpeg(path: Path, kind: str, edge: int = THUMBNAIL_EDGE) -> bytes:
     """JPEG bytes of `path` fitted in `edge`×`edge`; a placeholder when it cannot be read.
 
-    `kind` is the output's kind (`image`, `video`, ...): videos are decoded through ffmpeg
-    when it is installed, anything else that is not an image gets a placeholder.
+    `kind` is the output's kind (`image`, `video`, ...): a video shows its first frame,
+    anything else that is not an image gets a placeholder.
     """
     return _thumbnail(path, kind, edge) or placeholder_jpeg(kind, edge)
 
@@ -57,7 +56,7 @@ def cached_thumbnail(
 
     Outputs never change once written, so an entry never goes stale and a second look at a
     sweep decodes nothing (a 1024² PNG costs 30-60 ms; 10,000 of them are minutes).
-    Placeholders are not kept: installing ffmpeg later must still give videos their frame.
+    Placeholders are not kept: a newer decoder may read later what this one could not.
     """
     if not _SHA256.fullmatch(sha256):  # the name must never be a path
         return thumbnail_jpeg(path, kind, edge)
@@ -161,20 +160,8 @@ def _encode(image: Image.Image) -> bytes:
 
 
 def _video_frame(path: Path) -> Image.Image | None:
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        return None
-    # A fixed argument list, no shell; `file:` keeps a name like `x:y.mp4` from being read
-    # as an ffmpeg protocol. One frame out, as PNG on stdout.
-    command = [ffmpeg, "-nostdin", "-v", "error", "-i", f"file:{path}"]
-    command += ["-frames:v", "1", "-f", "image2pipe", "-vcodec", "png", "-"]
     try:
-        done = subprocess.run(  # noqa: S603 - fixed arguments, the path is ours
-            command, capture_output=True, timeout=_FFMPEG_TIMEOUT_S, check=True
-        )
-        image = Image.open(io.BytesIO(done.stdout))
-        image.load()
-    except (subprocess.SubprocessError, *_DECODE_ERRORS, UnidentifiedImageError) as error:
-        log.info("video_frame_failed path=%s error=%s", path.name, type(error).__name__)
+        return poster_frame(path, _MAX_PIXELS)
+    except PosterUnavailable as problem:
+        log.info("video_frame_failed path=%s reason=%s", path.name, problem)
         return None
-    return image

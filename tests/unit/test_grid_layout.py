@@ -25,7 +25,8 @@ from app.domain.grid_geometry import (
     Slot,
 )
 from app.domain.grid_layout import cell_for, images_per_page, plan_grid
-from app.domain.grid_text import FONT_FLOOR, shorten
+from app.domain.grid_text import ELLIPSIS, FONT_FLOOR, shorten
+from app.domain.grid_wrap import SHRINK_FLOOR, fit_text, tokens
 from app.domain.values import format_value
 
 CFG = Axis("cfg", (5.0, 7.0, 9.0))
@@ -170,7 +171,31 @@ def test_seeds_in_cell_layout_are_sub_cells_of_one_cell() -> None:
     assert {(s.rect.width, s.rect.height) for s in first.slots} == {(100, 100)}
     assert len({(s.rect.x, s.rect.y) for s in first.slots}) == 4  # a 2 × 2 block
     assert not any(overlap(a.rect, b.rect) for a in first.slots for b in first.slots if a != b)
-    assert "seed 1, 2, 3, 4 in each cell" in labels(page, "title")[0]
+    assert "4 × seed in each cell" in labels(page, "title")[0]
+
+
+def test_each_seed_sub_cell_has_a_label_band_with_its_seed_above_it() -> None:
+    seeds = (8734561234567890, 2, 3)
+    page = grid(plan(CFG, SAMPLER, seeds=seeds), cell=Size(128, 128)).pages[0]
+    bands = [label for label in page.labels if label.role == "seed"]
+    assert len(bands) == 6 * 3
+    every_slot = [slot for cell in page.cells for slot in cell.slots]
+    for band, slot in zip(bands, every_slot, strict=True):
+        assert band.full == str(seeds[slot.index % 3])
+        assert (band.rect.x, band.rect.width, band.rect.bottom) == (
+            slot.rect.x,
+            slot.rect.width,
+            slot.rect.y,
+        )
+        assert band.rect.height >= band.font_px
+        assert not any(overlap(band.rect, other.rect) for other in every_slot)
+    cell = page.cells[0].rect
+    assert all(inside(band.rect, cell) for band in bands[:3])
+
+
+def test_a_single_seed_per_cell_needs_no_label_band() -> None:
+    page = grid(plan(CFG, seeds=(8734561234567890,)), cell=Size(128, 128)).pages[0]
+    assert labels(page, "seed") == []
 
 
 def test_seeds_as_an_axis_go_down_under_one_axis_and_over_pages_under_two() -> None:
@@ -341,3 +366,81 @@ def test_budget_is_respected_for_strips_of_any_length(count: int) -> None:
     result = grid(plan(Axis("p", tuple(range(count)))), max_pixels=3_000_000)
     assert all(page.canvas.pixels <= 3_000_000 for page in result.pages)
     assert sorted(s.index for page in result.pages for s in slots(page)) == list(range(count))
+
+
+# --- wrapping at separators (measured by a fixed-width stand-in for a font) ---
+
+
+def fixed_width(text: str, px: int) -> float:
+    return len(text) * px * 0.55
+
+
+SAMPLERS = (
+    "euler_ancestral",
+    "dpmpp_2m_sde",
+    "dpmpp_2m_sde_gpu",
+    "dpmpp_3m_sde_gpu",
+    "dpm_2_ancestral",
+    "res_multistep_cfg_pp",
+    "uni_pc_bh2",
+    "ddim",
+    "LCM-LoRA sdxl-v1",
+)
+
+
+def breaks_after_separators(text: str, lines: tuple[str, ...]) -> bool:
+    """Whether `lines` are `text` broken only after a space, `_` or `-`."""
+    position = 0
+    for n, line in enumerate(lines):
+        position = text.index(line, position) + len(line)
+        last = n == len(lines) - 1
+        if not last and line[-1] not in "_-" and text[position] != " ":
+            return False
+    return position == len(text)
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+@pytest.mark.parametrize("width", [56, 70, 90, 120, 160])
+def test_no_line_ends_inside_a_token(name: str, width: int) -> None:
+    fitted = fit_text(name, width, 200, 14, fixed_width)
+    assert not fitted.shortened
+    assert breaks_after_separators(name, fitted.lines), fitted.lines
+    assert all(fixed_width(line, fitted.font_px) <= width for line in fitted.lines)
+
+
+def test_the_separator_stays_at_the_end_of_the_line_before_the_break() -> None:
+    fitted = fit_text("dpmpp_2m_sde", 70, 200, 14, fixed_width)
+    assert fitted.lines == ("dpmpp_2m_", "sde")
+    assert fitted.font_px == 14
+    assert tokens("dpmpp_2m_sde") == ["dpmpp_", "2m_", "sde"]
+    assert tokens("a cat - b") == ["a ", "cat - ", "b"]
+
+
+def test_a_token_wider_than_the_line_shrinks_the_label_instead_of_splitting() -> None:
+    fitted = fit_text("euler_ancestral", 60, 200, 14, fixed_width)
+    assert fitted.lines == ("euler_", "ancestral")
+    assert SHRINK_FLOOR <= fitted.font_px < 14
+    assert fixed_width("ancestral", fitted.font_px) <= 60 < fixed_width("ancestral", 14)
+
+
+def test_text_too_long_at_every_size_is_shortened_between_tokens() -> None:
+    prompt = "a photograph of an astronaut riding a horse on the moon, " * 6 + "by Rembrandt"
+    fitted = fit_text(prompt, 200, 60, 18, fixed_width)
+    assert fitted.shortened
+    shown = " ".join(fitted.lines)
+    assert shown.startswith("a photograph")
+    assert shown.endswith("by Rembrandt")
+    assert ELLIPSIS in shown
+    words = set(prompt.split())
+    assert all(word in words or word == ELLIPSIS for word in shown.split())
+    assert all(fixed_width(line, fitted.font_px) <= 200 for line in fitted.lines)
+
+
+def test_a_lone_token_too_wide_even_at_the_floor_keeps_its_start_and_end() -> None:
+    fitted = fit_text("8734561234567890", 60, 20, 11, fixed_width)
+    (line,) = fitted.lines
+    assert fitted.font_px == SHRINK_FLOOR
+    assert line.startswith("87")
+    assert line.endswith("90")
+    assert ELLIPSIS in line
+    assert fixed_width(line, fitted.font_px) <= 60

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
-import subprocess
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,10 @@ from PIL import Image, PngImagePlugin
 from app.domain.expansion import Axis, SweepPlan, count_runs, expand_sweep
 from app.domain.grid_geometry import GridPlan, PageLayout, Rect, Size
 from app.domain.grid_layout import plan_grid
+from app.domain.grid_text import LINE_EM
 from app.grids import render
 from app.grids.fonts import FONT_PACKAGE, font, font_file
-from app.grids.labels import PLACEHOLDER_COLORS
+from app.grids.labels import PLACEHOLDER_COLORS, fit_label
 from app.grids.render import (
     BACKGROUND,
     CELLS_KEY,
@@ -30,6 +30,7 @@ from app.grids.render import (
     GridRecord,
     render_page,
 )
+from tests.support.videos import solid_video
 
 CFG = Axis("cfg", (5.0, 7.0, 9.0))
 SAMPLER = Axis("sampler_name", ("euler", "dpmpp_2m"))
@@ -218,28 +219,54 @@ def test_unreadable_missing_and_oversized_cells_become_placeholders(tmp_path: Pa
             assert rgb.getpixel((rect.x + 80, rect.y + 80)) != RED
 
 
-def test_a_video_without_a_decoder_is_a_labelled_placeholder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(shutil, "which", lambda _: None)
+def test_a_corrupt_video_is_a_placeholder_saying_it_cannot_be_decoded(tmp_path: Path) -> None:
     video = tmp_path / "clip.mp4"
-    video.write_bytes(b"\0\0\0\x18ftypmp42")
+    video.write_bytes(b"\0\0\0\x18ftypmp42" + bytes(64))
     with pytest.raises(render.CellUnreadable) as raised:
         render.load_thumbnail(video, Size(100, 100))
     assert raised.value.word == "video"
+    assert "cannot be decoded" in raised.value.detail
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg to make and read a video")
-def test_a_video_contributes_its_first_frame(tmp_path: Path) -> None:
-    ffmpeg = shutil.which("ffmpeg")
-    assert ffmpeg is not None
-    video = tmp_path / "clip.mp4"
-    make = [ffmpeg, "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=320x160:d=1", str(video)]
-    subprocess.run(make, check=True, timeout=60)
-    thumb = render.load_thumbnail(video, Size(100, 100))
-    assert thumb.size == (100, 50)
-    red, green, _ = thumb.convert("RGB").getpixel((50, 25))  # type: ignore[misc]
-    assert red > 200 > green
+def test_a_playlist_named_like_a_video_is_never_followed(tmp_path: Path) -> None:
+    # Read by the suffix's demuxer only: an HLS playlist must not make FFmpeg open its entries.
+    secret = solid_video(tmp_path / "secret.mp4", (0, 200, 0))
+    playlist = tmp_path / "clip.mp4"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:{secret}\n")
+    with pytest.raises(render.CellUnreadable) as raised:
+        render.load_thumbnail(playlist, Size(100, 100))
+    assert raised.value.word == "video"
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".webm", ".mov", ".mkv"])
+def test_a_video_contributes_its_first_frame(tmp_path: Path, suffix: str) -> None:
+    video = solid_video(tmp_path / f"clip{suffix}", (220, 20, 20), size=(320, 160))
+    with render.load_thumbnail(video, Size(100, 100)) as thumb:
+        assert thumb.size == (100, 50)
+        red, green, blue = thumb.convert("RGB").getpixel((50, 25))  # type: ignore[misc]
+    assert red > 200 > 40 > max(green, blue)
+
+
+def test_a_video_larger_than_the_pixel_limit_is_refused_before_decoding(tmp_path: Path) -> None:
+    video = solid_video(tmp_path / "clip.mp4", RED, size=(320, 160))
+    with pytest.raises(render.CellUnreadable) as raised:
+        render.load_thumbnail(video, Size(100, 100), max_pixels=320 * 159)
+    assert "over" in raised.value.detail
+
+
+def test_a_grid_of_videos_shows_each_first_frame(tmp_path: Path) -> None:
+    sweep = sweep_of(CFG)
+    page = laid_out(sweep).pages[0]
+    colors = [(220, 20, 20), (20, 200, 20), (20, 20, 220)]
+    files = {n: solid_video(tmp_path / f"{n}.mp4", color) for n, color in enumerate(colors)}
+    render_page(page, source_from(sweep, files), tmp_path / "out.png", RECORD)
+    with Image.open(tmp_path / "out.png") as image:
+        rgb = image.convert("RGB")
+        for cell, color in zip(page.cells, colors, strict=True):
+            rect = cell.slots[0].rect
+            pixel = rgb.getpixel((rect.x + rect.width // 2, rect.y + rect.height // 2))
+            assert isinstance(pixel, tuple)
+            assert all(abs(a - b) <= 12 for a, b in zip(pixel, color, strict=True)), pixel
 
 
 def test_a_three_axis_sweep_renders_one_page_per_value_of_the_third(tmp_path: Path) -> None:
@@ -316,3 +343,55 @@ def test_long_labels_are_wrapped_and_shortened_inside_their_areas(tmp_path: Path
                 left.rect.right, left.rect.y, right.rect.x - left.rect.right, left.rect.height
             )
             assert region(rgb, gap).getcolors() == [(gap.width * gap.height, BACKGROUND)]
+
+
+LONG_SEED = 8734561234567890
+SAMPLER_NAMES = Axis("sampler_name", ("euler_ancestral", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu"))
+
+
+@pytest.mark.parametrize("cell", [Size(64, 64), Size(96, 96), Size(128, 128)])
+def test_sampler_names_wrap_only_after_separators_at_small_cells(cell: Size) -> None:
+    sweep = SweepPlan({}, (SAMPLER_NAMES, CFG), "cartesian", "seed", (LONG_SEED,))
+    page = laid_out(sweep, cell).pages[0]
+    columns = [label for label in page.labels if label.role == "column"]
+    for label in columns:
+        fitted = fit_label(label)
+        assert not fitted.shortened
+        assert "".join(fitted.lines) == label.full
+        assert all(line[-1] == "_" for line in fitted.lines[:-1]), fitted.lines
+        widest = max(font(fitted.font_px).getlength(line) for line in fitted.lines)
+        assert widest <= label.rect.width
+        assert len(fitted.lines) * math.ceil(fitted.font_px * LINE_EM) <= label.rect.height
+
+
+def test_a_sixteen_digit_seed_fits_the_title_of_a_narrow_page() -> None:
+    steps = Axis("steps", (20,))
+    one = Axis("sampler_name", ("dpmpp_2m_sde_gpu",))
+    sweep = SweepPlan({}, (one, CFG, steps, Axis("seed", (LONG_SEED,))))
+    page = laid_out(sweep, Size(64, 64)).pages[0]
+    (title,) = (label for label in page.labels if label.role == "title")
+    fitted = fit_label(title)
+    assert not fitted.shortened
+    assert f"seed={LONG_SEED}" in fitted.lines
+    face = font(fitted.font_px, bold=True)
+    assert all(face.getlength(line) <= title.rect.width for line in fitted.lines)
+    assert len(fitted.lines) * math.ceil(fitted.font_px * LINE_EM) <= title.rect.height
+
+
+def test_each_seed_sub_cell_is_labelled_with_its_seed(tmp_path: Path) -> None:
+    sweep = SweepPlan({}, (SAMPLER_NAMES,), "cartesian", "seed", (LONG_SEED, 42))
+    page = laid_out(sweep, Size(128, 128)).pages[0]
+    files = {n: solid(tmp_path / f"{n}.png", (256, 256)) for n in range(count_runs(sweep))}
+    render_page(page, source_from(sweep, files), tmp_path / "out.png", RECORD)
+    bands = [label for label in page.labels if label.role == "seed"]
+    assert [band.full for band in bands] == [str(LONG_SEED), "42"] * 3
+    assert all(fit_label(band).lines == (band.full,) for band in bands)  # whole, one line
+    with Image.open(tmp_path / "out.png") as image:
+        rgb = image.convert("RGB")
+        assert all(has_ink(rgb, band.rect) for band in bands)
+        for cell in page.cells:
+            for slot in cell.slots:
+                centre = (slot.rect.x + slot.rect.width // 2, slot.rect.y + slot.rect.height // 2)
+                assert rgb.getpixel(centre) == RED  # the band takes no room from the image
+    labelled = json.loads(text_chunks(tmp_path / "out.png")[PAGE_KEY])["labels"]
+    assert {"role": "seed", "text": str(LONG_SEED)} in labelled
