@@ -163,11 +163,15 @@ def _serve_until_stopped(children: Supervisor, settings: Settings, log_dir: Path
         _say(f"API key: {key}")
         _say(f"Docs: {base}/docs   Logs: {log_dir}")
         _say(f"Broker: {_describe_broker(settings)}   Queue: {settings.queue_name}")
-        follow_demo(base, key, children.check, _say)
-        _say("Serving until stopped (Ctrl-C).")
-        while True:
-            children.check()
-            time.sleep(0.5)
+        try:
+            follow_demo(base, key, children.check, _say)
+            _say("Serving until stopped (Ctrl-C).")
+            while True:
+                children.check()
+                time.sleep(0.5)
+        finally:
+            # The children wind down while the API finishes its last requests.
+            children.terminate()
 
 
 def main() -> None:

@@ -66,6 +66,7 @@ class Supervisor:
     def __init__(self, env: dict[str, str], log_dir: Path, cwd: Path) -> None:
         self.env, self.log_dir, self.cwd = env, log_dir, cwd
         self.children: list[Child] = []
+        self.terminated = False
 
     def start(self, name: str, *args: str) -> None:
         log_path = self.log_dir / f"{name}.log"
@@ -91,11 +92,18 @@ class Supervisor:
             if returncode is not None:
                 raise ChildExited(child.name, returncode, child.log_path)
 
-    def stop(self, grace_s: float = 7.0) -> None:
-        """SIGTERM every child, wait up to grace_s, then SIGKILL each child's whole group."""
+    def terminate(self) -> None:
+        """Ask every child to stop (SIGTERM: a Celery worker's warm shutdown); once only."""
+        if self.terminated:
+            return
+        self.terminated = True
         for child in self.children:
             with suppress(ProcessLookupError):
                 child.process.send_signal(signal.SIGTERM)
+
+    def stop(self, grace_s: float = 7.0) -> None:
+        """terminate(), wait up to grace_s, then SIGKILL each child's whole process group."""
+        self.terminate()
         deadline = time.monotonic() + grace_s
         for child in self.children:
             with suppress(subprocess.TimeoutExpired):
