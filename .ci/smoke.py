@@ -16,6 +16,7 @@ Standard library only: it runs before anything is installed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 
@@ -114,7 +116,7 @@ class Launch:
             self.base + path, headers={"Authorization": f"Bearer {key}"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=60) as response:
                 return response.status, response.headers["Content-Type"], response.read()
         except HTTPError as error:
             return error.code, error.headers["Content-Type"], error.read()
@@ -134,6 +136,15 @@ class Launch:
             if marker in command or cwd.startswith(marker):
                 found.append(f"{entry.name}: {command.strip()}")
         return found
+
+    def kill(self) -> None:
+        """After a failure: leave nothing running, whatever state the launch is in."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        for line in self.survivors():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(line.split(":")[0]), signal.SIGKILL)
+        self.process.wait()
 
     def wait_all_gone(self, timeout: float) -> float:
         started = time.monotonic()
@@ -172,8 +183,22 @@ def broker_line(launch: Launch) -> str:
     return launch.wait_for_line(r"^Broker: (.+)$", 5).group(1)
 
 
+@contextlib.contextmanager
+def launched(copy: Path, name: str) -> Iterator[Launch]:
+    launch = Launch(copy, name)
+    try:
+        yield launch
+    except BaseException:
+        launch.kill()
+        raise
+
+
 def with_redis_then_ctrl_c(copy: Path) -> None:
-    launch = Launch(copy, "redis")
+    with launched(copy, "redis") as launch:
+        ctrl_c_stops_everything(launch)
+
+
+def ctrl_c_stops_everything(launch: Launch) -> None:
     demo_succeeds(launch)
     broker = broker_line(launch)
     if not broker.startswith("redis://"):
@@ -184,7 +209,11 @@ def with_redis_then_ctrl_c(copy: Path) -> None:
 
 
 def without_redis_then_sigterm(copy: Path) -> None:
-    launch = Launch(copy, "sqlite-broker")
+    with launched(copy, "sqlite-broker") as launch:
+        sigterm_stops_everything(launch)
+
+
+def sigterm_stops_everything(launch: Launch) -> None:
     demo_succeeds(launch)
     broker = broker_line(launch)
     if "sqlite" not in broker.lower():
@@ -198,7 +227,11 @@ def without_redis_then_sigterm(copy: Path) -> None:
 
 
 def worker_killed(copy: Path) -> None:
-    launch = Launch(copy, "worker-killed")
+    with launched(copy, "worker-killed") as launch:
+        a_dead_worker_is_reported(launch)
+
+
+def a_dead_worker_is_reported(launch: Launch) -> None:
     launch.wait_for_line(r"^demo sweep: ", 120)
     workers = [line for line in launch.survivors() if "celery" in line and "worker" in line]
     if not workers:
