@@ -7,10 +7,10 @@ holds the instance's lock loses that hint, and the slot stays empty until the re
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from uuid import uuid4
 
 import pytest
