@@ -21,9 +21,6 @@ from app.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
-# Above the longest run we expect: a message unacked for longer is delivered again, while
-# the first copy may still be running (see docs on Redis visibility_timeout).
-VISIBILITY_TIMEOUT_S = 2 * 60 * 60
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 # Task names, shared by the API (producer) and the workers (consumers); the API never
@@ -58,8 +55,9 @@ def make_celery(settings: Settings) -> Celery:
     broker = broker_url(settings)
     app = Celery("comfy_sweep", broker=broker)
     if broker.startswith(("redis://", "rediss://")):
-        # Redis only: the SQLAlchemy transport hands its options to create_engine.
-        app.conf.broker_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT_S}
+        # Redis only: the SQLAlchemy transport hands its options to create_engine. Why the
+        # lease, not this, recovers a dead worker: Settings.visibility_timeout_s.
+        app.conf.broker_transport_options = {"visibility_timeout": settings.visibility_timeout_s}
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

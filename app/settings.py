@@ -6,10 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Beyond a run's timeout, what a task may still hold its message for: downloading and
+# recording outputs, and a retry's countdown (at most 30 s).
+VISIBILITY_MARGIN_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,28 @@ class Settings(BaseSettings):
     def _instances_parse(cls, value: str) -> str:
         parse_instances(value)
         return value
+
+    @model_validator(mode="after")
+    def _lease_fits(self) -> Settings:
+        # Two heartbeats per lease: one slow database write must not cost a run its lease.
+        if self.lease_s < 2 * self.heartbeat_s:
+            raise ValueError(
+                f"LEASE_S ({self.lease_s}) must be at least twice HEARTBEAT_S ({self.heartbeat_s})"
+            )
+        return self
+
+    @property
+    def visibility_timeout_s(self) -> float:
+        """How long Redis lets a message go unacknowledged before delivering it again.
+
+        A dead worker's runs are recovered by the database, not by this: its lease lapses
+        after LEASE_S without heartbeat and the reconciler sends a resume within
+        RECONCILE_INTERVAL_S. Redis cannot tell a dead consumer from a busy one, so a message
+        redelivered while its task still runs would set a second worker following the same
+        prompt; hence this exceeds the longest a task may hold its message (a run's timeout
+        and what follows it), and only ever delivers a hint the database then finds stale.
+        """
+        return self.run_timeout_s + VISIBILITY_MARGIN_S
 
     @property
     def instances(self) -> tuple[InstanceConfig, ...]:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import (
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutting_down,
+)
 
 from app.queue import make_celery
 from app.settings import Settings
+from workers import stopping
 from workers.runtime import current_runtime
 from workers.tasks import register_tasks
 
@@ -15,12 +22,35 @@ settings = Settings()
 app = make_celery(settings)
 register_tasks(app)
 
+# The main process's WorkController, for the pids of its pool at shutdown.
+_controller: list[Any] = []
+
+
+@worker_init.connect
+def _remember_controller(sender: Any, **_: object) -> None:
+    _controller[:] = [sender]
+
+
+@worker_shutting_down.connect
+def _hand_back_runs(**_: object) -> None:
+    # Runs in the main process's signal handler: it only sends signals on. A pool that is
+    # not up (or not prefork) has no pids to tell.
+    try:
+        pids = _controller[0].pool.info.get("processes") if _controller else None
+    except Exception:
+        pids = None
+    if pids:
+        stopping.tell(int(pid) for pid in pids)
+    else:
+        stopping.notice.request()  # the solo pool: tasks run in this very process
+
 
 @worker_process_init.connect
 def _configure_child(**_: object) -> None:
     # Our modules log event-style lines; Celery's own formatter adds the task context.
     logging.getLogger("app").setLevel(logging.INFO)
     logging.getLogger("workers").setLevel(logging.INFO)
+    stopping.listen()
     try:
         current_runtime().warm_up()
     except Exception:

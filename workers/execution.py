@@ -21,10 +21,11 @@ from app.comfy.protocol import HistoryEntry
 from app.db.base import utc_now
 from app.domain.patching import patch_graph, set_output_prefix
 from app.domain.states import RunStatus
+from app.queue import RESUME_RUN
 from app.stores import instances, outputs, runs, sweeps
 from app.stores.outputs import NewOutput
 from app.stores.runs import Claim
-from workers import collecting
+from workers import collecting, stopping
 from workers.dispatching import lease_until, send_work
 from workers.finalization import finish_if_done
 from workers.runtime import Runtime
@@ -151,18 +152,39 @@ async def _with_heartbeat(
     task_id: str,
     following: Coroutine[Any, Any, HistoryEntry],
 ) -> HistoryEntry:
-    """Follow the prompt while renewing the lease; withdraw it if the claim was lost."""
+    """Follow the prompt while renewing the lease; withdraw it if the claim was lost, hand
+    the run back (the prompt left running) if the worker is shutting down."""
+    loop = asyncio.get_running_loop()
     waiting = asyncio.create_task(following)
-    try:
-        while True:
-            done, _ = await asyncio.wait({waiting}, timeout=rt.settings.heartbeat_s)
-            if done:
-                return waiting.result()
-            if not await asyncio.to_thread(_renew, rt, claim, task_id):
+    with stopping.notice.watch() as stop:
+        stopped = asyncio.create_task(stop.wait())
+        watched: set[asyncio.Future[Any]] = {waiting, stopped}
+        hand_back_at: float | None = None
+        try:
+            while True:
+                timeout = rt.settings.heartbeat_s
+                if hand_back_at is not None:
+                    timeout = min(timeout, max(0.0, hand_back_at - loop.time()))
+                done, _ = await asyncio.wait(
+                    watched, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if waiting in done:
+                    return waiting.result()
+                if stopped in done:
+                    watched.discard(stopped)
+                    grace = stopping.SHUTDOWN_GRACE_S
+                    log.info("worker_stopping run=%s grace_s=%s", claim.run_id, grace)
+                    hand_back_at = loop.time() + grace
+                if hand_back_at is not None and loop.time() >= hand_back_at:
+                    if await asyncio.to_thread(_hand_back, rt, claim, task_id):
+                        raise _LostClaim("handed back: the worker is shutting down")
+                elif await asyncio.to_thread(_renew, rt, claim, task_id):
+                    continue
                 await _withdraw(client, str(claim.run_id))
                 raise _LostClaim("cancelled or taken over")
-    finally:
-        waiting.cancel()
+        finally:
+            waiting.cancel()
+            stopped.cancel()
 
 
 def _free_slot(rt: Runtime, claim: Claim) -> None:
@@ -173,6 +195,18 @@ def _free_slot(rt: Runtime, claim: Claim) -> None:
         session.commit()
     if freed:
         send_work(rt, 1)
+
+
+def _hand_back(rt: Runtime, claim: Claim, task_id: str) -> bool:
+    """Release the run with its prompt still on the instance, and have another worker
+    follow it now rather than after the lease would have lapsed."""
+    with rt.sessions() as session:
+        released = runs.hand_back(session, claim, task_id, utc_now())
+        session.commit()
+    if released:
+        log.info("run_handed_back run=%s instance=%s", claim.run_id, claim.instance)
+        rt.send(RESUME_RUN, str(claim.run_id))
+    return released
 
 
 def _renew(rt: Runtime, claim: Claim, task_id: str) -> bool:

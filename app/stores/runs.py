@@ -241,6 +241,17 @@ def renew_lease(session: Session, claim: Claim, task_id: str, lease_until: datet
     return _rows(result) == 1
 
 
+def hand_back(session: Session, claim: Claim, task_id: str, now: datetime) -> bool:
+    """Give up our claim with the run still running: its lease lapses now, so the next
+    `take_over` (a resume message, or the reconciler's next pass) gets it at once."""
+    result = session.execute(
+        sa.update(Run)
+        .where(*_held(claim), Run.claimed_by == task_id)
+        .values(lease_expires_at=now, claimed_by=None)
+    )
+    return _rows(result) == 1
+
+
 def mark_prompt_done(session: Session, claim: Claim) -> bool:
     """ComfyUI finished this attempt's prompt: its instance slot is free for the next one."""
     result = session.execute(sa.update(Run).where(*_held(claim)).values(prompt_done_at=utc_now()))

@@ -10,6 +10,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from uuid import uuid4
 
 import pytest
@@ -178,3 +179,28 @@ def test_a_retry_returns_to_the_instance_it_failed_on_when_no_other_is_healthy(
             session.commit()
     assert again is not None
     assert (again.claim.run_id, again.claim.instance) == (work.claim.run_id, only)
+
+
+def test_a_run_handed_back_is_taken_over_at_once_by_another_task(runtime: Runtime) -> None:
+    """A worker shutting down releases its run, the prompt still running: no lease to wait."""
+    free_all_slots(runtime)
+    start_sweep_of(runtime, 1)
+    work = take_work(runtime, "task-leaving")
+    assert work is not None
+    claim = work.claim
+    with runtime.sessions() as session:
+        assert not runs.hand_back(session, claim, "task-someone-else", utc_now())
+        taken_early = runs.take_over(session, claim.run_id, "task-next", utc_now(), utc_now())
+        assert taken_early is None  # the lease still holds until its owner hands it back
+        assert runs.hand_back(session, claim, "task-leaving", utc_now())
+        session.commit()
+
+    with runtime.sessions() as session:
+        now = utc_now()
+        taken = runs.take_over(session, claim.run_id, "task-next", now, now + timedelta(seconds=60))
+        renewed = runs.renew_lease(session, claim, "task-leaving", now)
+        session.commit()
+
+    assert taken is not None
+    assert (taken.run_id, taken.attempt, taken.instance) == (claim.run_id, 1, claim.instance)
+    assert not renewed  # the leaving task holds nothing any more

@@ -84,9 +84,9 @@ class System:
         self.processes[name] = Process(name, popen, log_path)
         return self.processes[name]
 
-    def start_worker(self) -> Process:
+    def start_worker(self, name: str = "worker") -> Process:
         return self.start(
-            "worker",
+            name,
             "celery",
             "-A",
             "workers.celery_app",
@@ -99,7 +99,7 @@ class System:
             "--without-mingle",
             "--without-heartbeat",
             "-n",
-            f"worker-{os.getpid()}@%h",
+            f"{name}-{os.getpid()}@%h",
         )
 
     def start_reconciler(self) -> Process:
