@@ -197,6 +197,7 @@ def main() -> None:
         )
         report_steady(args.rate, args.seconds, steady[0], steady[1])
         print(f"  sweep after the steady phase: {sweep_state(client, sweep_id)}")
+        print(f"  machine load average (1 min): {os.getloadavg()[0]:.1f}")
         watched = args.burst_seconds + args.after_seconds
         burst = run_phase(
             workdir,
@@ -219,6 +220,7 @@ def main() -> None:
         )
         report_burst(2 * args.rate, args.burst_seconds, burst[0], burst[1])
         print(f"  sweep after the burst: {sweep_state(client, sweep_id)}")
+        print(f"  machine load average (1 min): {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
