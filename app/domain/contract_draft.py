@@ -42,6 +42,7 @@ from app.domain.draft_rules import (
 from app.domain.input_rules import InputRule
 from app.domain.input_specs import InputSpec, combo_options, declared_inputs, extra_info, input_kind
 from app.domain.problems import Loc, Problem, SweepRejected
+from app.domain.ui_format import is_ui_format, ui_to_api
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # Every JSON client reads integers up to 2^53-1 exactly; ComfyUI's seeds go to 2^64-1.
@@ -453,3 +454,20 @@ def _soft_range(first: _Input, prop: Mapping[str, Any]) -> dict[str, float] | No
     if prop["type"] == "integer":
         return {"minimum": int(low), "maximum": int(high)}
     return {"minimum": low, "maximum": high}
+
+
+def draft_from_document(
+    document: Mapping[str, Any],
+    object_info: Mapping[str, Any],
+    *,
+    title: str = "Drafted contract",
+    loc: Loc = ("graph",),
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(contract, API graph) for a workflow in either format; the UI format ("Save") is
+    told by its `nodes` list and converted first."""
+    graph = (
+        dict(ui_to_api(document, object_info, loc=loc))
+        if is_ui_format(document)
+        else dict(document)
+    )
+    return draft_contract(graph, object_info, title=title, loc=loc), graph
