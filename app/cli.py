@@ -1,20 +1,29 @@
-"""The operator's command line: API keys and the database schema."""
+"""The operator's command line: API keys, the database schema and workflow contracts."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from app.comfy.node_specs import NodeSpecs
 from app.db.engine import make_engine, make_session_factory
+from app.domain.contract_draft import draft_from_document
+from app.domain.problems import SweepRejected
 from app.services import keys as key_service
-from app.settings import Settings
+from app.settings import Settings, parse_instances
 from app.stores import teams
 
 cli = typer.Typer(help="Operate a comfy-sweep deployment.", no_args_is_help=True)
 keys_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
+workflows_cli = typer.Typer(help="Draft contracts for new workflows.", no_args_is_help=True)
+cli.add_typer(workflows_cli, name="workflows")
 console = Console()
 
 
@@ -66,6 +75,58 @@ def revoke_key(
         console.print(f"[red]no active key with prefix {prefix}[/red]")
         raise typer.Exit(code=1)
     console.print(f"revoked {revoked} key(s)")
+
+
+@workflows_cli.command("draft")
+def draft_workflow(
+    graph: Annotated[Path, typer.Argument(help="A workflow in API or UI format (JSON).")],
+    object_info: Annotated[
+        Path | None,
+        typer.Option(help="Node specs saved from /object_info, for use without a ComfyUI."),
+    ] = None,
+    comfy_url: Annotated[
+        str | None,
+        typer.Option(help="A ComfyUI to ask for /object_info; default: COMFY_INSTANCES."),
+    ] = None,
+    api_graph: Annotated[
+        Path | None, typer.Option(help="Also write the workflow in API format here.")
+    ] = None,
+) -> None:
+    """Print a parameters contract drafted from the workflow and the node specs."""
+    document = _read_json(graph)
+    specs = _read_json(object_info) if object_info else _fetch_specs(comfy_url)
+    try:
+        contract, converted = draft_from_document(document, specs, title=graph.stem)
+    except SweepRejected as rejected:
+        for problem in rejected.problems:
+            where = "/".join(map(str, problem.loc[1:])) or "(root)"
+            typer.echo(f"{graph} at {where}: {problem.msg}", err=True)
+        raise typer.Exit(code=1) from None
+    if api_graph is not None:
+        api_graph.write_text(json.dumps(converted, indent=2) + "\n", encoding="utf-8")
+    typer.echo(json.dumps(contract, indent=2))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        typer.echo(f"{path}: cannot read JSON ({error})", err=True)
+        raise typer.Exit(code=2) from None
+    if not isinstance(document, dict):
+        typer.echo(f"{path}: must hold a JSON object", err=True)
+        raise typer.Exit(code=2)
+    return document
+
+
+def _fetch_specs(comfy_url: str | None) -> dict[str, Any]:
+    instances = parse_instances(comfy_url) if comfy_url else Settings().instances
+    specs = NodeSpecs(instances, ttl_s=0).current()
+    if specs is None:
+        urls = ", ".join(i.url for i in instances) or "none configured"
+        typer.echo(f"no ComfyUI answered /object_info ({urls}); try --object-info", err=True)
+        raise typer.Exit(code=2)
+    return dict(specs)
 
 
 def main() -> None:

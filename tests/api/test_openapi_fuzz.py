@@ -9,7 +9,9 @@ schemathesis' pytest plugin does not run under pytest 9.
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +30,16 @@ from schemathesis.checks import (
 from app.main import create_app
 from app.settings import Settings
 from tests.api.conftest import mint_key
+
+OBJECT_INFO = json.loads(
+    (Path(__file__).resolve().parents[1] / "fixtures" / "object_info.json").read_text("utf-8")
+)
+
+
+class RecordedSpecs:
+    def current(self) -> dict[str, Any]:
+        return dict(OBJECT_INFO)
+
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
 CHECKS = [
@@ -63,9 +75,18 @@ def fuzz_key(app: FastAPI) -> str:
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 @pytest.mark.parametrize("label", _operation_labels())
 def test_no_generated_request_causes_a_server_error(
-    api_schema: schemathesis.BaseSchema, fuzz_key: str, label: str, mode: GenerationMode
+    api_schema: schemathesis.BaseSchema,
+    fuzz_key: str,
+    label: str,
+    mode: GenerationMode,
+    app: FastAPI,
 ) -> None:
     operation = _operations(api_schema)[label]
+    real_specs = app.state.node_specs
+    if "draft-contract" in label:
+        # Without an answering pool the route's 503 is correct; fuzz the drafting instead.
+        # (Set by hand: monkeypatch's undo deletes attributes of Starlette's State.)
+        app.state.node_specs = RecordedSpecs()
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
@@ -83,3 +104,5 @@ def test_no_generated_request_causes_a_server_error(
         # Operations without parameters (GET /healthz) have no invalid input to generate.
         assert mode is GenerationMode.NEGATIVE
         pytest.skip("no invalid input exists for this operation")
+    finally:
+        app.state.node_specs = real_specs

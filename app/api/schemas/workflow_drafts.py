@@ -1,0 +1,22 @@
+"""Shapes of the contract-drafting endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class DraftRequest(BaseModel):
+    graph: dict[str, Any] = Field(
+        description="A ComfyUI workflow: API format (Export (API)) or UI format (Save)."
+    )
+
+
+class DraftRead(BaseModel):
+    contract: dict[str, Any] = Field(
+        description="A parameters schema to review and save as params/<name>.schema.json."
+    )
+    graph: dict[str, Any] = Field(
+        description="The workflow in API format, to save as workflows/<name>.api.json."
+    )
