@@ -28,6 +28,7 @@ from schemathesis.checks import (
 from app.main import create_app
 from app.settings import Settings
 from tests.api.conftest import mint_key
+from tests.support.serving import serve
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
 CHECKS = [
@@ -83,3 +84,24 @@ def test_no_generated_request_causes_a_server_error(
         # Operations without parameters (GET /healthz) have no invalid input to generate.
         assert mode is GenerationMode.NEGATIVE
         pytest.skip("no invalid input exists for this operation")
+
+
+def test_a_live_server_answers_generated_requests(app: FastAPI, fuzz_key: str) -> None:
+    """The same checks over real HTTP: uvicorn's parsing, chunking and middleware order."""
+    with serve(app) as base:
+        live = schemathesis.openapi.from_url(f"{base}/openapi.json")
+        for operation in _operations(live).values():
+
+            @given(case=operation.as_strategy())
+            @settings(
+                max_examples=3,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            def drive(case: Case[Any]) -> None:
+                case.call_and_validate(
+                    headers={"Authorization": f"Bearer {fuzz_key}"}, checks=CHECKS
+                )
+
+            drive()
