@@ -6,13 +6,14 @@ import logging
 
 from fastapi import APIRouter, Depends, FastAPI
 
+from app.api.admission import Admission
 from app.api.deps import require_team
 from app.api.errors import Unauthorized, install_error_handlers, responses
 from app.api.limits import BodySizeLimit
 from app.api.log_redaction import install_token_redaction
 from app.api.routes import browse, grids, health, outputs, sweeps, workflow_drafts, workflows
 from app.comfy.node_specs import NodeSpecs
-from app.db.engine import make_engine, make_session_factory
+from app.db.engine import PoolLimits, make_engine, make_session_factory
 from app.queue import make_celery
 from app.registry import load_registry
 from app.settings import Settings
@@ -32,7 +33,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # Loaded eagerly: a broken workflow or contract stops start-up, naming the file.
     app.state.registry = load_registry(settings.workflows_dir, settings.params_dir)
-    engine = make_engine(settings.database_url)
+    # As many connections as requests admitted at once (see app.api.admission), plus one
+    # for /readyz, which is not queued.
+    pool = PoolLimits(size=settings.api_concurrency + 1, timeout_s=settings.db_pool_timeout_s)
+    engine = make_engine(settings.database_url, pool)
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.celery = make_celery(settings)
@@ -42,6 +46,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_token_redaction()
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    # Outermost of ours: a refused request costs nothing, not even reading its body.
+    app.add_middleware(
+        Admission,
+        capacity=settings.api_concurrency,
+        wait_s=settings.api_queue_timeout_s,
+        exempt=frozenset({"/healthz", "/readyz"}),
+    )
     app.include_router(health.router)
     app.include_router(_v1_router())
     # Signed links carry their own authority (a browser cannot send the bearer header).

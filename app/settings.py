@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     auth_enabled: bool = Field(default=True, description="Set AUTH_ENABLED=false only locally.")
     max_runs_per_sweep: int = Field(default=10_000, ge=1)
     max_request_bytes: int = Field(default=1_000_000, ge=1024)
+    api_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=1024,
+        description="Requests the API serves at once; the database pool has as many "
+        "connections. Others wait in line up to API_QUEUE_TIMEOUT_S, then get a 503.",
+    )
+    api_queue_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    db_pool_timeout_s: float = Field(
+        default=3.0, gt=0, le=60, description="Wait for a pooled connection before a 503."
+    )
     # Prompts kept on each instance at once: one executing and two queued behind it, so the
     # GPU never waits for our download or database write. One queued prompt is enough for runs
     # of seconds; fast samplers (turbo, LCM, small previews) finish in about 100 ms, and then

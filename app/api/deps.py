@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 from uuid import UUID
 
+import anyio
+import anyio.to_thread
 from celery import Celery
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -18,29 +20,38 @@ from app.services import keys
 from app.settings import Settings
 
 
-def _settings(request: Request) -> Settings:
+# The plain lookups below are async on purpose: a sync dependency costs a trip through the
+# worker threads, and under load that trip is a wait (see app.api.admission).
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _registry(request: Request) -> Registry:
+async def _registry(request: Request) -> Registry:
     registry: Registry = request.app.state.registry
     return registry
 
 
-def _session(request: Request) -> Iterator[Session]:
-    # One session per request; services own the commit, and anything uncommitted is rolled
-    # back here when the request ends, error or not.
-    with request.app.state.session_factory() as session:
+async def _session(request: Request) -> AsyncIterator[Session]:
+    # One session per request, shared by the auth dependency and the route (FastAPI caches
+    # a dependency per request), so a request checks out one connection. Services own the
+    # commit; anything uncommitted is rolled back here when the request ends, error or not.
+    # Making the session does no I/O; closing it does, so it goes to a thread of its own
+    # rather than waiting in line for a worker thread while holding the connection.
+    session: Session = request.app.state.session_factory()
+    try:
         yield session
+    finally:
+        with anyio.CancelScope(shield=True):  # a client gone away must not leak the connection
+            await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
 
 
-def _celery(request: Request) -> Celery:
+async def _celery(request: Request) -> Celery:
     celery: Celery = request.app.state.celery
     return celery
 
 
-def _node_specs(request: Request) -> NodeSpecs:
+async def _node_specs(request: Request) -> NodeSpecs:
     specs: NodeSpecs = request.app.state.node_specs
     return specs
 

@@ -7,16 +7,27 @@ package: services raise these classes and the handlers map them.
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Any
+from uuid import uuid4
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.limits import BodyTooLarge
 from app.api.schemas.common import Message, ValidationProblems
 from app.domain.problems import SweepRejected
+
+log = logging.getLogger(__name__)
+
+# How long a client should wait before retrying when the database is unreachable or busy.
+DATABASE_RETRY_AFTER_S = 5
 
 
 class ApiError(Exception):
@@ -48,6 +59,11 @@ class PayloadTooLarge(ApiError):
     description = "The request body is above the configured limit."
 
 
+class Unavailable(ApiError):
+    status_code = 503
+    description = "The database is unreachable or busy; retry after `Retry-After` seconds."
+
+
 def responses(*errors: type[ApiError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries for the errors a route may raise."""
     return {e.status_code: {"model": Message, "description": e.description} for e in errors}
@@ -61,10 +77,25 @@ REJECTED_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
+def json_safe(value: Any) -> Any:
+    """`value` with what strict JSON cannot carry spelt out: NaN and infinities (Python's
+    parser reads `NaN`, `Infinity` and `1e400`) as the strings "NaN", "Infinity" and
+    "-Infinity", lone surrogates (`"\\ud800"`) as their escape."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def _problem_body(exc: SweepRejected) -> dict[str, Any]:
     return {
         "detail": [
-            {"loc": ["body", *p.loc], "type": p.type, "msg": p.msg, "input": p.input}
+            {"loc": ["body", *p.loc], "type": p.type, "msg": p.msg, "input": json_safe(p.input)}
             for p in exc.problems
         ]
     }
@@ -83,11 +114,48 @@ async def _rejected(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_problem_body(exc), status_code=422)
 
 
+async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):
+        raise exc
+    # FastAPI's own handler, except that the echoed input may be NaN or a lone surrogate.
+    detail = json_safe(jsonable_encoder(exc.errors()))
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 async def _too_large(request: Request, exc: Exception) -> JSONResponse:
     return await _api_error(request, PayloadTooLarge("request body is above the size limit"))
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Connection refused, dropped, or no pooled connection free within DB_POOL_TIMEOUT_S:
+    # the request may well succeed shortly, so say when to come back instead of a 500.
+    log.warning("database_unavailable path=%s error=%s", request.url.path, type(exc).__name__)
+    return JSONResponse(
+        {"detail": "the database is unavailable or busy; retry shortly"},
+        status_code=503,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # A bug: logged in full with an id the client can quote; the server error middleware
+    # that calls this re-raises afterwards, so the server's own log shows it too.
+    request_id = uuid4().hex[:16]
+    log.error(
+        "unhandled_error request_id=%s method=%s path=%s",
+        request_id,
+        request.method,
+        request.url.path,
+        exc_info=exc,
+    )
+    body = {"detail": f"internal error; quote request id {request_id}"}
+    return JSONResponse(body, status_code=500, headers={"X-Request-Id": request_id})
+
+
 async def _framework_error(request: Request, exc: Exception) -> Response:
+    # A chunked body that passes the limit surfaces as FastAPI's "error parsing the body".
+    if isinstance(exc, StarletteHTTPException) and isinstance(exc.__cause__, BodyTooLarge):
+        return await _too_large(request, exc.__cause__)
     # FastAPI answers a body it cannot decode (not UTF-8) with a bare 400; we answer every
     # unreadable body like malformed JSON, so clients see one documented shape.
     if isinstance(exc, StarletteHTTPException) and exc.status_code == 400:
@@ -103,3 +171,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(BodyTooLarge, _too_large)
     app.add_exception_handler(SweepRejected, _rejected)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    # OperationalError: refused, dropped or timed-out connections (and transient conflicts);
+    # TimeoutError: the pool had no connection free in time.
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, _database_unavailable)
+    app.add_exception_handler(sqlalchemy.exc.TimeoutError, _database_unavailable)
+    app.add_exception_handler(Exception, _unexpected)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from math import ceil
 from typing import Any
 
 import sqlalchemy as sa
@@ -9,12 +11,32 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(database_url: str) -> Engine:
+@dataclass(frozen=True)
+class PoolLimits:
+    """A pool sized to the concurrency its process runs, waited on only briefly."""
+
+    size: int
+    timeout_s: float
+
+
+def make_engine(database_url: str, limits: PoolLimits | None = None) -> Engine:
     url = sa.make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return _make_sqlite_engine(url)
     # pre_ping: a worker idle for hours must not fail its first query on a dropped connection.
-    return sa.create_engine(url, pool_pre_ping=True)
+    if limits is None:
+        return sa.create_engine(url, pool_pre_ping=True)
+    # No overflow: the size is the concurrency, so a wait means something holds connections
+    # it should not, and a short timeout turns that into an answer instead of a pile-up.
+    # connect_timeout: a database host that drops packets fails as fast as one that refuses.
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=limits.size,
+        max_overflow=0,
+        pool_timeout=limits.timeout_s,
+        connect_args={"connect_timeout": max(1, ceil(limits.timeout_s))},
+    )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

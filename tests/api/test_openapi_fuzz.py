@@ -30,6 +30,7 @@ from schemathesis.checks import (
 from app.main import create_app
 from app.settings import Settings
 from tests.api.conftest import mint_key
+from tests.support.serving import serve
 
 OBJECT_INFO = json.loads(
     (Path(__file__).resolve().parents[1] / "fixtures" / "object_info.json").read_text("utf-8")
@@ -106,3 +107,30 @@ def test_no_generated_request_causes_a_server_error(
         pytest.skip("no invalid input exists for this operation")
     finally:
         app.state.node_specs = real_specs
+
+
+def test_a_live_server_answers_generated_requests(app: FastAPI, fuzz_key: str) -> None:
+    """The same checks over real HTTP: uvicorn's parsing, chunking and middleware order."""
+    real_specs = app.state.node_specs
+    app.state.node_specs = RecordedSpecs()  # as in the in-process test: drafting is fuzzed too
+    try:
+        with serve(app) as base:
+            live = schemathesis.openapi.from_url(f"{base}/openapi.json")
+            for operation in _operations(live).values():
+                _drive_live(operation, fuzz_key)
+    finally:
+        app.state.node_specs = real_specs
+
+
+def _drive_live(operation: Any, fuzz_key: str) -> None:
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=3,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def drive(case: Case[Any]) -> None:
+        case.call_and_validate(headers={"Authorization": f"Bearer {fuzz_key}"}, checks=CHECKS)
+
+    drive()
