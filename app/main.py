@@ -15,6 +15,7 @@ from app.comfy.node_specs import NodeSpecs
 from app.db.engine import make_engine, make_session_factory
 from app.queue import make_celery
 from app.registry import load_registry
+from app.services.workflows import ShippedWorkflows
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # Loaded eagerly: a broken workflow or contract stops start-up, naming the file.
     app.state.registry = load_registry(settings.workflows_dir, settings.params_dir)
+    # Synced into the database as global workflows on first use, not here: building the app
+    # needs no database (the OpenAPI document is built without one).
+    app.state.shipped = ShippedWorkflows(app.state.registry)
     engine = make_engine(settings.database_url)
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)

@@ -147,9 +147,7 @@ class Sweep(Base):
     # Last time work messages were sent for it; the reconciler re-sends after a stall.
     hinted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # The exact workflow content its runs use; NULL only for sweeps stored before versions.
-    workflow_version_id: Mapped[UUID | None] = mapped_column(
-        sa.ForeignKey("workflow_versions.id")
-    )
+    workflow_version_id: Mapped[UUID | None] = mapped_column(sa.ForeignKey("workflow_versions.id"))
 
 
 # Paging a team's sweeps newest first (ties by id) reads this index in order, no sort.

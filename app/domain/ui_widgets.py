@@ -50,7 +50,7 @@ def _is_widget(spec: object) -> bool:
     return isinstance(kind, list) or kind in _WIDGET_TYPES
 
 
-def _has_control(name: str, spec: list[Any] | tuple[Any, ...]) -> bool:
+def _has_control(name: str, spec: Any) -> bool:
     options = spec[1] if len(spec) > 1 and isinstance(spec[1], Mapping) else {}
     if "control_after_generate" in options:
         return bool(options["control_after_generate"])

@@ -8,7 +8,8 @@ still reloads the workflow), and two text chunks are inserted before the first I
 earlier copy of either is replaced, so annotating twice (a redelivered task) gives the same
 file. When the workflow version has a UI-format source, a `workflow` chunk (ComfyUI's own
 keyword, which its frontend loads on drop) carries it with the run's values and replaces
-any `workflow` chunk the saver wrote. It must never decode or re-encode pixels, and never touch a file that is not a PNG.
+any `workflow` chunk the saver wrote. It must never decode or re-encode pixels, and never
+touch a file that is not a PNG.
 """
 
 from __future__ import annotations
