@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,12 @@ from app.domain.contracts import Contract, ContractError, build_contract, check_
 # Far above any real workflow (big video graphs have a few hundred nodes); a graph beyond it
 # is a mistake or an attack, and checking it against /object_info would cost seconds.
 MAX_NODES = 2000
+# Names appear in URLs and in ComfyUI's filename_prefix, so they stay plain.
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
+def is_workflow_name(text: str) -> bool:
+    return _NAME.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.db.models import ApiKey, Sweep, Workflow, WorkflowVersion
+from app.domain.workflow_check import is_workflow_name
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ def _visible(team_id: UUID) -> sa.ColumnElement[bool]:
 
 def find_visible(session: Session, team_id: UUID, name: str) -> Workflow | None:
     """The team's own workflow of that name, else the global one."""
+    if not is_workflow_name(name):
+        # Never a stored name; and a NUL in it would be refused by Postgres, not just unmatched.
+        return None
     query = (
         sa.select(Workflow)
         .where(Workflow.name == name, _visible(team_id))

@@ -252,3 +252,14 @@ def test_a_literal_the_pool_refuses_is_a_422_naming_node_and_input(pool_app: Fas
         "inputs",
         "filename_prefix",
     ]
+
+
+@pytest.mark.parametrize("name", ["\x00", "a\x00b"])
+def test_a_sweep_of_an_impossible_workflow_name_is_unknown_not_a_server_error(
+    client: TestClient, name: str
+) -> None:
+    response = client.post("/v1/sweeps", json={"workflow": name})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "unknown_workflow"
+    assert client.get("/v1/workflows/%00").status_code == 404
+    assert client.put("/v1/workflows/%00", json=body()).status_code == 404
