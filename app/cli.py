@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.comfy.node_specs import NodeSpecs
 from app.db.engine import make_engine, make_session_factory
+from app.db.models import KEY_ROLES
 from app.domain.contract_draft import draft_from_document
 from app.domain.problems import SweepRejected
 from app.services import keys as key_service
@@ -35,11 +36,16 @@ def _sessions() -> Session:
 def create_key(
     team: str = typer.Option(..., help="The team the key acts for; created if new."),
     label: str = typer.Option("", help="A note to tell keys apart, e.g. 'render farm'."),
+    role: str = typer.Option(
+        "member", help="member, or admin (may also register global workflows)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the key."),
 ) -> None:
     """Mint a key. It is printed once and stored only as a hash."""
+    if role not in KEY_ROLES:
+        raise typer.BadParameter(f"must be one of {', '.join(KEY_ROLES)}", param_hint="--role")
     with _sessions() as session:
-        minted = key_service.create_key(session, team, label)
+        minted = key_service.create_key(session, team, label, role)
     if quiet:
         typer.echo(minted.plaintext)
         return
@@ -50,12 +56,13 @@ def create_key(
 @keys_cli.command("list")
 def list_keys(team: str | None = typer.Option(None, help="Only this team's keys.")) -> None:
     """List keys by their visible prefix; the keys themselves are not stored."""
-    table = Table("prefix", "team", "label", "created", "last used", "revoked")
+    table = Table("prefix", "team", "role", "label", "created", "last used", "revoked")
     with _sessions() as session:
         for key in teams.list_keys(session, team):
             table.add_row(
                 key.prefix,
                 key.team.name,
+                key.role,
                 key.label,
                 f"{key.created_at:%Y-%m-%d %H:%M}",
                 "" if key.last_used_at is None else f"{key.last_used_at:%Y-%m-%d %H:%M}",

@@ -16,6 +16,7 @@ from app.comfy.node_specs import NodeSpecs
 from app.db.engine import PoolLimits, make_engine, make_session_factory
 from app.queue import make_celery
 from app.registry import load_registry
+from app.services.workflows import ShippedWorkflows
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # Loaded eagerly: a broken workflow or contract stops start-up, naming the file.
     app.state.registry = load_registry(settings.workflows_dir, settings.params_dir)
+    # Synced into the database as global workflows on first use, not here: building the app
+    # needs no database (the OpenAPI document is built without one).
+    app.state.shipped = ShippedWorkflows(app.state.registry)
     # As many connections as requests admitted at once (see app.api.admission), plus one
     # for /readyz, which is not queued.
     pool = PoolLimits(size=settings.api_concurrency + 1, timeout_s=settings.db_pool_timeout_s)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.domain.contracts import Contract, ContractError, build_contract, check_bindings
+from app.domain.workflow_check import graph_faults
 
 logger = logging.getLogger(__name__)
 
@@ -154,32 +155,6 @@ def _read_object(path: Path) -> dict[str, Any]:
 
 
 def _check_api_format(path: Path, graph: Mapping[str, Any]) -> None:
-    if isinstance(graph.get("nodes"), list):
-        # The UI format ("Save") lists nodes and links; only "Export (API)" can be queued.
-        raise RegistryError(path, "is ComfyUI's UI format; export it in API format", pointer="")
-    if not graph:
-        raise RegistryError(path, "the workflow has no nodes", pointer="")
-    for node_id, node in graph.items():
-        _check_node(path, graph, node_id, node)
-
-
-def _check_node(path: Path, graph: Mapping[str, Any], node_id: str, node: object) -> None:
-    pointer = f"/{_escape(node_id)}"
-    if not isinstance(node, Mapping):
-        raise RegistryError(path, "a node must be an object", pointer=pointer)
-    class_type = node.get("class_type")
-    if not isinstance(class_type, str) or not class_type:
-        raise RegistryError(path, "a node needs a class_type", pointer=f"{pointer}/class_type")
-    inputs = node.get("inputs")
-    if not isinstance(inputs, Mapping):
-        raise RegistryError(path, "a node needs an inputs object", pointer=f"{pointer}/inputs")
-    for input_name, value in inputs.items():
-        if isinstance(value, list) and len(value) == 2 and value[0] not in graph:
-            # ComfyUI reports this only as exception_during_inner_validation.
-            where = f"{pointer}/inputs/{_escape(input_name)}"
-            message = f"links to node {value[0]!r}, which is not in the workflow"
-            raise RegistryError(path, message, pointer=where)
-
-
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
+    faults = graph_faults(graph)
+    if faults:
+        raise RegistryError(path, faults[0].message, pointer=faults[0].pointer)

@@ -1,23 +1,37 @@
 """Copying a finished prompt's outputs from its instance into our storage, with metadata.
 
 Files stream to disk (videos can be hundreds of MB); PNGs keep ComfyUI's `prompt` chunk and
-gain the A1111 `parameters` line and our own `comfy_sweep` record.
+gain the A1111 `parameters` line and our own `comfy_sweep` record, and, when the workflow
+version has a UI-format source, a `workflow` chunk holding it with the run's values.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import mimetypes
+import time
+from collections.abc import Mapping
 from pathlib import PurePosixPath
+from typing import Any
 
 from app.comfy.client import ComfyClient
+from app.comfy.errors import ComfyError
 from app.comfy.protocol import HistoryEntry, OutputFile
 from app.domain.infotext import infotext
+from app.domain.patching import patch_graph
+from app.domain.ui_widgets import patch_ui_graph
 from app.media.png_metadata import annotate_png
 from app.media.storage import hash_file
 from app.stores.outputs import NewOutput
 from app.stores.runs import Claim
 from workers.runtime import Runtime
+from workers.workflows import pinned_workflow
+
+log = logging.getLogger(__name__)
+# Node specs change only when an instance installs nodes or models; widget order even less.
+OBJECT_INFO_TTL_S = 300.0
+_object_info: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
 async def collect_outputs(
@@ -25,11 +39,52 @@ async def collect_outputs(
 ) -> list[NewOutput]:
     # Previews ("temp") are ComfyUI's scratch files, not results.
     kept = [o for o in entry.outputs if o.type == "output"]
-    return [await _collect_one(rt, client, claim, n, output) for n, output in enumerate(kept)]
+    workflow = await _ui_workflow(rt, client, claim) if kept else None
+    return [
+        await _collect_one(rt, client, claim, n, output, workflow) for n, output in enumerate(kept)
+    ]
+
+
+async def _ui_workflow(rt: Runtime, client: ComfyClient, claim: Claim) -> dict[str, Any] | None:
+    """The version's UI-format source with this run's values in its widgets, or None."""
+    pinned = await asyncio.to_thread(pinned_workflow, rt, claim.sweep_id)
+    if pinned.ui_graph is None:
+        return None
+    contract = pinned.workflow.contract
+    prompt = patch_graph(pinned.workflow.graph, contract, claim.assignment)
+    bound = [
+        (binding.node_id, binding.input_name)
+        for name, parameter in contract.parameters.items()
+        if name in claim.assignment
+        for binding in parameter.bindings
+    ]
+    return patch_ui_graph(pinned.ui_graph, prompt, bound, await _specs_of(client))
+
+
+async def _specs_of(client: ComfyClient) -> Mapping[str, Any] | None:
+    """The instance's /object_info, cached per process; None if it does not answer, and the
+    UI source is then written unpatched rather than failing a run that succeeded."""
+    cached = _object_info.get(client.base_url)
+    if cached is not None and time.monotonic() - cached[0] < OBJECT_INFO_TTL_S:
+        return cached[1]
+    try:
+        specs = await client.object_info()
+    except ComfyError as failure:
+        log.warning(
+            "object_info_unavailable instance=%s error=%s", client.instance, failure.error.message
+        )
+        return None
+    _object_info[client.base_url] = (time.monotonic(), specs)
+    return specs
 
 
 async def _collect_one(
-    rt: Runtime, client: ComfyClient, claim: Claim, position: int, output: OutputFile
+    rt: Runtime,
+    client: ComfyClient,
+    claim: Claim,
+    position: int,
+    output: OutputFile,
+    workflow: Mapping[str, Any] | None,
 ) -> NewOutput:
     suffix = PurePosixPath(output.filename).suffix.lower() or ".bin"
     destination = rt.storage.output_path(claim.sweep_id, claim.index, position, suffix)
@@ -43,7 +98,9 @@ async def _collect_one(
             "assignment": dict(claim.assignment),
         }
         text = infotext(claim.assignment)
-        await asyncio.to_thread(annotate_png, destination, parameters=text, comfy_sweep=record)
+        await asyncio.to_thread(
+            annotate_png, destination, parameters=text, comfy_sweep=record, workflow=workflow
+        )
         size, sha256 = await asyncio.to_thread(hash_file, destination)
     return NewOutput(
         position=position,

@@ -22,13 +22,14 @@ from app.db.base import utc_now
 from app.domain.patching import patch_graph, set_output_prefix
 from app.domain.states import RunStatus
 from app.queue import RESUME_RUN
-from app.stores import instances, outputs, runs, sweeps
+from app.stores import instances, outputs, runs
 from app.stores.outputs import NewOutput
 from app.stores.runs import Claim
 from workers import collecting, stopping
 from workers.dispatching import lease_until, send_work
 from workers.finalization import finish_if_done
 from workers.runtime import Runtime
+from workers.workflows import pinned_workflow
 
 log = logging.getLogger(__name__)
 
@@ -67,26 +68,9 @@ def execute(rt: Runtime, claim: Claim, task_id: str, *, resumed: bool = False) -
 
 
 def _prompt_graph(rt: Runtime, claim: Claim) -> dict[str, Any]:
-    workflow_name = _workflow_of(rt, claim.sweep_id)
-    workflow = rt.registry.get(workflow_name)
-    if workflow is None:
-        raise LookupError(f"sweep {claim.sweep_id} uses unknown workflow {workflow_name!r}")
+    workflow = pinned_workflow(rt, claim.sweep_id).workflow
     graph = patch_graph(workflow.graph, workflow.contract, claim.assignment)
     return set_output_prefix(graph, f"comfy-sweep/{claim.sweep_id}/{claim.index:06d}")
-
-
-# A sweep's workflow never changes: remembered per process instead of read for every run.
-_workflow_names: dict[UUID, str] = {}
-
-
-def _workflow_of(rt: Runtime, sweep_id: UUID) -> str:
-    if sweep_id not in _workflow_names:
-        with rt.sessions() as session:
-            sweep = sweeps.find_sweep(session, sweep_id)
-        if len(_workflow_names) > 10_000:
-            _workflow_names.clear()
-        _workflow_names[sweep_id] = sweep.workflow if sweep else ""
-    return _workflow_names[sweep_id]
 
 
 async def _drive(

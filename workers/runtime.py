@@ -1,6 +1,7 @@
-"""What a worker process holds for its lifetime: settings, database, registry, storage, and
-the Celery app to send follow-up messages. Built on first use, after the fork, so no
-connection is ever shared between processes."""
+"""What a worker process holds for its lifetime: settings, database, storage, and the Celery
+app to send follow-up messages. Built on first use, after the fork, so no connection is ever
+shared between processes. Workflows are not held here: each run's comes from the database
+(`workers.workflows`), so a workflow registered later needs no restart."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import make_engine, make_session_factory
 from app.media.storage import Storage
-from app.registry import Registry, load_registry
 from app.settings import Settings
 from workers.comfy_session import ComfySession
 
@@ -22,7 +22,6 @@ from workers.comfy_session import ComfySession
 class Runtime:
     settings: Settings
     sessions: sessionmaker[Session]
-    registry: Registry
     storage: Storage
     celery: Celery
     comfy: ComfySession
@@ -45,7 +44,6 @@ def build_runtime(settings: Settings, celery: Celery) -> Runtime:
     return Runtime(
         settings=settings,
         sessions=make_session_factory(make_engine(settings.database_url)),
-        registry=load_registry(settings.workflows_dir, settings.params_dir),
         storage=Storage(settings.data_dir),
         celery=celery,
         comfy=ComfySession(),

@@ -17,6 +17,8 @@ from app.api.errors import Unauthorized
 from app.comfy.node_specs import NodeSpecs
 from app.registry import Registry
 from app.services import keys
+from app.services.keys import Caller
+from app.services.workflows import ShippedWorkflows
 from app.settings import Settings
 
 
@@ -65,20 +67,36 @@ SessionDep = Annotated[Session, Depends(_session)]
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer csk_…`")
 
 
-def require_team(
+def require_caller(
     settings: SettingsDep,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> UUID:
-    """The caller's team; every /v1 route depends on this through its router."""
+) -> Caller:
+    """The caller's team and role."""
     if not settings.auth_enabled:
-        return keys.local_team(session)
+        # Auth off means one local operator, who is also the admin.
+        return Caller(team_id=keys.local_team(session), key_id=None, role="admin")
     if credentials is None:
         raise Unauthorized("send an API key as `Authorization: Bearer <key>`")
-    team_id = keys.team_for_key(session, credentials.credentials)
-    if team_id is None:
+    caller = keys.caller_for_key(session, credentials.credentials)
+    if caller is None:
         raise Unauthorized("unknown or revoked API key")
-    return team_id
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(require_caller)]
+
+
+def require_team(caller: CallerDep) -> UUID:
+    """The caller's team; every /v1 route depends on this through its router."""
+    return caller.team_id
 
 
 TeamDep = Annotated[UUID, Depends(require_team)]
+
+
+def sync_shipped_workflows(request: Request) -> None:
+    """Brings the shipped workflow files into the database before the first route that
+    reads workflows; once per process, so later requests pay nothing."""
+    shipped: ShippedWorkflows = request.app.state.shipped
+    shipped.ensure_synced(request.app.state.session_factory)

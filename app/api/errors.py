@@ -44,6 +44,16 @@ class NotFound(ApiError):
     description = "Not found, or not visible to this key's team."
 
 
+class Forbidden(ApiError):
+    status_code = 403
+    description = "The key may not do this (its role is too low)."
+
+
+class Conflict(ApiError):
+    status_code = 409
+    description = "Clashes with an existing resource, named in the detail."
+
+
 class NotReady(ApiError):
     status_code = 409
     description = "The resource exists but is not ready yet."

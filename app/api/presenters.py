@@ -19,7 +19,10 @@ def sweep_summary(sweep: Sweep) -> SweepSummary:
     )
 
 
-def sweep_read(sweep: Sweep, counts: Mapping[RunStatus, int]) -> SweepRead:
+def sweep_read(
+    sweep: Sweep, counts: Mapping[RunStatus, int], pinned: tuple[int, str] | None = None
+) -> SweepRead:
+    """`pinned` is the number and hash of the workflow version the sweep runs."""
     all_counts = {s: counts.get(s, 0) for s in RunStatus}
     executed = sum(all_counts[s] for s in EXECUTED_RUN_STATUSES)
     plan = sweep.plan
@@ -33,6 +36,8 @@ def sweep_read(sweep: Sweep, counts: Mapping[RunStatus, int]) -> SweepRead:
         fixed=plan["fixed"],
         started_at=sweep.started_at,
         finished_at=sweep.finished_at,
+        workflow_version=None if pinned is None else pinned[0],
+        workflow_hash=None if pinned is None else pinned[1],
     )
 
 

@@ -1,4 +1,5 @@
-"""The ORM tables: teams and their API keys, sweeps, their runs, and the files each run produced.
+"""The ORM tables: teams and their API keys, registered workflows and their versions, sweeps,
+their runs, and the files each run produced.
 
 These classes are the stored shape only; API schemas are separate classes in `app.api.schemas`.
 """
@@ -15,6 +16,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, JSONType, StrEnumType, UtcDateTime, utc_now
 from app.domain.states import RunStatus, SweepStatus
+
+# What a key may do beyond its team's own resources; only admins register global workflows.
+KEY_ROLES = ("member", "admin")
+
+
+_GLOBAL = sa.text("team_id IS NULL")
 
 
 def _created_at() -> Mapped[datetime]:
@@ -38,6 +45,9 @@ class Team(Base):
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
+    __table_args__ = (
+        sa.CheckConstraint(f"role IN ({', '.join(repr(r) for r in KEY_ROLES)})", name="role"),
+    )
 
     id: Mapped[UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid4)
     team_id: Mapped[UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"), index=True)
@@ -46,6 +56,7 @@ class ApiKey(Base):
     # sha256 hex of the whole key; the key itself is never stored.
     key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     label: Mapped[str] = mapped_column(sa.String(), default="")
+    role: Mapped[str] = mapped_column(sa.String(16), default="member", server_default="member")
     created_at: Mapped[datetime] = _created_at()
     # Set once; a revoked key is kept so listings show its history.
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -53,6 +64,58 @@ class ApiKey(Base):
 
     # lazy="raise": stores load the team explicitly, so a detached key never hides a query.
     team: Mapped[Team] = relationship(lazy="raise")
+
+
+class Workflow(Base):
+    """A named workflow, global (no team) or owned by one team; its content is in versions."""
+
+    __tablename__ = "workflows"
+    __table_args__ = (
+        sa.UniqueConstraint("team_id", "name"),
+        # NULLs never collide in a unique constraint, so global names get an index of their own.
+        sa.Index(
+            "ix_workflows_global_name",
+            "name",
+            unique=True,
+            postgresql_where=_GLOBAL,
+            sqlite_where=_GLOBAL,
+        ),
+    )
+
+    id: Mapped[UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid4)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    # NULL for a global workflow, visible to every team.
+    team_id: Mapped[UUID | None] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
+    description: Mapped[str] = mapped_column(sa.String(), default="", server_default="")
+    created_at: Mapped[datetime] = _created_at()
+
+
+class WorkflowVersion(Base):
+    """One immutable content of a workflow; sweeps pin the version they ran."""
+
+    __tablename__ = "workflow_versions"
+    __table_args__ = (
+        sa.UniqueConstraint("workflow_id", "version"),
+        sa.UniqueConstraint("workflow_id", "content_hash"),
+    )
+
+    id: Mapped[UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid4)
+    workflow_id: Mapped[UUID] = mapped_column(
+        sa.ForeignKey("workflows.id", ondelete="CASCADE"), index=True
+    )
+    # 1, 2, ... per workflow, in order of registration.
+    version: Mapped[int] = mapped_column(sa.Integer())
+    # sha256 hex of the canonical JSON of the content; equal content is never stored twice.
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    graph: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    contract: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # The UI-format source ("Save" in ComfyUI), written into outputs as their `workflow` chunk.
+    ui_graph: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = _created_at()
+    # The API key that registered it; NULL for versions synced from the shipped files.
+    created_by: Mapped[UUID | None] = mapped_column(
+        sa.ForeignKey("api_keys.id", ondelete="SET NULL")
+    )
 
 
 class Sweep(Base):
@@ -83,6 +146,8 @@ class Sweep(Base):
     )
     # Last time work messages were sent for it; the reconciler re-sends after a stall.
     hinted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The exact workflow content its runs use; NULL only for sweeps stored before versions.
+    workflow_version_id: Mapped[UUID | None] = mapped_column(sa.ForeignKey("workflow_versions.id"))
 
 
 # Paging a team's sweeps newest first (ties by id) reads this index in order, no sort.

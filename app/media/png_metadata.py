@@ -6,7 +6,10 @@ still reloads the workflow), and two text chunks are inserted before the first I
 `parameters` (A1111's infotext, read by A1111, Forge and most image viewers) and
 `comfy_sweep` (JSON naming the sweep, run and assignment). Those two keywords are ours: an
 earlier copy of either is replaced, so annotating twice (a redelivered task) gives the same
-file. It must never decode or re-encode pixels, and never touch a file that is not a PNG.
+file. When the workflow version has a UI-format source, a `workflow` chunk (ComfyUI's own
+keyword, which its frontend loads on drop) carries it with the run's values and replaces
+any `workflow` chunk the saver wrote. It must never decode or re-encode pixels, and never
+touch a file that is not a PNG.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from app.media.storage import BLOCK_SIZE, atomic_file
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PARAMETERS_KEY = "parameters"
 COMFY_SWEEP_KEY = "comfy_sweep"
+WORKFLOW_KEY = "workflow"
 _OWN_KEYWORDS = frozenset({PARAMETERS_KEY.encode(), COMFY_SWEEP_KEY.encode()})
 _TEXT_TYPES = frozenset({b"tEXt", b"zTXt", b"iTXt"})
 _HEADER = struct.Struct(">I4s")  # chunk data length, chunk type
@@ -33,18 +37,31 @@ class MalformedPng(ValueError):
     """The file starts like a PNG but its chunk stream is broken."""
 
 
-def annotate_png(path: Path, *, parameters: str, comfy_sweep: Mapping[str, Any]) -> None:
-    """Rewrite `path` in place with `parameters` and `comfy_sweep` text chunks; a file that
-    is not a PNG is left untouched. The rewrite is atomic (temporary file, then rename)."""
+def annotate_png(
+    path: Path,
+    *,
+    parameters: str,
+    comfy_sweep: Mapping[str, Any],
+    workflow: Mapping[str, Any] | None = None,
+) -> None:
+    """Rewrite `path` in place with `parameters` and `comfy_sweep` text chunks, and a
+    `workflow` chunk when given; a file that is not a PNG is left untouched. The rewrite is
+    atomic (temporary file, then rename)."""
     # default=str: ids and other non-JSON scalars become their usual text form.
     sweep_json = json.dumps(comfy_sweep, ensure_ascii=False, sort_keys=True, default=str)
     new_chunks = text_chunk(PARAMETERS_KEY, parameters) + text_chunk(COMFY_SWEEP_KEY, sweep_json)
+    replaced = _OWN_KEYWORDS
+    if workflow is not None:
+        # Compact, like the frontend's own JSON.stringify: the chunk can be large.
+        workflow_json = json.dumps(workflow, ensure_ascii=False, separators=(",", ":"))
+        new_chunks += text_chunk(WORKFLOW_KEY, workflow_json)
+        replaced = _OWN_KEYWORDS | {WORKFLOW_KEY.encode()}
     with path.open("rb") as source:
         if source.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
             return
         with atomic_file(path) as target:
             target.write(PNG_SIGNATURE)
-            _copy_chunks(source, target, new_chunks)
+            _copy_chunks(source, target, new_chunks, replaced)
 
 
 def text_chunk(keyword: str, text: str) -> bytes:
@@ -63,7 +80,9 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
 
-def _copy_chunks(source: BinaryIO, target: BinaryIO, new_chunks: bytes) -> None:
+def _copy_chunks(
+    source: BinaryIO, target: BinaryIO, new_chunks: bytes, replaced: frozenset[bytes]
+) -> None:
     inserted = False
     while True:
         header = _read_exact(source, _HEADER.size)
@@ -73,7 +92,7 @@ def _copy_chunks(source: BinaryIO, target: BinaryIO, new_chunks: bytes) -> None:
         if kind == b"IDAT" and not inserted:
             target.write(new_chunks)
             inserted = True
-        _copy_chunk(source, target, header, kind, length)
+        _copy_chunk(source, target, header, kind, length, replaced)
         if kind == b"IEND":
             break
     if not inserted:
@@ -81,11 +100,16 @@ def _copy_chunks(source: BinaryIO, target: BinaryIO, new_chunks: bytes) -> None:
 
 
 def _copy_chunk(
-    source: BinaryIO, target: BinaryIO, header: bytes, kind: bytes, length: int
+    source: BinaryIO,
+    target: BinaryIO,
+    header: bytes,
+    kind: bytes,
+    length: int,
+    replaced: frozenset[bytes],
 ) -> None:
     if kind in _TEXT_TYPES:
         body = _read_exact(source, length + 4)  # data and CRC; text chunks are small
-        if _keyword(body) not in _OWN_KEYWORDS:
+        if _keyword(body) not in replaced:
             target.write(header + body)
         return
     target.write(header)

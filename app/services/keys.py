@@ -11,7 +11,7 @@ from uuid import UUID
 from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
-from app.db.models import ApiKey
+from app.db.models import KEY_ROLES, ApiKey
 from app.stores import teams
 
 KEY_PREFIX = "csk_"
@@ -20,6 +20,19 @@ VISIBLE_CHARS = 12
 # How stale a key's "last used" may get. Every request authenticates, so recording each use
 # would turn every read into a write on one hot row; `keys list` shows minutes anyway.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request acts for: the key's team, the key (None with auth off) and its role."""
+
+    team_id: UUID
+    key_id: UUID | None
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 @dataclass(frozen=True)
@@ -34,24 +47,34 @@ def hash_key(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
-def create_key(session: Session, team_name: str, label: str = "") -> MintedKey:
+def create_key(
+    session: Session, team_name: str, label: str = "", role: str = "member"
+) -> MintedKey:
+    if role not in KEY_ROLES:
+        raise ValueError(f"role must be one of {', '.join(KEY_ROLES)}, not {role!r}")
     team = teams.get_or_create_team(session, team_name)
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
     prefix = plaintext[:VISIBLE_CHARS]
-    teams.add_key(session, team.id, hash_key(plaintext), prefix, label)
+    teams.add_key(session, team.id, hash_key(plaintext), prefix, label, role)
     session.commit()
     return MintedKey(plaintext=plaintext, prefix=prefix, team_name=team.name)
 
 
 def team_for_key(session: Session, plaintext: str) -> UUID | None:
     """The team a key belongs to, or None for an unknown or revoked key."""
+    caller = caller_for_key(session, plaintext)
+    return None if caller is None else caller.team_id
+
+
+def caller_for_key(session: Session, plaintext: str) -> Caller | None:
+    """The key's team and role, or None for an unknown or revoked key."""
     if not plaintext.startswith(KEY_PREFIX):
         return None
     key = teams.find_active_key(session, hash_key(plaintext))
     if key is None:
         return None
     _record_use(session, key)
-    return key.team_id
+    return Caller(team_id=key.team_id, key_id=key.id, role=key.role)
 
 
 def _record_use(session: Session, key: ApiKey) -> None:

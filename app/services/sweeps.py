@@ -21,7 +21,8 @@ from app.domain.problems import SweepRejected, reject
 from app.domain.resolution import SEED_PARAM, AxisRequest, SweepRequest, resolve_plan
 from app.domain.sampling import SampledRange, SamplingSpec
 from app.queue import START_SWEEP, send_after_commit
-from app.registry import Registry, Workflow
+from app.registry import Workflow
+from app.services import workflows
 from app.stores import runs as run_store
 from app.stores import sweeps as sweep_store
 from app.stores.runs import NewRun
@@ -32,7 +33,6 @@ MAX_RANDOM_SEED = 2**53 - 1
 
 def submit_sweep(
     session: Session,
-    registry: Registry,
     team_id: UUID,
     body: SweepCreate,
     *,
@@ -42,12 +42,14 @@ def submit_sweep(
 ) -> Sweep:
     """Validate, preflight against the pool's node specs, store sweep and runs in one
     transaction, and send one start message after it commits. `object_info` is None when
-    no instance has answered yet; the instances then validate at submission."""
-    workflow = registry.get(body.workflow)
-    if workflow is None:
-        known = ", ".join(registry.names())
+    no instance has answered yet; the instances then validate at submission. The sweep pins
+    the workflow's latest version: its runs use that content whatever is registered later."""
+    pinned = workflows.latest_visible(session, team_id, body.workflow)
+    if pinned is None:
+        known = ", ".join(workflows.visible_names(session, team_id))
         msg = f"no workflow named {body.workflow!r}; known: {known}"
         raise reject(("workflow",), "unknown_workflow", msg, body.workflow)
+    workflow = pinned.workflow
     request = _domain_request(body, workflow.contract)
     plan = resolve_plan(workflow.contract, request, max_runs)
     if object_info is not None:
@@ -59,6 +61,7 @@ def submit_sweep(
         sweep_id=uuid4(),
         team_id=team_id,
         workflow=workflow.name,
+        workflow_version_id=pinned.version_id,
         request=body.model_dump(mode="json", exclude_none=True),
         plan=_plan_record(plan, request),
         total=count_runs(plan),

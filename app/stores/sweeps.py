@@ -23,11 +23,13 @@ def add_sweep(
     request: Mapping[str, Any],
     plan: Mapping[str, Any],
     total: int,
+    workflow_version_id: UUID | None = None,
 ) -> Sweep:
     sweep = Sweep(
         id=sweep_id,
         team_id=team_id,
         workflow=workflow,
+        workflow_version_id=workflow_version_id,
         request=dict(request),
         plan=dict(plan),
         total=total,

@@ -31,8 +31,10 @@ def get_or_create_team(session: Session, name: str) -> Team:
     return team
 
 
-def add_key(session: Session, team_id: UUID, key_hash: str, prefix: str, label: str) -> ApiKey:
-    key = ApiKey(team_id=team_id, key_hash=key_hash, prefix=prefix, label=label)
+def add_key(
+    session: Session, team_id: UUID, key_hash: str, prefix: str, label: str, role: str = "member"
+) -> ApiKey:
+    key = ApiKey(team_id=team_id, key_hash=key_hash, prefix=prefix, label=label, role=role)
     session.add(key)
     session.flush()
     return key

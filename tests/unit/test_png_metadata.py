@@ -134,3 +134,22 @@ def test_a_truncated_png_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
         annotate_png(path, parameters="p", comfy_sweep=SWEEP)
     assert path.read_bytes() == before
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_a_given_workflow_replaces_the_savers_workflow_chunk_once(tmp_path: Path) -> None:
+    path = comfy_png(tmp_path / "out.png")
+    ui = {"nodes": [{"id": 3, "type": "KSampler", "widgets_values": [42, "fixed"]}], "links": []}
+
+    annotate_png(path, parameters="x", comfy_sweep=SWEEP, workflow=ui)
+    annotate_png(path, parameters="x", comfy_sweep=SWEEP, workflow=ui)
+
+    keywords = [body.split(b"\0")[0] for kind, body in chunks(path) if kind == b"tEXt"]
+    assert keywords.count(b"workflow") == 1
+    assert json.loads(text_of(path)["workflow"]) == ui
+    assert text_of(path)["prompt"] == PROMPT_GRAPH
+
+
+def test_without_a_workflow_the_savers_workflow_chunk_is_kept(tmp_path: Path) -> None:
+    path = comfy_png(tmp_path / "out.png")
+    annotate_png(path, parameters="x", comfy_sweep=SWEEP)
+    assert text_of(path)["workflow"] == WORKFLOW

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
     CeleryDep,
     NodeSpecsDep,
-    RegistryDep,
     SessionDep,
     SettingsDep,
     TeamDep,
+    sync_shipped_workflows,
 )
 from app.api.errors import REJECTED_RESPONSE, NotFound, responses
 from app.api.presenters import run_read, sweep_read, sweep_summary
@@ -25,6 +25,7 @@ from app.services import cancelling
 from app.services import sweeps as sweep_service
 from app.stores import runs as run_store
 from app.stores import sweeps as sweep_store
+from app.stores import workflows as workflow_store
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
@@ -38,12 +39,12 @@ Limit = Annotated[int, Query(ge=1, le=500)]
     response_model=SweepRead,
     responses=REJECTED_RESPONSE,
     summary="Submit a sweep",
+    dependencies=[Depends(sync_shipped_workflows)],
 )
 def create_sweep(
     body: SweepCreate,
     response: Response,
     session: SessionDep,
-    registry: RegistryDep,
     settings: SettingsDep,
     celery: CeleryDep,
     node_specs: NodeSpecsDep,
@@ -53,7 +54,6 @@ def create_sweep(
     it, store its runs and start it."""
     sweep = sweep_service.submit_sweep(
         session,
-        registry,
         team_id,
         body,
         max_runs=settings.max_runs_per_sweep,
@@ -61,7 +61,7 @@ def create_sweep(
         object_info=node_specs.current(),
     )
     response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
-    return sweep_read(sweep, {RunStatus.QUEUED: sweep.total})
+    return sweep_read(sweep, {RunStatus.QUEUED: sweep.total}, _pinned(session, sweep))
 
 
 @router.get("", response_model=Page[SweepSummary], summary="List sweeps, newest first")
@@ -78,7 +78,8 @@ def list_sweeps(
 )
 def read_sweep(sweep_id: UUID, session: SessionDep, team_id: TeamDep) -> SweepRead:
     sweep = _visible_sweep(session, team_id, sweep_id)
-    return sweep_read(sweep, run_store.count_runs_by_status(session, sweep.id))
+    counts = run_store.count_runs_by_status(session, sweep.id)
+    return sweep_read(sweep, counts, _pinned(session, sweep))
 
 
 @router.get(
@@ -114,7 +115,8 @@ def cancel_sweep(
     sweep = _visible_sweep(session, team_id, sweep_id)
     cancelling.cancel_sweep(session, celery, sweep)
     session.refresh(sweep)
-    return sweep_read(sweep, run_store.count_runs_by_status(session, sweep.id))
+    counts = run_store.count_runs_by_status(session, sweep.id)
+    return sweep_read(sweep, counts, _pinned(session, sweep))
 
 
 def _visible_sweep(session: SessionDep, team_id: UUID, sweep_id: UUID) -> Sweep:
@@ -122,3 +124,12 @@ def _visible_sweep(session: SessionDep, team_id: UUID, sweep_id: UUID) -> Sweep:
     if sweep is None:
         raise NotFound(f"no sweep {sweep_id}")
     return sweep
+
+
+def _pinned(session: SessionDep, sweep: Sweep) -> tuple[int, str] | None:
+    """Number and hash of the workflow version the sweep runs."""
+    if sweep.workflow_version_id is None:
+        return None
+    return workflow_store.version_numbers(session, [sweep.workflow_version_id]).get(
+        sweep.workflow_version_id
+    )

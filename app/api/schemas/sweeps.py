@@ -126,6 +126,10 @@ class SweepRead(SweepSummary):
     fixed: dict[str, Any] = Field(description="Values every run shares (defaults ⊕ base).")
     started_at: datetime | None
     finished_at: datetime | None
+    workflow_version: int | None = Field(
+        default=None, description="The workflow version its runs use, fixed at submission."
+    )
+    workflow_hash: str | None = Field(default=None, description="That version's content hash.")
 
 
 class RunRead(BaseModel):
