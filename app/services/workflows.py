@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -20,10 +20,12 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Workflow as WorkflowRow
 from app.db.models import WorkflowVersion
+from app.domain.contract_draft import draft_contract
 from app.domain.contracts import Contract, contract_defaults
 from app.domain.graph_check import NodeProblem, check_graph
 from app.domain.patching import patch_graph
 from app.domain.problems import Problem, SweepRejected, reject
+from app.domain.ui_format import is_ui_format, ui_to_api
 from app.domain.workflow_check import compile_workflow, content_hash, pointer_parts
 from app.registry import Registry, Workflow
 from app.services.keys import Caller
@@ -50,7 +52,8 @@ class UnknownWorkflow(Exception):
 
 @dataclass(frozen=True)
 class WorkflowContent:
-    """One version's content as submitted; `contract` None means "draft one" (not yet)."""
+    """One version's content as submitted; `contract` None means "draft one from the pool's
+    node specs"; a UI-format `graph` is converted to the API format (and kept as `ui_graph`)."""
 
     graph: Mapping[str, Any]
     contract: Mapping[str, Any] | None
@@ -135,6 +138,7 @@ def register_workflow(
     if make_global and not caller.is_admin:
         raise Forbidden("only an admin key may register a global workflow")
     team_id = None if make_global else caller.team_id
+    content = _prepared(name, content, object_info)
     contract = _checked(name, content, object_info)
     _refuse_clash(session, team_id, name)
     description = content.description
@@ -167,6 +171,7 @@ def add_version(
         raise UnknownWorkflow(f"no workflow named {name!r}")
     if row.team_id is None and not caller.is_admin:
         raise Forbidden(f"{name!r} is a global workflow; only an admin key may change it")
+    content = _prepared(name, content, object_info)
     contract = _checked(name, content, object_info)
     digest = content_hash(content.graph, contract, content.ui_graph)
     for _ in range(_WRITE_ATTEMPTS):
@@ -213,6 +218,31 @@ def _refuse_clash(session: Session, team_id: UUID | None, name: str) -> None:
     if team_id is None:
         raise NameTaken(f"a team already has a workflow named {name!r}")
     raise NameTaken(f"your team already has a workflow named {name!r}; PUT adds a version")
+
+
+def _prepared(
+    name: str, content: WorkflowContent, object_info: Mapping[str, Any] | None
+) -> WorkflowContent:
+    """Convert a UI-format graph and draft a missing contract, both from the pool's specs."""
+    ui_source = is_ui_format(content.graph)
+    if not ui_source and content.contract is not None:
+        return content
+    if object_info is None:
+        if ui_source:
+            msg = (
+                "converting a UI-format graph needs /object_info, and no ComfyUI instance answered"
+            )
+            raise reject(("graph",), "pool_unavailable", msg)
+        msg = "a contract is required while no ComfyUI instance answers /object_info to draft one"
+        raise reject(("contract",), "missing", msg)
+    graph = (
+        dict(ui_to_api(content.graph, object_info, loc=("graph",))) if ui_source else content.graph
+    )
+    contract = content.contract
+    if contract is None:
+        contract = draft_contract(graph, object_info, title=name)
+    ui_graph = content.ui_graph if content.ui_graph is not None or not ui_source else content.graph
+    return replace(content, graph=graph, contract=contract, ui_graph=ui_graph)
 
 
 def _checked(

@@ -12,7 +12,10 @@ from uuid import uuid4
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from app.db.models import Workflow as WorkflowRow
+from app.db.models import WorkflowVersion
 from app.main import create_app
 from app.services import keys
 from app.settings import Settings
@@ -138,18 +141,20 @@ def test_a_link_to_a_missing_node_is_a_422_naming_the_graph_pointer(client: Test
     assert response.json()["detail"][0]["loc"] == ["body", "graph", "3", "inputs", "image"]
 
 
-def test_a_missing_contract_is_a_422_naming_it(client: TestClient) -> None:
+def test_a_missing_contract_without_a_pool_is_a_422_naming_it(client: TestClient) -> None:
     response = client.post("/v1/workflows", json={"name": unique_name(), "graph": GRAPH})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "contract"]
     assert response.json()["detail"][0]["type"] == "missing"
+    assert "/object_info" in response.json()["detail"][0]["msg"]
 
 
-def test_a_ui_format_graph_is_refused(client: TestClient) -> None:
+def test_a_ui_format_graph_without_a_pool_is_a_422_saying_why(client: TestClient) -> None:
     ui = {"nodes": [{"id": 1, "type": "EmptyImage"}], "links": []}
     response = client.post("/v1/workflows", json=body(unique_name(), graph=ui))
     assert response.status_code == 422
-    assert "API format" in response.json()["detail"][0]["msg"]
+    problem = response.json()["detail"][0]
+    assert (problem["loc"], problem["type"]) == (["body", "graph"], "pool_unavailable")
 
 
 def test_a_graph_above_the_node_limit_is_refused(client: TestClient) -> None:
@@ -263,3 +268,35 @@ def test_a_sweep_of_an_impossible_workflow_name_is_unknown_not_a_server_error(
     assert response.json()["detail"][0]["type"] == "unknown_workflow"
     assert client.get("/v1/workflows/%00").status_code == 404
     assert client.put("/v1/workflows/%00", json=body()).status_code == 404
+
+
+def test_a_missing_contract_is_drafted_from_the_pools_specs(pool_app: FastAPI) -> None:
+    headers = {"Authorization": f"Bearer {mint_key(pool_app, 'drafting')}"}
+    name = unique_name()
+    with TestClient(pool_app, headers=headers) as client:
+        created = client.post("/v1/workflows", json={"name": name, "graph": GRAPH})
+        read = client.get(f"/v1/workflows/{name}").json()
+        swept = client.post(
+            "/v1/sweeps", json={"workflow": name, "axes": [{"param": "seed", "values": [1, 2]}]}
+        )
+    assert created.status_code == 201, created.text
+    drafted = {p["name"] for p in read["parameters"]}
+    assert {"seed", "blur_radius"} <= drafted
+    assert "filename_prefix" not in drafted
+    assert swept.status_code == 201, swept.text
+
+
+def test_a_ui_export_registers_as_its_api_graph_and_keeps_its_source(pool_app: FastAPI) -> None:
+    ui = json.loads((REPO_ROOT / "tests/fixtures/ui/demo-noise.json").read_text())
+    headers = {"Authorization": f"Bearer {mint_key(pool_app, 'importing')}"}
+    name = unique_name()
+    with TestClient(pool_app, headers=headers) as client:
+        created = client.post("/v1/workflows", json={"name": name, "graph": ui})
+    assert created.status_code == 201, created.text
+    with pool_app.state.session_factory() as session:
+        version = session.scalars(
+            select(WorkflowVersion).join(WorkflowRow).where(WorkflowRow.name == name)
+        ).one()
+    assert version.ui_graph == ui
+    graph = version.graph
+    assert {n: graph[n]["class_type"] for n in graph} == {n: GRAPH[n]["class_type"] for n in GRAPH}
