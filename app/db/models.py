@@ -28,6 +28,10 @@ def _status_check(enum: type[StrEnum]) -> sa.CheckConstraint:
     return sa.CheckConstraint(f"status IN ({values})", name="status")
 
 
+def _run_count() -> Mapped[int]:
+    return mapped_column(sa.Integer(), default=0, server_default="0")
+
+
 class Team(Base):
     __tablename__ = "teams"
 
@@ -83,6 +87,13 @@ class Sweep(Base):
     )
     # Last time work messages were sent for it; the reconciler re-sends after a stall.
     hinted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # How many of its runs are in each status, moved in the transaction of every run
+    # transition (`app.stores.runs`), so reading a sweep's progress never counts its runs.
+    queued_count: Mapped[int] = _run_count()
+    running_count: Mapped[int] = _run_count()
+    succeeded_count: Mapped[int] = _run_count()
+    failed_count: Mapped[int] = _run_count()
+    cancelled_count: Mapped[int] = _run_count()
 
 
 # Paging a team's sweeps newest first (ties by id) reads this index in order, no sort.

@@ -1,7 +1,10 @@
-"""SQL for runs: the bulk insert of a sweep's expansion, paged reads and counts by status."""
+"""SQL for runs: the bulk insert of a sweep's expansion, paged reads, and every change of a
+run's status, each of which moves the sweep's per-status counters in the same transaction
+(`app.stores.sweeps.move_counts`); nothing else may write `runs.status`."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +19,7 @@ from sqlalchemy.orm import Session
 from app.db.base import utc_now
 from app.db.models import Run, Sweep
 from app.domain.states import RunStatus, SweepStatus
+from app.stores.sweeps import move_counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +50,14 @@ def add_runs(session: Session, sweep_id: UUID, runs: Iterable[NewRun]) -> int:
     session.flush()  # the sweep row must exist before rows that reference it
     connection = session.connection()
     if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
-        return _copy_runs(connection, sweep_id, runs)
+        count = _copy_runs(connection, sweep_id, runs)
+    else:
+        count = _insert_runs(session, sweep_id, runs)
+    move_counts(session, sweep_id, {RunStatus.QUEUED: count})
+    return count
+
+
+def _insert_runs(session: Session, sweep_id: UUID, runs: Iterable[NewRun]) -> int:
     rows = [
         {
             "id": uuid4(),
@@ -81,7 +92,9 @@ def get_run(session: Session, sweep_id: UUID, index: int) -> Run | None:
 
 
 def count_runs_by_status(session: Session, sweep_id: UUID) -> dict[RunStatus, int]:
-    """How many of the sweep's runs are in each status; every status is present, 0 if none."""
+    """How many of the sweep's runs are in each status, by counting them; every status is
+    present, 0 if none. Reads go by the sweep's counters (`sweeps.run_counts`); this recount
+    is what they are checked against."""
     query = (
         sa.select(Run.status, sa.func.count()).where(Run.sweep_id == sweep_id).group_by(Run.status)
     )
@@ -207,7 +220,10 @@ def start_run(
         .returning(Run)
     )
     run = result.scalars().first()
-    return None if run is None else _claim_of(run)
+    if run is None:
+        return None
+    move_counts(session, run.sweep_id, {RunStatus.QUEUED: -1, RunStatus.RUNNING: 1})
+    return _claim_of(run)
 
 
 def claimed_by(session: Session, task_id: str) -> Claim | None:
@@ -262,7 +278,7 @@ def finish_run(
             claimed_by=None,
         )
     )
-    return _rows(result) == 1
+    return _counted(session, claim, result, status)
 
 
 def requeue_run(session: Session, claim: Claim, error: Mapping[str, Any]) -> bool:
@@ -280,7 +296,15 @@ def requeue_run(session: Session, claim: Claim, error: Mapping[str, Any]) -> boo
             lease_expires_at=None,
         )
     )
-    return _rows(result) == 1
+    return _counted(session, claim, result, RunStatus.QUEUED)
+
+
+def _counted(session: Session, claim: Claim, result: sa.Result[Any], to: RunStatus) -> bool:
+    """Moves the counters if the compare-and-set of the held run (running → `to`) applied."""
+    if _rows(result) != 1:
+        return False
+    move_counts(session, claim.sweep_id, {RunStatus.RUNNING: -1, to: 1})
+    return True
 
 
 def _rows(result: sa.Result[Any]) -> int:
@@ -312,19 +336,31 @@ def prompts_on(session: Session, instance: str) -> int:
 
 
 def count_unfinished(session: Session, sweep_id: UUID) -> int:
-    unfinished = (RunStatus.QUEUED, RunStatus.RUNNING)
-    query = sa.select(sa.func.count()).where(Run.sweep_id == sweep_id, Run.status.in_(unfinished))
+    """Queued and running runs of the sweep, from its counters."""
+    query = sa.select(Sweep.queued_count + Sweep.running_count).where(Sweep.id == sweep_id)
     return session.scalar(query) or 0
+
+
+_UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 def cancel_unfinished(session: Session, sweep_id: UUID) -> int:
     """Cancel every queued and running run of the sweep at once; returns how many."""
+    unfinished = (Run.sweep_id == sweep_id, Run.status.in_(_UNFINISHED))
+    # Locked first, in id order, to learn each run's status before the UPDATE (RETURNING
+    # only shows new values) and so two cancellations lock rows in the same order. No run
+    # can enter these statuses meanwhile: only a held run goes back to queued.
+    locked = sa.select(Run.status).where(*unfinished).order_by(Run.id).with_for_update()
+    before = Counter(session.scalars(locked))
     result = session.execute(
         sa.update(Run)
-        .where(Run.sweep_id == sweep_id, Run.status.in_((RunStatus.QUEUED, RunStatus.RUNNING)))
+        .where(*unfinished)
         .values(status=RunStatus.CANCELLED, finished_at=utc_now(), lease_expires_at=None)
     )
-    return _rows(result)
+    cancelled = _rows(result)
+    deltas = {status: -count for status, count in before.items()}
+    move_counts(session, sweep_id, {**deltas, RunStatus.CANCELLED: cancelled})
+    return cancelled
 
 
 def submitted_prompts(session: Session, sweep_id: UUID) -> list[tuple[str, str]]:

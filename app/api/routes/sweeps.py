@@ -78,7 +78,7 @@ def list_sweeps(
 )
 def read_sweep(sweep_id: UUID, session: SessionDep, team_id: TeamDep) -> SweepRead:
     sweep = _visible_sweep(session, team_id, sweep_id)
-    return sweep_read(sweep, run_store.count_runs_by_status(session, sweep.id))
+    return sweep_read(sweep, sweep_store.run_counts(sweep))
 
 
 @router.get(
@@ -114,7 +114,7 @@ def cancel_sweep(
     sweep = _visible_sweep(session, team_id, sweep_id)
     cancelling.cancel_sweep(session, celery, sweep)
     session.refresh(sweep)
-    return sweep_read(sweep, run_store.count_runs_by_status(session, sweep.id))
+    return sweep_read(sweep, sweep_store.run_counts(sweep))
 
 
 def _visible_sweep(session: SessionDep, team_id: UUID, sweep_id: UUID) -> Sweep:
