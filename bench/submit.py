@@ -49,6 +49,7 @@ ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STANDINS = 2
+READ_ROUNDS = 5
 
 SWEEPS: dict[str, dict[str, Any]] = {
     "100 runs": {
@@ -230,6 +231,14 @@ class Cost:
     api_cpu_ms: float  # per request
     postgres_cpu_ms: float  # per request, every backend of the scratch database
 
+    @staticmethod
+    def pooled(costs: Sequence[Cost]) -> Cost:
+        return Cost(
+            [ms for cost in costs for ms in cost.latency_ms],
+            statistics.mean(cost.api_cpu_ms for cost in costs),
+            statistics.mean(cost.postgres_cpu_ms for cost in costs),
+        )
+
     def line(self, n: int) -> str:
         return (
             f"{_summary(self.latency_ms)}; CPU per request: API {self.api_cpu_ms:.2f} ms, "
@@ -263,11 +272,14 @@ def main() -> None:
                 )
                 print(f"submit {label:>11}: {cost.line(args.repeat)}")
                 last[label] = client.post("/v1/sweeps", json=body).json()["id"]
-            for label, sweep_id in last.items():
-                cost = measure(
-                    served, partial(client.get, f"/v1/sweeps/{sweep_id}"), 200, args.reads
-                )
-                print(f"read   {label:>11}: {cost.line(args.reads)}")
+            # In alternating rounds, so a neighbour's burst of load hits both sizes alike.
+            rounds: dict[str, list[Cost]] = {label: [] for label in last}
+            for _ in range(READ_ROUNDS):
+                for label, sweep_id in last.items():
+                    call = partial(client.get, f"/v1/sweeps/{sweep_id}")
+                    rounds[label].append(measure(served, call, 200, args.reads // READ_ROUNDS))
+            for label, costs in rounds.items():
+                print(f"read   {label:>11}: {Cost.pooled(costs).line(args.reads)}")
 
 
 if __name__ == "__main__":
