@@ -227,10 +227,12 @@ def record(rt: Runtime, claim: Claim, outcome: Outcome) -> None:
             if runs.finish_run(session, claim, RunStatus.SUCCEEDED):
                 outputs.add_outputs(session, claim.run_id, outcome.outputs)
         elif retry:
-            runs.requeue_run(session, claim, outcome.error.to_json())
+            # The instance row before the run and the sweep row, the order claimers lock
+            # them in (`take_work`); the other way round the two deadlock.
             if outcome.error.kind == "transport":
                 message = outcome.error.message
                 instances.set_health(session, claim.instance, False, utc_now(), message)
+            runs.requeue_run(session, claim, outcome.error.to_json())
         else:
             runs.finish_run(session, claim, RunStatus.FAILED, outcome.error.to_json())
         session.commit()

@@ -35,7 +35,10 @@ def finalize(rt: Runtime, sweep_id: UUID) -> None:
     states. Grids come first so that a final status means the grids are there to fetch."""
     _build_grids(rt, sweep_id)
     with rt.sessions() as session:
-        status = final_sweep_status(runs.count_runs_by_status(session, sweep_id))
+        sweep = sweeps.find_sweep(session, sweep_id)
+        if sweep is None:
+            return
+        status = final_sweep_status(sweeps.run_counts(sweep))
         moved = sweeps.move_sweep(
             session, sweep_id, [SweepStatus.FINALIZING], status, finished_at=utc_now()
         )

@@ -75,7 +75,7 @@ def _restart_stalled(rt: Runtime, now: datetime, quiet_since: datetime) -> None:
     with rt.sessions() as session:
         stalled = []
         for sweep in sweeps.sweeps_in(session, SweepStatus.RUNNING, updated_before=now):
-            counts = runs.count_runs_by_status(session, sweep.id)
+            counts = sweeps.run_counts(sweep)
             if counts[RunStatus.QUEUED] + counts[RunStatus.RUNNING] == 0:
                 stalled.append((sweep.id, False))
                 continue

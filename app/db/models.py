@@ -35,6 +35,10 @@ def _status_check(enum: type[StrEnum]) -> sa.CheckConstraint:
     return sa.CheckConstraint(f"status IN ({values})", name="status")
 
 
+def _run_count() -> Mapped[int]:
+    return mapped_column(sa.Integer(), default=0, server_default="0")
+
+
 class Team(Base):
     __tablename__ = "teams"
 
@@ -148,6 +152,13 @@ class Sweep(Base):
     hinted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # The exact workflow content its runs use; NULL only for sweeps stored before versions.
     workflow_version_id: Mapped[UUID | None] = mapped_column(sa.ForeignKey("workflow_versions.id"))
+    # How many of its runs are in each status, moved in the transaction of every run
+    # transition (`app.stores.runs`), so reading a sweep's progress never counts its runs.
+    queued_count: Mapped[int] = _run_count()
+    running_count: Mapped[int] = _run_count()
+    succeeded_count: Mapped[int] = _run_count()
+    failed_count: Mapped[int] = _run_count()
+    cancelled_count: Mapped[int] = _run_count()
 
 
 # Paging a team's sweeps newest first (ties by id) reads this index in order, no sort.
@@ -163,9 +174,8 @@ class Run(Base):
     __tablename__ = "runs"
     __table_args__ = (
         sa.UniqueConstraint("sweep_id", "index"),
-        # Paging a sweep's runs by status and counting them by status.
-        sa.Index("ix_runs_sweep_id_status", "sweep_id", "status"),
-        # Claiming the next run of a sweep in execution order.
+        # Claiming the next run of a sweep in execution order; its prefix also serves paging
+        # a sweep's runs by status (a separate (sweep_id, status) index only slowed inserts).
         sa.Index("ix_runs_sweep_id_status_dispatch_order", "sweep_id", "status", "dispatch_order"),
         # Partial indexes for what every claim and reconciler pass looks up across all sweeps:
         # the few runs now running (slots per instance, lapsed leases) and the run a task

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.db.models import Sweep
-from app.domain.states import SweepStatus
+from app.domain.states import RunStatus, SweepStatus
 
 
 def add_sweep(
@@ -75,6 +75,32 @@ def move_sweep(
         .values(status=to, **stamps)
     )
     return cast(sa.CursorResult[Any], result).rowcount == 1
+
+
+def run_counts(sweep: Sweep) -> dict[RunStatus, int]:
+    """How many of the sweep's runs are in each status, from its counters: no runs are read."""
+    return {status: getattr(sweep, count_column(status)) for status in RunStatus}
+
+
+def count_column(status: RunStatus) -> str:
+    return f"{status.value}_count"
+
+
+def move_counts(session: Session, sweep_id: UUID, deltas: Mapping[RunStatus, int]) -> None:
+    """Add `deltas` to the sweep's run counters. Only `app.stores.runs` calls it, in the
+    transaction of the run transitions it counts and after them: every transaction locks run
+    rows before the sweep row, so a worker and a cancellation never wait on each other."""
+    changes: dict[str, Any] = {
+        count_column(status): getattr(Sweep, count_column(status)) + delta
+        for status, delta in deltas.items()
+        if delta
+    }
+    if not changes:
+        return
+    # updated_at stays: it dates the sweep's own changes, which the reconciler's stall
+    # checks go by, and a run moving is not one.
+    changes["updated_at"] = Sweep.updated_at
+    session.execute(sa.update(Sweep).where(Sweep.id == sweep_id).values(changes))
 
 
 def find_sweep(session: Session, sweep_id: UUID) -> Sweep | None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.db.models import Run
+from app.db.base import utc_now
 from app.domain.states import RunStatus
+from app.stores import runs
 from tests.api.conftest import ClientFactory
 
 EXAMPLE: dict[str, Any] = {
@@ -56,12 +57,15 @@ def test_read_sweep_shows_resolved_axes_counts_and_progress(client: TestClient) 
 
 
 def finish_runs(app: FastAPI, sweep_id: str, indices: range, status: RunStatus) -> None:
+    """Through the store's transitions, as a worker would, so the sweep's counters move."""
     with app.state.session_factory() as session:
-        session.execute(
-            sa.update(Run)
-            .where(Run.sweep_id == UUID(sweep_id), Run.index.in_(indices))
-            .values(status=status)
-        )
+        for index in indices:
+            run = runs.get_run(session, UUID(sweep_id), index)
+            assert run is not None
+            until = utc_now() + timedelta(minutes=1)
+            claim = runs.start_run(session, run.id, "http://gpu0:8188", f"task-{index}", until)
+            assert claim is not None
+            assert runs.finish_run(session, claim, status)
         session.commit()
 
 

@@ -7,23 +7,27 @@ holds the instance's lock loses that hint, and the slot stays empty until the re
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 import sqlalchemy as sa
+from celery import Celery
 
 from app.db.base import utc_now
 from app.db.models import Run
 from app.domain.states import RunStatus, SweepStatus
 from app.queue import make_celery
+from app.services.cancelling import cancel_sweep
 from app.settings import Settings
 from app.stores import instances, runs, sweeps, teams
 from app.stores.runs import Claim
 from tests.conftest import REDIS_URL, scratch_database
+from tests.support.run_counts import assert_counts_match_recount
 from workers.dispatching import take_work
 from workers.runtime import Runtime, build_runtime
 
@@ -48,7 +52,7 @@ def runtime() -> Iterator[Runtime]:
         rt.sessions.kw["bind"].dispose()
 
 
-def start_sweep_of(rt: Runtime, count: int) -> None:
+def start_sweep_of(rt: Runtime, count: int) -> UUID:
     """A running sweep with `count` queued runs, every instance's slots empty."""
     with rt.sessions() as session:
         team = teams.get_or_create_team(session, f"team-{uuid4().hex[:8]}")
@@ -67,6 +71,7 @@ def start_sweep_of(rt: Runtime, count: int) -> None:
         runs.add_runs(session, sweep.id, new_runs)
         sweeps.move_sweep(session, sweep.id, [SweepStatus.PENDING], SweepStatus.RUNNING)
         session.commit()
+        return sweep.id
 
 
 def claim_together(rt: Runtime, claimers: int) -> list[Claim | None]:
@@ -93,11 +98,13 @@ def test_as_many_claimers_as_slots_arriving_together_fill_every_slot(
     runtime: Runtime, round_: int
 ) -> None:
     free_all_slots(runtime)
-    start_sweep_of(runtime, 40)
+    sweep_id = start_sweep_of(runtime, 40)
 
     claims = claim_together(runtime, len(INSTANCES) * SLOTS)
 
     assert all(c is not None for c in claims), "a claimer gave up while slots were free"
+    with runtime.sessions() as session:
+        assert assert_counts_match_recount(session, sweep_id)[RunStatus.RUNNING] == len(claims)
     got = [c for c in claims if c is not None]
     assert len({c.run_id for c in got}) == len(got)
     assert Counter(c.instance for c in got) == dict.fromkeys(INSTANCES, SLOTS)
@@ -204,3 +211,45 @@ def test_a_run_handed_back_is_taken_over_at_once_by_another_task(runtime: Runtim
     assert taken is not None
     assert (taken.run_id, taken.attempt, taken.instance) == (claim.run_id, 1, claim.instance)
     assert not renewed  # the leaving task holds nothing any more
+
+
+def test_workers_finishing_runs_while_the_sweep_is_cancelled_neither_deadlock_nor_drift(
+    runtime: Runtime,
+) -> None:
+    """Workers lock a run, then the sweep row; a cancellation must lock in that order too."""
+    free_all_slots(runtime)
+    sweep_id = start_sweep_of(runtime, 80)
+    finished = threading.Event()
+
+    def work(n: int) -> int:
+        done = 0
+        while not finished.is_set():
+            took = take_work(runtime, f"task-{uuid4()}-{n}")
+            if took is None:
+                return done
+            with runtime.sessions() as session:
+                error = {"kind": "transport", "message": "gone"}
+                if n % 2:
+                    runs.requeue_run(session, took.claim, error)
+                else:
+                    done += runs.finish_run(session, took.claim, RunStatus.SUCCEEDED)
+                session.commit()
+        return done
+
+    def cancel() -> None:
+        with runtime.sessions() as session:
+            sweep = sweeps.find_sweep(session, sweep_id)
+            assert sweep is not None
+            cancel_sweep(session, Celery("claims", broker="memory://"), sweep)
+        finished.set()
+
+    with ThreadPoolExecutor(len(INSTANCES) * SLOTS + 1) as pool:
+        workers = [pool.submit(work, n) for n in range(len(INSTANCES) * SLOTS)]
+        time.sleep(0.3)
+        pool.submit(cancel).result()
+        assert sum(w.result() for w in workers) >= 0  # re-raises a deadlock, if any
+
+    with runtime.sessions() as session:
+        counts = assert_counts_match_recount(session, sweep_id)
+    assert counts[RunStatus.QUEUED] == counts[RunStatus.RUNNING] == 0
+    assert counts[RunStatus.CANCELLED] > 0

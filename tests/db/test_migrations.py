@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import uuid4
 
 import sqlalchemy as sa
 from alembic import command
@@ -39,3 +40,43 @@ def _table_names(url: str) -> set[str]:
         return set(sa.inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_run_counters_are_backfilled_from_a_recount(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    config = quiet_config(url)
+    command.upgrade(config, "5c1d2e7f9a10")  # before the counters
+    team, sweep = uuid4().hex, uuid4().hex
+    statuses = ["queued", "running", "succeeded", "succeeded", "failed", "cancelled"]
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO teams (id, name) VALUES (:id, 't')"), {"id": team})
+        connection.execute(
+            sa.text(
+                "INSERT INTO sweeps (id, team_id, workflow, request, plan, total) "
+                "VALUES (:id, :team, 'w', '{}', '{}', 6)"
+            ),
+            {"id": sweep, "team": team},
+        )
+        for index, status in enumerate(statuses):
+            connection.execute(
+                sa.text(
+                    'INSERT INTO runs (id, sweep_id, "index", assignment, status) '
+                    "VALUES (:id, :sweep, :index, '{}', :status)"
+                ),
+                {"id": uuid4().hex, "sweep": sweep, "index": index, "status": status},
+            )
+    engine.dispose()
+
+    command.upgrade(config, "head")
+
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.text(
+                "SELECT queued_count, running_count, succeeded_count, failed_count, "
+                "cancelled_count FROM sweeps"
+            )
+        ).one()
+    engine.dispose()
+    assert tuple(row) == (1, 1, 2, 1, 1)

@@ -251,3 +251,21 @@ def test_a_team_created_concurrently_is_read_back_after_the_conflict(
     # Only the savepoint was rolled back: the caller's transaction, with the winner, lives on.
     same_name = sa.select(sa.func.count()).select_from(Team).where(Team.name == winner.name)
     assert session.scalar(same_name) == 1
+
+
+def test_assignments_with_escapes_and_unicode_round_trip_through_the_copy(
+    db_session: Session,
+) -> None:
+    tricky = {
+        "prompt": 'a "quoted"\tprompt\nwith\\backslashes\\n, \r and 🦊 ünïcode',
+        "negative": "\\.",  # COPY's end-of-data marker, were it not escaped
+        "nested": {"list": [1, 2.5, None, True], "empty": ""},
+    }
+    sweep = make_sweep(db_session, make_team(db_session), total=2)
+    runs.add_runs(db_session, sweep.id, [runs.NewRun(0, tricky, 1, "k\\ey\t")])
+    runs.add_runs(db_session, sweep.id, [runs.NewRun(1, {}, 0, "")])
+
+    stored, _ = runs.page_runs(db_session, sweep.id, 0, 10, None)
+
+    assert [(r.assignment, r.model_key) for r in stored] == [(tricky, "k\\ey\t"), ({}, "")]
+    assert all(r.id.version == 4 for r in stored)

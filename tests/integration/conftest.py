@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from app.main import create_app
 from app.settings import Settings
 from tests.api.conftest import mint_key
 from tests.conftest import REDIS_URL, scratch_database, scratch_queue
+from tests.support.run_counts import assert_counts_match_in
 from tests.support.serving import serve
 from tests.support.standin_process import REPO_ROOT, Standin, launch
 
@@ -201,6 +203,10 @@ def wait_for_sweep(
     while time.monotonic() < deadline:
         sweep = api.get(f"/v1/sweeps/{sweep_id}").json()
         if sweep["status"] in final if until == "final" else sweep["status"] == until:
+            if sweep["status"] in final:
+                # Every fault case ends here: the counters the API read must match the runs.
+                counts = assert_counts_match_in(system.settings.database_url, UUID(sweep_id))
+                assert sweep["counts"] == {s.value: n for s, n in counts.items()}
             return sweep
         time.sleep(0.2)
     pytest.fail(f"sweep not {until} after {timeout}s: {sweep}\n{system.logs()}")

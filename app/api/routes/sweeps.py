@@ -78,8 +78,7 @@ def list_sweeps(
 )
 def read_sweep(sweep_id: UUID, session: SessionDep, team_id: TeamDep) -> SweepRead:
     sweep = _visible_sweep(session, team_id, sweep_id)
-    counts = run_store.count_runs_by_status(session, sweep.id)
-    return sweep_read(sweep, counts, _pinned(session, sweep))
+    return sweep_read(sweep, sweep_store.run_counts(sweep), _pinned(session, sweep))
 
 
 @router.get(
@@ -115,8 +114,7 @@ def cancel_sweep(
     sweep = _visible_sweep(session, team_id, sweep_id)
     cancelling.cancel_sweep(session, celery, sweep)
     session.refresh(sweep)
-    counts = run_store.count_runs_by_status(session, sweep.id)
-    return sweep_read(sweep, counts, _pinned(session, sweep))
+    return sweep_read(sweep, sweep_store.run_counts(sweep), _pinned(session, sweep))
 
 
 def _visible_sweep(session: SessionDep, team_id: UUID, sweep_id: UUID) -> Sweep:

@@ -1,0 +1,164 @@
+"""A sweep's per-status run counters move with every run transition, in its transaction,
+and always equal a recount of the runs; stale reports and rollbacks move nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from celery import Celery
+from sqlalchemy.orm import Session
+
+from app.db.base import utc_now
+from app.db.models import Sweep
+from app.domain.states import RunStatus, SweepStatus
+from app.services.cancelling import cancel_sweep
+from app.stores import runs, sweeps, teams
+from app.stores.runs import Claim
+from tests.support.run_counts import assert_counts_match_recount
+
+INSTANCE = "http://gpu0:8188"
+
+
+@pytest.fixture
+def celery() -> Celery:
+    return Celery("counts", broker="memory://")  # cancellation's message goes nowhere
+
+
+def counts(
+    queued: int = 0, running: int = 0, succeeded: int = 0, failed: int = 0, cancelled: int = 0
+) -> dict[RunStatus, int]:
+    return {
+        RunStatus.QUEUED: queued,
+        RunStatus.RUNNING: running,
+        RunStatus.SUCCEEDED: succeeded,
+        RunStatus.FAILED: failed,
+        RunStatus.CANCELLED: cancelled,
+    }
+
+
+def running_sweep(session: Session, total: int) -> Sweep:
+    team = teams.get_or_create_team(session, f"team-{uuid4().hex[:8]}")
+    sweep = sweeps.add_sweep(
+        session,
+        sweep_id=uuid4(),
+        team_id=team.id,
+        workflow="txt2img",
+        request={},
+        plan={"axes": [], "mode": "product"},
+        total=total,
+    )
+    runs.add_runs(session, sweep.id, (runs.NewRun(i, {"seed": i}) for i in range(total)))
+    sweeps.move_sweep(session, sweep.id, [SweepStatus.PENDING], SweepStatus.RUNNING)
+    return sweep
+
+
+def claim(session: Session, task: str = "task") -> Claim:
+    run = runs.next_queued_run(session, None, [])
+    assert run is not None
+    held = runs.start_run(session, run.id, INSTANCE, f"{task}-{uuid4()}", _later(60))
+    assert held is not None
+    return held
+
+
+def _later(seconds: float) -> Any:
+    return utc_now() + timedelta(seconds=seconds)
+
+
+def test_submission_counts_every_run_queued(db_session: Session) -> None:
+    sweep = running_sweep(db_session, 25)
+    assert assert_counts_match_recount(db_session, sweep.id) == counts(queued=25)
+
+
+def test_claim_succeed_fail_and_requeue_each_move_one_run(db_session: Session) -> None:
+    sweep = running_sweep(db_session, 4)
+    first, second, third = claim(db_session), claim(db_session), claim(db_session)
+    assert assert_counts_match_recount(db_session, sweep.id) == counts(queued=1, running=3)
+
+    assert runs.finish_run(db_session, first, RunStatus.SUCCEEDED)
+    assert runs.finish_run(db_session, second, RunStatus.FAILED, {"kind": "execution"})
+    assert runs.requeue_run(db_session, third, {"kind": "transport"})
+
+    assert assert_counts_match_recount(db_session, sweep.id) == counts(
+        queued=2, succeeded=1, failed=1
+    )
+
+
+def test_a_stale_or_duplicate_report_moves_no_counter(db_session: Session) -> None:
+    sweep = running_sweep(db_session, 2)
+    held = claim(db_session)
+    assert runs.finish_run(db_session, held, RunStatus.SUCCEEDED)
+
+    assert not runs.finish_run(db_session, held, RunStatus.SUCCEEDED)
+    assert not runs.finish_run(db_session, held, RunStatus.FAILED)
+    assert not runs.requeue_run(db_session, held, {"kind": "transport"})
+    assert runs.start_run(db_session, held.run_id, INSTANCE, "again", _later(60)) is None
+
+    assert assert_counts_match_recount(db_session, sweep.id) == counts(queued=1, succeeded=1)
+
+
+def test_a_retried_run_counts_once_through_its_second_attempt(db_session: Session) -> None:
+    sweep = running_sweep(db_session, 1)
+    assert runs.requeue_run(db_session, claim(db_session), {"kind": "transport"})
+    again = claim(db_session)
+    assert again.attempt == 2
+    assert runs.finish_run(db_session, again, RunStatus.SUCCEEDED)
+    assert assert_counts_match_recount(db_session, sweep.id) == counts(succeeded=1)
+
+
+def test_taking_over_a_lapsed_lease_keeps_the_run_counted_running(db_session: Session) -> None:
+    sweep = running_sweep(db_session, 1)
+    held = runs.start_run(
+        db_session, claim_id(db_session), INSTANCE, "dead-worker", utc_now() - timedelta(1)
+    )
+    assert held is not None
+    taken = runs.take_over(db_session, held.run_id, "heir", utc_now(), _later(60))
+    assert taken is not None
+    assert assert_counts_match_recount(db_session, sweep.id) == counts(running=1)
+
+    assert runs.finish_run(db_session, taken, RunStatus.SUCCEEDED)
+    assert assert_counts_match_recount(db_session, sweep.id) == counts(succeeded=1)
+
+
+def claim_id(session: Session) -> Any:
+    run = runs.next_queued_run(session, None, [])
+    assert run is not None
+    return run.id
+
+
+def test_cancelling_moves_queued_and_running_runs_by_what_each_was(
+    db_session: Session, celery: Celery
+) -> None:
+    sweep = running_sweep(db_session, 6)
+    done, held = claim(db_session), claim(db_session)
+    claim(db_session)
+    assert runs.finish_run(db_session, done, RunStatus.SUCCEEDED)
+    assert runs.requeue_run(db_session, held, {"kind": "transport"})  # queued again
+
+    assert cancel_sweep(db_session, celery, sweep)
+
+    assert assert_counts_match_recount(db_session, sweep.id) == counts(succeeded=1, cancelled=5)
+
+
+def test_cancelling_an_ended_sweep_changes_no_run_and_no_counter(
+    db_session: Session, celery: Celery
+) -> None:
+    sweep = running_sweep(db_session, 3)
+    for _ in range(3):
+        assert runs.finish_run(db_session, claim(db_session), RunStatus.SUCCEEDED)
+    sweeps.move_sweep(db_session, sweep.id, [SweepStatus.RUNNING], SweepStatus.SUCCEEDED)
+    db_session.commit()
+
+    assert not cancel_sweep(db_session, celery, sweep)
+
+    assert assert_counts_match_recount(db_session, sweep.id) == counts(succeeded=3)
+
+
+def test_a_rolled_back_transition_leaves_the_counters_as_they_were(db_session: Session) -> None:
+    sweep = running_sweep(db_session, 2)
+    db_session.commit()
+    claim(db_session)
+    db_session.rollback()
+    assert assert_counts_match_recount(db_session, sweep.id) == counts(queued=2)
