@@ -19,7 +19,7 @@ from app.comfy.client import ComfyClient
 from app.comfy.errors import ComfyError, RunError, is_retryable
 from app.comfy.protocol import HistoryEntry
 from app.db.base import utc_now
-from app.domain.patching import patch_graph, set_output_prefix
+from app.domain.patching import bound_values, patch_graph, set_output_prefix
 from app.domain.states import RunStatus
 from app.queue import RESUME_RUN
 from app.stores import instances, outputs, runs, sweeps
@@ -71,7 +71,8 @@ def _prompt_graph(rt: Runtime, claim: Claim) -> dict[str, Any]:
     workflow = rt.registry.get(workflow_name)
     if workflow is None:
         raise LookupError(f"sweep {claim.sweep_id} uses unknown workflow {workflow_name!r}")
-    graph = patch_graph(workflow.graph, workflow.contract, claim.assignment)
+    values = bound_values(workflow.contract, claim.assignment)
+    graph = patch_graph(workflow.graph, workflow.contract, values)
     return set_output_prefix(graph, f"comfy-sweep/{claim.sweep_id}/{claim.index:06d}")
 
 
