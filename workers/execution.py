@@ -19,7 +19,7 @@ from app.comfy.client import ComfyClient
 from app.comfy.errors import ComfyError, RunError, is_retryable
 from app.comfy.protocol import HistoryEntry
 from app.db.base import utc_now
-from app.domain.patching import patch_graph, set_output_prefix
+from app.domain.patching import bound_values, patch_graph, set_output_prefix
 from app.domain.states import RunStatus
 from app.queue import RESUME_RUN
 from app.stores import instances, outputs, runs
@@ -69,7 +69,8 @@ def execute(rt: Runtime, claim: Claim, task_id: str, *, resumed: bool = False) -
 
 def _prompt_graph(rt: Runtime, claim: Claim) -> dict[str, Any]:
     workflow = pinned_workflow(rt, claim.sweep_id).workflow
-    graph = patch_graph(workflow.graph, workflow.contract, claim.assignment)
+    values = bound_values(workflow.contract, claim.assignment)
+    graph = patch_graph(workflow.graph, workflow.contract, values)
     return set_output_prefix(graph, f"comfy-sweep/{claim.sweep_id}/{claim.index:06d}")
 
 

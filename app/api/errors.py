@@ -64,6 +64,11 @@ class Unauthorized(ApiError):
     description = "Missing, malformed, unknown or revoked API key."
 
 
+class UnsupportedMediaType(ApiError):
+    status_code = 415
+    description = "The body is not in the media type the route takes."
+
+
 class PayloadTooLarge(ApiError):
     status_code = 413
     description = "The request body is above the configured limit."

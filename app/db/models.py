@@ -1,5 +1,5 @@
 """The ORM tables: teams and their API keys, registered workflows and their versions, sweeps,
-their runs, and the files each run produced.
+their runs, the files each run produced, and the teams' wildcard lists.
 
 These classes are the stored shape only; API schemas are separate classes in `app.api.schemas`.
 """
@@ -256,3 +256,23 @@ class Instance(Base):
     last_error: Mapped[str | None] = mapped_column(sa.String())
     # model_key of the last run routed here: what it probably has loaded (sticky routing).
     model_key: Mapped[str | None] = mapped_column(sa.String(32))
+
+
+class WildcardList(Base):
+    """A team's named list of prompt fragments, referenced as `__name__` in sweeps.
+
+    Sweeps copy the entries they use into their plan at submission, so replacing or deleting
+    a list never changes a sweep already made.
+    """
+
+    __tablename__ = "wildcard_lists"
+    __table_args__ = (sa.UniqueConstraint("team_id", "name"),)
+
+    id: Mapped[UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid4)
+    team_id: Mapped[UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(64))
+    entries: Mapped[list[str]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(
+        UtcDateTime(), default=utc_now, onupdate=utc_now, server_default=sa.func.now()
+    )

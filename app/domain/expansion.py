@@ -3,6 +3,7 @@
 Owns the run order and each run's coordinates, which grids, ordering and resumption rely on:
 seeds vary fastest, then the first axis (X), then the second (Y), then the rest (pages), then
 the sample points. Counting is arithmetic, so a plan is sized without building its product.
+Template parameters are filled in last, from the run's other values (`app.domain.templates`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from itertools import cycle, islice, product
 from typing import Literal
 
 from app.domain.contracts import JsonValue
+from app.domain.templates import Template, parse_canonical, render
 
 Mode = Literal["cartesian", "zip"]
 _Combination = tuple[tuple[int, ...], dict[str, JsonValue]]  # coords, assignment
@@ -37,6 +39,8 @@ class SweepPlan:
     seed_param: str | None = None  # name of the parameter seeds go to
     seeds: tuple[int, ...] = ()  # empty = no seed dimension
     samples: tuple[Mapping[str, JsonValue], ...] = ()  # from sampling; empty = none
+    # Parameters whose values are canonical templates, filled in from each run's variables.
+    templates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Contradictions here would silently drop runs or overwrite values, so they are
@@ -69,7 +73,10 @@ def count_runs(plan: SweepPlan) -> int:
 def expand_sweep(plan: SweepPlan) -> Iterator[RunSpec]:
     """Every run of the plan in order; run i has index i and a fresh assignment dict."""
     index = 0
-    for coords, assignment in _combinations(plan):
+    combinations = _combinations(plan)
+    if plan.templates:
+        combinations = _filled(plan.templates, combinations)
+    for coords, assignment in combinations:
         if plan.seed_param is None or not plan.seeds:
             yield RunSpec(index, assignment, coords)
             index += 1
@@ -137,3 +144,16 @@ def _crossed(
             row.update(dimension[position])
         for x, values in enumerate(first):
             yield (x, *outer), {**row, **values}
+
+
+def _filled(names: tuple[str, ...], combinations: Iterator[_Combination]) -> Iterator[_Combination]:
+    """Each template parameter's value replaced by its rendering; the variables stay in the
+    assignment, so a run records both the words put in and the text they made."""
+    parsed: dict[str, Template] = {}  # few distinct templates among many runs
+    for coords, assignment in combinations:
+        for name in names:
+            text = assignment.get(name)
+            if isinstance(text, str):
+                template = parsed.get(text) or parsed.setdefault(text, parse_canonical(text))
+                assignment[name] = render(template, assignment)
+        yield coords, assignment

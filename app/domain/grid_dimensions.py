@@ -45,6 +45,7 @@ def sweep_plan_from_record(record: Mapping[str, Any]) -> SweepPlan:
         seed_param=str(seed_param) if seed_param and seeds else None,
         seeds=seeds if seed_param else (),
         samples=tuple(dict(s) for s in record.get("samples") or ()),
+        templates=tuple(str(name) for name in record.get("templates") or ()),
     )
 
 

@@ -38,6 +38,12 @@ def patch_graph(
     return patched
 
 
+def bound_values(contract: Contract, assignment: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
+    """The assignment without its template variables (`animal` in "a {animal}"): a run
+    records them beside the text they made, but they bind to no node."""
+    return {name: value for name, value in assignment.items() if name in contract.parameters}
+
+
 def _copy_json(value: Any) -> Any:
     # A graph is decoded JSON, so containers are the only parts a caller could mutate;
     # rebuilding just those takes half the time of copy.deepcopy, which memoises every object.

@@ -8,7 +8,7 @@ pure function and a stored plan replays exactly.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.domain.contracts import (
     Contract,
@@ -21,6 +21,13 @@ from app.domain.contracts import (
 from app.domain.expansion import Axis, Mode, SweepPlan, count_runs
 from app.domain.problems import Loc, Problem, SweepRejected
 from app.domain.sampling import SamplingSpec, sample_points
+from app.domain.template_plan import (
+    AxisValues,
+    TemplatePlan,
+    Wildcards,
+    listed_values,
+    plan_templates,
+)
 from app.domain.values import parse_values
 
 SEED_PARAM = "seed"
@@ -39,27 +46,46 @@ class SweepRequest:
     mode: Mode
     seeds: tuple[int, ...] = ()
     sampling: SamplingSpec | None = None
+    # The team's wildcard lists this request mentions, read by the service at submission.
+    wildcards: Wildcards = field(default_factory=dict)
 
 
 def resolve_plan(contract: Contract, request: SweepRequest, max_runs: int) -> SweepPlan:
     """Raises SweepRejected naming every offending field; returns a plan within `max_runs`."""
     problems: list[Problem] = []
     problems += _check_base(contract, request.base)
-    axes = _resolve_axes(contract, request, max_runs, problems)
+    axes, variables = _resolve_axes(contract, request, max_runs, problems)
+    templated = _resolve_templates(contract, request, axes, variables, max_runs, problems)
     problems += _check_seeds(contract, request)
     samples = _resolve_sampling(contract, request, max_runs, problems)
-    if problems:
+    if problems or templated is None:
         raise SweepRejected(problems)
     plan = SweepPlan(
-        fixed=_fixed_values(contract, request),
-        axes=axes,
+        fixed={**_fixed_values(contract, request), **templated.fixed},
+        axes=templated.axes,
         mode=request.mode,
         seed_param=SEED_PARAM if request.seeds else None,
         seeds=request.seeds,
         samples=samples,
+        templates=templated.templates,
     )
     _check_run_count(plan, max_runs)
     return plan
+
+
+def _resolve_templates(
+    contract: Contract,
+    request: SweepRequest,
+    axes: list[AxisValues],
+    variables: list[tuple[int, str, str | Sequence[JsonValue]]],
+    max_runs: int,
+    problems: list[Problem],
+) -> TemplatePlan | None:
+    try:
+        return plan_templates(contract, request.base, axes, variables, request.wildcards, max_runs)
+    except SweepRejected as rejected:
+        problems.extend(rejected.problems)
+        return None
 
 
 def _fixed_values(contract: Contract, request: SweepRequest) -> dict[str, JsonValue]:
@@ -85,10 +111,17 @@ def _check_base(contract: Contract, base: Mapping[str, JsonValue]) -> list[Probl
 
 def _resolve_axes(
     contract: Contract, request: SweepRequest, max_runs: int, problems: list[Problem]
-) -> tuple[Axis, ...]:
-    axes: list[Axis] = []
+) -> tuple[list[AxisValues], list[tuple[int, str, str | Sequence[JsonValue]]]]:
+    """The axes on contract parameters, resolved, and the others, which may be template
+    variables: whether they are depends on the templates, resolved next."""
+    axes: list[AxisValues] = []
+    variables: list[tuple[int, str, str | Sequence[JsonValue]]] = []
     seen: set[str] = set()
     for i, axis in enumerate(request.axes):
+        if axis.param not in contract.parameters and axis.param not in seen:
+            seen.add(axis.param)
+            variables.append((i, axis.param, axis.values))
+            continue
         found = _axis_parameter_problem(contract, request, axis.param, i, seen)
         seen.add(axis.param)
         if found is not None:
@@ -97,15 +130,14 @@ def _resolve_axes(
         parameter = contract.parameters[axis.param]
         loc: Loc = ("axes", i, "values")
         try:
-            values = parse_values(axis.values, parameter, loc, max_runs)
+            raw, from_list = listed_values(axis.values, request.wildcards, loc)
+            values = parse_values(raw, parameter, loc, max_runs)
         except SweepRejected as rejected:
             problems.extend(rejected.problems)
             continue
-        problems.extend(
-            _invalid_values(parameter, values, loc, per_item=not isinstance(axis.values, str))
-        )
-        axes.append(Axis(axis.param, values))
-    return tuple(axes)
+        problems.extend(_invalid_values(parameter, values, loc, per_item=not isinstance(raw, str)))
+        axes.append(AxisValues(i, Axis(axis.param, values), from_list))
+    return axes, variables
 
 
 def _invalid_values(
@@ -123,10 +155,10 @@ def _axis_parameter_problem(
     contract: Contract, request: SweepRequest, name: str, i: int, seen: set[str]
 ) -> Problem | None:
     loc: Loc = ("axes", i, "param")
-    if name not in contract.parameters:
-        return _unknown_parameter(contract, loc, name)
     if name in seen:
         return Problem(loc, "duplicate_axis", f"{name} is already swept by an earlier axis", name)
+    if name not in contract.parameters:
+        return _unknown_parameter(contract, loc, name)
     if name in request.base:
         msg = f"{name} is set in base and swept on an axis; remove one of them"
         return Problem(loc, "parameter_conflict", msg, name)

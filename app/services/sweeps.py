@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -20,11 +20,13 @@ from app.domain.preflight import preflight_sweep
 from app.domain.problems import SweepRejected, reject
 from app.domain.resolution import SEED_PARAM, AxisRequest, SweepRequest, resolve_plan
 from app.domain.sampling import SampledRange, SamplingSpec
+from app.domain.template_plan import Wildcards, referenced_wildcards
 from app.queue import START_SWEEP, send_after_commit
 from app.registry import Workflow
 from app.services import workflows
 from app.stores import runs as run_store
 from app.stores import sweeps as sweep_store
+from app.stores import wildcards as wildcard_store
 from app.stores.runs import NewRun
 
 # JSON numbers beyond 2**53 lose precision in most clients; random seeds stay below it.
@@ -51,6 +53,7 @@ def submit_sweep(
         raise reject(("workflow",), "unknown_workflow", msg, body.workflow)
     workflow = pinned.workflow
     request = _domain_request(body, workflow.contract)
+    request = replace(request, wildcards=_wildcards(session, team_id, request))
     plan = resolve_plan(workflow.contract, request, max_runs)
     if object_info is not None:
         problems = preflight_sweep(workflow.graph, workflow.contract, plan, object_info)
@@ -88,6 +91,15 @@ def _ordered_runs(workflow: Workflow, plan: SweepPlan) -> list[NewRun]:
             model_keys[models] = checkpoint_key(assignment, loaders)
         runs.append(NewRun(index, assignment, position[index], model_keys[models]))
     return runs
+
+
+def _wildcards(session: Session, team_id: UUID, request: SweepRequest) -> Wildcards:
+    """The team's lists the request mentions, read once here so the core stays pure; their
+    entries end up in the stored plan, so a replay never reads the lists again."""
+    texts = [*request.base.values()]
+    for axis in request.axes:
+        texts += [axis.values] if isinstance(axis.values, str) else axis.values
+    return wildcard_store.entries_of(session, team_id, referenced_wildcards(texts))
 
 
 def _domain_request(body: SweepCreate, contract: Contract) -> SweepRequest:
@@ -132,6 +144,7 @@ def _plan_record(plan: SweepPlan, request: SweepRequest) -> dict[str, Any]:
         "seeds": list(plan.seeds),
         "samples": [dict(s) for s in plan.samples],
         "sampling": None if request.sampling is None else asdict(request.sampling),
+        "templates": list(plan.templates),
     }
 
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.domain.contracts import Binding, Contract, Parameter
-from app.domain.patching import patch_graph
+from app.domain.patching import bound_values, patch_graph
 
 
 def template() -> dict[str, Any]:
@@ -54,6 +54,15 @@ def test_every_binding_of_an_assigned_parameter_is_set() -> None:
     assert patched["3"]["inputs"]["seed"] == 42
     assert patched["10"]["inputs"]["seed"] == 42
     assert patched["6"]["inputs"]["text"] == "a dog"
+
+
+def test_template_variables_are_left_out_of_what_is_patched() -> None:
+    assignment = {"prompt": "a cat", "animal": "cat", "seed": 42}
+    values = bound_values(CONTRACT, assignment)
+    assert values == {"prompt": "a cat", "seed": 42}
+    assert patch_graph(template(), CONTRACT, values)["3"]["inputs"]["seed"] == 42
+    with pytest.raises(KeyError):  # the patch itself stays strict
+        patch_graph(template(), CONTRACT, assignment)
 
 
 def test_unassigned_inputs_and_links_are_kept() -> None:

@@ -17,6 +17,7 @@ from app.domain.graph_check import NodeProblem, check_graph
 from app.domain.patching import patch_graph
 from app.domain.preflight import preflight_sweep
 from app.domain.problems import Problem
+from app.domain.resolution import AxisRequest, SweepRequest, resolve_plan
 from app.registry import Workflow, load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -497,3 +498,15 @@ def test_a_valid_ten_thousand_run_sweep_passes() -> None:
     flow, plan = ten_thousand_runs()
     assert sum(1 for _ in expand_sweep(plan)) == 10_000
     assert preflight(flow, plan) == []
+
+
+def test_template_variables_pass_preflight_as_they_bind_no_input() -> None:
+    flow = workflow("sd15-txt2img")
+    request = SweepRequest(
+        base={"prompt": "a {animal} by __styles__"},
+        axes=(AxisRequest("animal", "cat, dog"),),
+        mode="cartesian",
+        wildcards={"styles": ("oil", "ink")},
+    )
+    plan = resolve_plan(flow.contract, request, max_runs=100)
+    assert preflight_sweep(flow.graph, flow.contract, plan, instance()) == []
