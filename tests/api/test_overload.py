@@ -40,8 +40,8 @@ def test_slow_requests_never_lock_the_api_up(small_app: FastAPI, database_url: s
         path = f"/v1/sweeps/{created.json()['id']}"
         client.get(path).raise_for_status()  # warm: the key's last use is recorded
         with blocker.connect() as lock, ThreadPoolExecutor(12) as pool:
-            # Every status read now blocks on its count, holding its connection.
-            lock.exec_driver_sql("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
+            # Every status read now blocks reading its sweep, holding its connection.
+            lock.exec_driver_sql("LOCK TABLE sweeps IN ACCESS EXCLUSIVE MODE")
             began = time.monotonic()
             reads = [pool.submit(client.get, path, timeout=30) for _ in range(12)]
             time.sleep(0.3)
