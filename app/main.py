@@ -15,6 +15,7 @@ from app.api.routes import (
     browse,
     grids,
     health,
+    instances,
     outputs,
     sweeps,
     wildcards,
@@ -85,4 +86,5 @@ def _v1_router() -> APIRouter:
     v1.include_router(workflow_drafts.router)
     v1.include_router(workflows.router)
     v1.include_router(wildcards.router)
+    v1.include_router(instances.router)
     return v1

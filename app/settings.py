@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.domain.tags import MAX_INSTANCE_TAGS, bad_tag
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Beyond a run's timeout, what a task may still hold its message for: downloading and
 # recording outputs, and a retry's countdown (at most 30 s).
@@ -31,11 +33,22 @@ def parse_instances(text: str) -> tuple[InstanceConfig, ...]:
             raise ValueError(f"COMFY_INSTANCES entry {item!r} is not an http(s) base URL")
         if parts.query or parts.fragment or parts.username or parts.password:
             raise ValueError(f"COMFY_INSTANCES entry {item!r} must be a plain base URL")
-        instances.append(InstanceConfig(url.rstrip("/"), tuple(filter(None, tags.split("+")))))
+        instances.append(InstanceConfig(url.rstrip("/"), _parse_tags(item, tags)))
     urls = [i.url for i in instances]
     if len(set(urls)) != len(urls):
         raise ValueError("COMFY_INSTANCES lists an instance twice")
     return tuple(instances)
+
+
+def _parse_tags(item: str, text: str) -> tuple[str, ...]:
+    tags = tuple(filter(None, text.split("+")))
+    for tag in tags:
+        why = bad_tag(tag)
+        if why is not None:
+            raise ValueError(f"COMFY_INSTANCES entry {item!r}: {why}")
+    if len(set(tags)) > MAX_INSTANCE_TAGS:
+        raise ValueError(f"COMFY_INSTANCES entry {item!r} has more than {MAX_INSTANCE_TAGS} tags")
+    return tags
 
 
 class Settings(BaseSettings):
@@ -90,6 +103,14 @@ class Settings(BaseSettings):
         gt=0,
         description="A prompt with no event and no queue movement this long is interrupted "
         "and its run retried elsewhere; must exceed the longest silent node (a model load).",
+    )
+    instance_bench_after: int = Field(
+        default=3,
+        ge=1,
+        description="Runs failing in a row on an instance with transport errors that bench it.",
+    )
+    instance_bench_s: float = Field(
+        default=120.0, gt=0, description="How long a benched instance gets no new runs."
     )
     reconcile_interval_s: float = Field(default=5.0, gt=0)
     object_info_ttl_s: float = Field(default=300.0, ge=0)

@@ -93,7 +93,7 @@ def measure(rt: Runtime, count: int) -> dict[str, list[float]]:
 def time_lookups(rt: Runtime, repeat: int = 50) -> dict[str, float]:
     """Median milliseconds of the lookups that span every sweep, each in its own session."""
     lookups: dict[str, Callable[[Session], object]] = {
-        "prompts per instance": instances.healthy_pool,
+        "prompts per instance": lambda session: instances.healthy_pool(session, utc_now()),
         "run a task holds": lambda session: runs.claimed_by(session, "no-such-task"),
         "lapsed leases": lambda session: runs.lapsed_leases(session, utc_now()),
     }

@@ -86,12 +86,14 @@ def take_work(rt: Runtime, task_id: str) -> Work | None:
 
 def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
     slots = rt.settings.instance_slots
-    pool = instances.healthy_pool(session)
+    now = utc_now()
+    # Drained and benched instances are not in the pool: they get no new runs.
+    pool = instances.healthy_pool(session, now)
     for entry in _emptiest_first(pool, slots):
         # Only this instance's row is locked, so claimers for other instances go on in
         # parallel; one that wants the same instance waits a moment rather than give up,
         # because a hint dropped here would leave the slot empty until the reconciler.
-        instance = instances.lock_healthy(session, entry.url)
+        instance = instances.lock_healthy(session, entry.url, now)
         if instance is None or runs.prompts_on(session, entry.url) >= slots:
             session.rollback()  # filled meanwhile: release it before locking another
             continue
@@ -99,7 +101,9 @@ def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
         # A retry goes to another instance than the one its last attempt failed on (a stalled
         # prompt's instance may stall again), unless this is the only healthy one.
         avoid = entry.url if len(pool) > 1 else None
-        run = runs.next_queued_run(session, instance.model_key, elsewhere, avoid)
+        run = runs.next_queued_run(
+            session, instance.model_key, elsewhere, avoid, instance_tags=instance.tags or ()
+        )
         if run is None:
             if avoid is None:
                 return None

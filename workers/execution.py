@@ -12,8 +12,11 @@ import asyncio
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
+
+from sqlalchemy.orm import Session
 
 from app.comfy.client import ComfyClient
 from app.comfy.errors import ComfyError, RunError, is_retryable
@@ -224,15 +227,13 @@ def record(rt: Runtime, claim: Claim, outcome: Outcome) -> None:
         return
     retry = isinstance(outcome, Failed) and _should_retry(rt, claim, outcome.error)
     with rt.sessions() as session:
+        # The instance row before the run and the sweep row, the order claimers lock them
+        # in (`take_work`); the other way round the two deadlock.
+        _record_on_instance(rt, session, claim, outcome, retry)
         if isinstance(outcome, Succeeded):
             if runs.finish_run(session, claim, RunStatus.SUCCEEDED):
                 outputs.add_outputs(session, claim.run_id, outcome.outputs)
         elif retry:
-            # The instance row before the run and the sweep row, the order claimers lock
-            # them in (`take_work`); the other way round the two deadlock.
-            if outcome.error.kind == "transport":
-                message = outcome.error.message
-                instances.set_health(session, claim.instance, False, utc_now(), message)
             runs.requeue_run(session, claim, outcome.error.to_json())
         else:
             runs.finish_run(session, claim, RunStatus.FAILED, outcome.error.to_json())
@@ -246,6 +247,29 @@ def record(rt: Runtime, claim: Claim, outcome: Outcome) -> None:
             # It may have failed before its prompt ran, so `_free_slot` sent nothing; an
             # extra hint only finds nothing to do.
             send_work(rt, 1)
+
+
+def _record_on_instance(
+    rt: Runtime, session: Session, claim: Claim, outcome: Succeeded | Failed, retry: bool
+) -> None:
+    """What the outcome says of the instance: a success ends its transport failure streak;
+    a transport failure extends it (benching it after INSTANCE_BENCH_AFTER in a row), and
+    takes it out of the pool until the reconciler's next health check if retried."""
+    if isinstance(outcome, Succeeded):
+        instances.record_success(session, claim.instance)
+        return
+    if outcome.error.kind != "transport":
+        return
+    now = utc_now()
+    if retry:
+        instances.set_health(session, claim.instance, False, now, outcome.error.message)
+    settings = rt.settings
+    bench = timedelta(seconds=settings.instance_bench_s)
+    until = instances.record_transport_failure(
+        session, claim.instance, now, settings.instance_bench_after, bench
+    )
+    if until is not None:
+        log.warning("instance_benched url=%s until=%s", claim.instance, until.isoformat())
 
 
 def _should_retry(rt: Runtime, claim: Claim, error: RunError) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from app.api.schemas.sweeps import AxisRead, RunRead, SweepRead, SweepSummary
 from app.db.models import Run, Sweep
 from app.domain.states import EXECUTED_RUN_STATUSES, RunStatus
+from app.domain.tags import split_tags
 
 
 def sweep_summary(sweep: Sweep) -> SweepSummary:
@@ -38,6 +39,7 @@ def sweep_read(
         finished_at=sweep.finished_at,
         workflow_version=None if pinned is None else pinned[0],
         workflow_hash=None if pinned is None else pinned[1],
+        requires=list(split_tags(sweep.required_tags or "")),
     )
 
 

@@ -159,6 +159,9 @@ class Sweep(Base):
     succeeded_count: Mapped[int] = _run_count()
     failed_count: Mapped[int] = _run_count()
     cancelled_count: Mapped[int] = _run_count()
+    # Instance tags its runs need (the contract's and the request's), sorted and `+`-joined,
+    # "" for none (`app.domain.tags`); a run is claimed only for an instance that has them.
+    required_tags: Mapped[str] = mapped_column(sa.String(), default="", server_default="")
 
 
 # Paging a team's sweeps newest first (ties by id) reads this index in order, no sort.
@@ -256,6 +259,12 @@ class Instance(Base):
     last_error: Mapped[str | None] = mapped_column(sa.String())
     # model_key of the last run routed here: what it probably has loaded (sticky routing).
     model_key: Mapped[str | None] = mapped_column(sa.String(32))
+    # Set by an admin: prompts already there finish, no new run is claimed for it.
+    drained: Mapped[bool] = mapped_column(sa.Boolean(), default=False, server_default=sa.false())
+    # Runs failed here in a row with transport errors; a success resets it.
+    failure_streak: Mapped[int] = mapped_column(sa.Integer(), default=0, server_default="0")
+    # No new runs are claimed for it before this (INSTANCE_BENCH_AFTER, INSTANCE_BENCH_S).
+    benched_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class WildcardList(Base):

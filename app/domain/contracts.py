@@ -26,6 +26,7 @@ from jsonschema.protocols import Validator
 from jsonschema.validators import create
 
 from app.domain.problems import Loc, Problem, and_more, close_options
+from app.domain.tags import bad_tag
 
 ParamType = Literal["integer", "number", "string", "boolean"]
 JsonValue = Any  # a value decoded from JSON: str | int | float | bool | None | list | dict
@@ -58,11 +59,16 @@ class Contract:
     workflow: str
     parameters: Mapping[str, Parameter]
     schema: Mapping[str, JsonValue] = field(compare=False, repr=False)
+    # Instance tags every run needs (`x-comfy-requires`), e.g. ("sdxl",): only instances
+    # configured with all of them take its runs.
+    requires: tuple[str, ...] = ()
 
 
 SUPPORTED_TYPES: tuple[ParamType, ...] = ("integer", "number", "string", "boolean")
 _SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _BINDING_KEYS = frozenset({"node", "input"})
+# Top-level key of the parameters schema naming the instance tags its runs need.
+REQUIRES_KEY = "x-comfy-requires"
 
 
 class ContractError(Exception):
@@ -266,7 +272,19 @@ def build_contract(workflow: str, schema: Mapping[str, Any]) -> Contract:
     _check_root(schema)
     parameters = {name: _build_parameter(name, prop) for name, prop in schema["properties"].items()}
     _check_unique_bindings(parameters)
-    return Contract(workflow=workflow, parameters=parameters, schema=schema)
+    requires = _build_requires(schema.get(REQUIRES_KEY, []))
+    return Contract(workflow=workflow, parameters=parameters, schema=schema, requires=requires)
+
+
+def _build_requires(raw: object) -> tuple[str, ...]:
+    pointer = f"/{REQUIRES_KEY}"
+    if not isinstance(raw, list):
+        raise ContractError(pointer, 'must be a list of instance tags, e.g. ["sdxl"]')
+    for index, tag in enumerate(raw):
+        why = bad_tag(tag) if isinstance(tag, str) else "a tag must be a string"
+        if why is not None:
+            raise ContractError(f"{pointer}/{index}", why)
+    return tuple(sorted(set(raw)))
 
 
 def _check_compiles(schema: Mapping[str, Any]) -> None:

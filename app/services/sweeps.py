@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 from uuid import UUID, uuid4
@@ -20,6 +20,7 @@ from app.domain.preflight import preflight_sweep
 from app.domain.problems import SweepRejected, reject
 from app.domain.resolution import SEED_PARAM, AxisRequest, SweepRequest, resolve_plan
 from app.domain.sampling import SampledRange, SamplingSpec
+from app.domain.tags import join_tags, missing_everywhere
 from app.domain.template_plan import Wildcards, referenced_wildcards
 from app.queue import START_SWEEP, send_after_commit
 from app.registry import Workflow
@@ -41,17 +42,21 @@ def submit_sweep(
     max_runs: int,
     celery: Celery,
     object_info: Mapping[str, Any] | None,
+    pool_tags: Sequence[Sequence[str]] = (),
 ) -> Sweep:
     """Validate, preflight against the pool's node specs, store sweep and runs in one
     transaction, and send one start message after it commits. `object_info` is None when
     no instance has answered yet; the instances then validate at submission. The sweep pins
-    the workflow's latest version: its runs use that content whatever is registered later."""
+    the workflow's latest version: its runs use that content whatever is registered later.
+    `pool_tags` are the configured instances' tags: a sweep none of them can serve is
+    refused rather than left queued forever."""
     pinned = workflows.latest_visible(session, team_id, body.workflow)
     if pinned is None:
         known = ", ".join(workflows.visible_names(session, team_id))
         msg = f"no workflow named {body.workflow!r}; known: {known}"
         raise reject(("workflow",), "unknown_workflow", msg, body.workflow)
     workflow = pinned.workflow
+    required = _required_tags(body, workflow.contract, pool_tags)
     request = _domain_request(body, workflow.contract)
     request = replace(request, wildcards=_wildcards(session, team_id, request))
     plan = resolve_plan(workflow.contract, request, max_runs)
@@ -68,11 +73,34 @@ def submit_sweep(
         request=body.model_dump(mode="json", exclude_none=True),
         plan=_plan_record(plan, request),
         total=count_runs(plan),
+        required_tags=join_tags(required),
     )
     run_store.add_runs(session, sweep.id, _ordered_runs(workflow, plan))
     send_after_commit(session, celery, START_SWEEP, [str(sweep.id)])
     session.commit()
     return sweep
+
+
+def _required_tags(
+    body: SweepCreate, contract: Contract, pool_tags: Sequence[Sequence[str]]
+) -> tuple[str, ...]:
+    """The contract's and the request's tags, if some configured instance has them all."""
+    required = tuple(sorted({*contract.requires, *body.requires}))
+    missing = missing_everywhere(required, pool_tags)
+    if missing is None:
+        return required
+    from_request = set(missing) & set(body.requires)
+    shown = "+".join(missing)
+    if from_request:
+        loc: tuple[str, ...] = ("requires",)
+        msg = f"no configured instance has the tags {shown} this sweep requires"
+    else:
+        loc = ("workflow",)
+        msg = (
+            f"no configured instance has the tags {shown} that workflow {contract.workflow!r} "
+            f"requires (x-comfy-requires)"
+        )
+    raise reject(loc, "no_instance_with_tags", msg, list(missing))
 
 
 def _ordered_runs(workflow: Workflow, plan: SweepPlan) -> list[NewRun]:

@@ -100,6 +100,9 @@ def _rejected(
 async def post_prompt(request: Request) -> Response:
     services = services_of(request)
     submission = services.stats.prompt_submitted()
+    if services.faults.plan.unavailable.matches(submission):
+        log.warning("fault unavailable submission=%d", submission)
+        return json_response({"error": "fault: unavailable"}, 503)
     body = await object_body(request)
     number = _take_number(services, body)
     if "prompt" not in body:

@@ -2,8 +2,9 @@
 are refused, and slow `/view`.
 
 Spec syntax (CLI `--faults` and `POST /standin/faults {"spec": ...}`): comma-separated items
-`fail:N`, `hang:N`, `die:N`, `reject:N` and `slow-view:MS`. For fail/hang/die, N is the 1-based
-ordinal of a prompt the executor starts (counted since the process started); for reject, of a
+`fail:N`, `hang:N`, `die:N`, `reject:N`, `unavailable:N` and `slow-view:MS`. For fail/hang/die,
+N is the 1-based ordinal of a prompt the executor starts (counted since the process started);
+for reject and unavailable (a 503, as a proxy in front of a wedged ComfyUI answers), of a
 `POST /prompt` received. `+N` is relative to the moment the spec is applied (`fail:+1` = the
 next prompt), `*` means every prompt. Items of one kind add up: `fail:2,fail:5`. An empty spec
 clears everything.
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from app.standin.graph import JsonObject, JsonValue
 
 PROMPT_FAULTS = ("fail", "hang", "die")  # counted in prompts the executor starts
-SUBMISSION_FAULTS = ("reject",)  # counted in `POST /prompt` requests received
+SUBMISSION_FAULTS = ("reject", "unavailable")  # counted in `POST /prompt` requests received
 ORDINAL_FAULTS = PROMPT_FAULTS + SUBMISSION_FAULTS
 
 
@@ -41,6 +42,7 @@ class FaultPlan:
     hang: PromptSelector = field(default_factory=PromptSelector)
     die: PromptSelector = field(default_factory=PromptSelector)
     reject: PromptSelector = field(default_factory=PromptSelector)
+    unavailable: PromptSelector = field(default_factory=PromptSelector)
     slow_view_ms: int = 0
 
     def spec(self) -> str:
@@ -56,6 +58,7 @@ class FaultPlan:
             "hang": list(self.hang.describe()),
             "die": list(self.die.describe()),
             "reject": list(self.reject.describe()),
+            "unavailable": list(self.unavailable.describe()),
             "slow_view_ms": self.slow_view_ms,
         }
 
@@ -97,9 +100,8 @@ def parse_faults(spec: str, started: int = 0, submitted: int = 0) -> FaultPlan:
             else:
                 ordinals[kind].add(ordinal)
         else:
-            raise ValueError(
-                f"bad fault {item!r}: kind must be fail, hang, die, reject or slow-view"
-            )
+            kinds = "fail, hang, die, reject, unavailable or slow-view"
+            raise ValueError(f"bad fault {item!r}: kind must be {kinds}")
     selectors = {
         kind: PromptSelector(frozenset(ordinals[kind]), kind in every) for kind in ORDINAL_FAULTS
     }

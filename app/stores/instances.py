@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.db.models import Instance, Run
+from app.stores.eligibility import instance_serving
 from app.stores.runs import holding_prompt
 
 
@@ -31,32 +34,101 @@ class PoolEntry:
     url: str
     model_key: str  # "" when nothing is known to be loaded
     prompts: int  # queued or executing on it now
+    tags: tuple[str, ...] = ()
 
 
-def healthy_pool(session: Session) -> list[PoolEntry]:
-    """The healthy instances with the prompts each holds, in one query."""
-    prompts = (
+def _prompts_by_instance() -> sa.Subquery:
+    return (
         sa.select(Run.instance, sa.func.count().label("prompts"))
         .where(*holding_prompt())
         .group_by(Run.instance)
         .subquery()
     )
+
+
+def healthy_pool(session: Session, now: datetime) -> list[PoolEntry]:
+    """The instances that may take new runs now (healthy, not drained, not benched) with the
+    prompts each holds, in one query."""
+    prompts = _prompts_by_instance()
     query = (
-        sa.select(Instance.url, Instance.model_key, sa.func.coalesce(prompts.c.prompts, 0))
+        sa.select(Instance, sa.func.coalesce(prompts.c.prompts, 0))
         .outerjoin(prompts, prompts.c.instance == Instance.url)
-        .where(Instance.healthy.is_(True))
+        .where(*instance_serving(now))
         .order_by(Instance.url)
     )
-    return [PoolEntry(url, key or "", count) for url, key, count in session.execute(query)]
+    return [
+        PoolEntry(i.url, i.model_key or "", count, tuple(i.tags or ()))
+        for i, count in session.execute(query)
+    ]
 
 
-def lock_healthy(session: Session, url: str) -> Instance | None:
+def lock_healthy(session: Session, url: str, now: datetime) -> Instance | None:
     """Lock one instance's row until the transaction ends, waiting for a claimer that holds
-    it, so one claimer at a time fills its slots; None if it is no longer healthy."""
-    query = (
-        sa.select(Instance).where(Instance.url == url, Instance.healthy.is_(True)).with_for_update()
-    )
+    it, so one claimer at a time fills its slots; None if it may no longer take new runs
+    (unhealthy, drained or benched meanwhile)."""
+    query = sa.select(Instance).where(Instance.url == url, *instance_serving(now)).with_for_update()
     return session.scalar(query)
+
+
+def pool_with_prompts(session: Session) -> list[tuple[Instance, int]]:
+    """Every instance row with the prompts it holds now, for the operators' view."""
+    prompts = _prompts_by_instance()
+    query = (
+        sa.select(Instance, sa.func.coalesce(prompts.c.prompts, 0))
+        .outerjoin(prompts, prompts.c.instance == Instance.url)
+        .order_by(Instance.url)
+    )
+    return [(instance, count) for instance, count in session.execute(query)]
+
+
+def ensure_instance(session: Session, url: str, tags: Sequence[str]) -> None:
+    """Add the configured instance's row if the reconciler has not yet; a row the reconciler
+    adds at the same moment wins, so this never fails on the primary key."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(Instance)
+        .values(url=url, tags=list(tags), healthy=True)
+        .on_conflict_do_nothing(index_elements=[Instance.url])
+    )
+
+
+def set_drained(session: Session, url: str, drained: bool) -> bool:
+    result = session.execute(sa.update(Instance).where(Instance.url == url).values(drained=drained))
+    return _rows(result) == 1
+
+
+def record_transport_failure(
+    session: Session, url: str, now: datetime, bench_after: int, bench_for: timedelta
+) -> datetime | None:
+    """One more run failed there with a transport error; benches it for `bench_for` once
+    `bench_after` did in a row, and returns until when (None if not benched). The streak is
+    kept through the bench, so the first failure after it benches the instance again."""
+    streak = session.scalar(
+        sa.update(Instance)
+        .where(Instance.url == url)
+        .values(failure_streak=Instance.failure_streak + 1)
+        .returning(Instance.failure_streak)
+    )
+    if streak is None or streak < bench_after:
+        return None
+    until = now + bench_for
+    session.execute(sa.update(Instance).where(Instance.url == url).values(benched_until=until))
+    return until
+
+
+def record_success(session: Session, url: str) -> None:
+    """A run succeeded there: its transport failure streak starts again from 0. Touches the
+    row only when there is a streak, so the usual success takes no lock on it."""
+    session.execute(
+        sa.update(Instance)
+        .where(Instance.url == url, Instance.failure_streak > 0)
+        .values(failure_streak=0)
+    )
+
+
+def _rows(result: sa.Result[Any]) -> int:
+    return cast(sa.CursorResult[Any], result).rowcount
 
 
 def all_instances(session: Session) -> list[Instance]:

@@ -19,6 +19,7 @@ from app.db.base import utc_now
 from app.db.models import Run, Sweep
 from app.domain.states import RunStatus, SweepStatus
 from app.stores import run_copy
+from app.stores.eligibility import sweep_fits_instance
 from app.stores.sweeps import move_counts
 
 
@@ -158,12 +159,18 @@ def _claim_of(run: Run) -> Claim:
 
 
 def next_queued_run(
-    session: Session, affinity: str | None, elsewhere: Iterable[str], avoid: str | None = None
+    session: Session,
+    affinity: str | None,
+    elsewhere: Iterable[str],
+    avoid: str | None = None,
+    *,
+    instance_tags: Iterable[str] = (),
 ) -> Run | None:
     """The queued run an instance should take next: oldest sweep first, then runs of the
     models the instance already holds, then runs no other instance is working on, then the
     cache-aware dispatch order. Locked, skipping rows another claimer holds (Postgres).
-    With `avoid` (the instance's URL), never a run whose last attempt failed there."""
+    With `avoid` (the instance's URL), never a run whose last attempt failed there; only
+    runs of sweeps whose required tags are among the instance's `instance_tags`."""
     elsewhere = [key for key in elsewhere if key]
     same_models = sa.case((Run.model_key == affinity, 0), else_=1) if affinity else sa.literal(0)
     held_elsewhere = (
@@ -173,7 +180,7 @@ def next_queued_run(
         sa.select(Run)
         .join(Sweep, Sweep.id == Run.sweep_id)
         .where(Sweep.status == SweepStatus.RUNNING, Run.status == RunStatus.QUEUED)
-        .where(*_not_failed_on(avoid))
+        .where(*_not_failed_on(avoid), sweep_fits_instance(instance_tags))
         .order_by(Sweep.created_at, same_models, held_elsewhere, Run.dispatch_order)
         .limit(1)
         .with_for_update(of=Run, skip_locked=True)

@@ -24,6 +24,7 @@ def add_sweep(
     plan: Mapping[str, Any],
     total: int,
     workflow_version_id: UUID | None = None,
+    required_tags: str = "",
 ) -> Sweep:
     sweep = Sweep(
         id=sweep_id,
@@ -33,6 +34,7 @@ def add_sweep(
         request=dict(request),
         plan=dict(plan),
         total=total,
+        required_tags=required_tags,
     )
     session.add(sweep)
     # Flushed now so the runs' bulk insert, which bypasses the ORM, finds the parent row.

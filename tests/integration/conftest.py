@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from app.main import create_app
+from app.services import keys
 from app.settings import Settings
-from tests.api.conftest import mint_key
 from tests.conftest import REDIS_URL, scratch_database, scratch_queue
 from tests.support.run_counts import assert_counts_match_in
 from tests.support.serving import serve
@@ -141,10 +141,15 @@ def system_factory(
     systems: list[System] = []
 
     def build(
-        *standin_args: str, instances: int = 2, timings: dict[str, str] | None = None
+        *standin_args: str,
+        instances: int = 2,
+        timings: dict[str, str] | None = None,
+        tags: Sequence[str] = (),
     ) -> System:
+        """`tags[n]` are the `+`-joined tags of instance n in COMFY_INSTANCES."""
         standins = launch_instances(tmp_path, instances, *standin_args)
-        urls = ",".join(s.base_url for s in standins)
+        tagged = [f"#{t}" if t else "" for t in (*tags, *[""] * instances)]
+        urls = ",".join(s.base_url + tag for s, tag in zip(standins, tagged, strict=False))
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -183,11 +188,13 @@ def api_for() -> Iterator[Callable[[System], httpx.Client]]:
     """The API served by uvicorn on loopback, and an HTTP client holding a fresh key."""
     with ExitStack() as stack:
 
-        def make(system: System) -> httpx.Client:
+        def make(system: System, role: str = "member") -> httpx.Client:
             app = create_app(system.settings)
             stack.callback(app.state.engine.dispose)
             base_url = stack.enter_context(serve(app))
-            headers = {"Authorization": f"Bearer {mint_key(app, 'it')}"}
+            with app.state.session_factory() as session:
+                key = keys.create_key(session, "it", role=role).plaintext
+            headers = {"Authorization": f"Bearer {key}"}
             return stack.enter_context(httpx.Client(base_url=base_url, headers=headers, timeout=30))
 
         yield make

@@ -59,6 +59,7 @@ def create_sweep(
         max_runs=settings.max_runs_per_sweep,
         celery=celery,
         object_info=node_specs.current(),
+        pool_tags=[instance.tags for instance in settings.instances],
     )
     response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
     return sweep_read(sweep, {RunStatus.QUEUED: sweep.total}, _pinned(session, sweep))

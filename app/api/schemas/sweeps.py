@@ -13,12 +13,14 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.domain.states import RunStatus, SweepStatus
+from app.domain.tags import MAX_INSTANCE_TAGS, TAG_PATTERN
 
 ParamName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 # Strings end up in JSON columns and ComfyUI graphs; NUL is refused by Postgres JSONB and is
 # never meaningful in a prompt, so it is rejected at the edge rather than failing the insert.
 Text = Annotated[str, StringConstraints(max_length=20_000, pattern=r"^[^\x00]*$")]
 Scalar = bool | int | float | Text
+Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN)]
 
 
 class AxisIn(BaseModel):
@@ -95,6 +97,13 @@ class SweepCreate(BaseModel):
     mode: Literal["cartesian", "zip"] = "cartesian"
     seeds: SeedsIn | None = None
     sampling: SamplingIn | None = None
+    requires: list[Tag] = Field(
+        default_factory=list,
+        max_length=MAX_INSTANCE_TAGS,
+        description="Instance tags its runs need besides the workflow's own "
+        "(`x-comfy-requires`); only instances configured with all of them take its runs.",
+        examples=[["48gb"]],
+    )
 
 
 class AxisRead(BaseModel):
@@ -130,6 +139,10 @@ class SweepRead(SweepSummary):
         default=None, description="The workflow version its runs use, fixed at submission."
     )
     workflow_hash: str | None = Field(default=None, description="That version's content hash.")
+    requires: list[str] = Field(
+        default_factory=list,
+        description="Instance tags its runs need: the workflow's and the request's.",
+    )
 
 
 class RunRead(BaseModel):

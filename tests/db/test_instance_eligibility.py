@@ -1,0 +1,144 @@
+"""Which instance a run may be claimed for: tags that cover its sweep's, not drained, not
+benched. On Postgres and on SQLite, through the worker's own claim (`take_work`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import pytest
+import sqlalchemy as sa
+
+from app.db.base import utc_now
+from app.db.migrate import upgrade_to_head
+from app.db.models import Instance, Run
+from app.domain.states import RunStatus, SweepStatus
+from app.queue import make_celery
+from app.settings import Settings
+from app.stores import instances, runs, sweeps, teams
+from tests.conftest import REDIS_URL, scratch_database
+from workers.dispatching import take_work
+from workers.runtime import Runtime, build_runtime
+
+PLAIN, SDXL, BIG = "http://plain:8188", "http://sdxl:8188", "http://big:8188"
+POOL = {PLAIN: (), SDXL: ("sdxl",), BIG: ("48gb", "sdxl")}
+SLOTS = 2
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'state.db'}"
+        upgrade_to_head(url)
+        yield _runtime(url)
+    else:
+        with scratch_database("eligibility") as url:
+            rt = _runtime(url)
+            yield rt
+            rt.sessions.kw["bind"].dispose()
+
+
+def _runtime(url: str) -> Runtime:
+    instances_setting = ",".join(f"{u}#{'+'.join(t)}" if t else u for u, t in POOL.items())
+    settings = Settings(
+        database_url=url,
+        comfy_instances=instances_setting,
+        instance_slots=SLOTS,
+        redis_url=REDIS_URL,
+    )
+    rt = build_runtime(settings, make_celery(settings))
+    with rt.sessions() as session:
+        instances.sync_instances(session, list(POOL.items()))
+        session.commit()
+    return rt
+
+
+def start_sweep(rt: Runtime, count: int, required_tags: str = "") -> UUID:
+    with rt.sessions() as session:
+        team = teams.get_or_create_team(session, f"team-{uuid4().hex[:8]}")
+        sweep = sweeps.add_sweep(
+            session,
+            sweep_id=uuid4(),
+            team_id=team.id,
+            workflow="sd15-txt2img",
+            request={},
+            plan={},
+            total=count,
+            required_tags=required_tags,
+        )
+        runs.add_runs(session, sweep.id, (runs.NewRun(i, {"seed": i}) for i in range(count)))
+        sweeps.move_sweep(session, sweep.id, [SweepStatus.PENDING], SweepStatus.RUNNING)
+        session.commit()
+        return sweep.id
+
+
+def claim_all(rt: Runtime) -> Counter[str]:
+    """Claim until nothing more is given; how many runs went to each instance."""
+    got: Counter[str] = Counter()
+    while (work := take_work(rt, f"task-{uuid4()}")) is not None:
+        got[work.claim.instance] += 1
+    return got
+
+
+def set_instance(rt: Runtime, url: str, **values: object) -> None:
+    with rt.sessions() as session:
+        session.execute(sa.update(Instance).where(Instance.url == url).values(**values))
+        session.commit()
+
+
+def test_runs_needing_a_tag_go_only_to_instances_that_have_it(runtime: Runtime) -> None:
+    start_sweep(runtime, 10, required_tags="sdxl")
+    assert claim_all(runtime) == {SDXL: SLOTS, BIG: SLOTS}
+
+
+def test_runs_needing_two_tags_go_only_to_the_instance_with_both(runtime: Runtime) -> None:
+    start_sweep(runtime, 10, required_tags="48gb+sdxl")
+    assert claim_all(runtime) == {BIG: SLOTS}
+
+
+def test_runs_needing_nothing_go_everywhere(runtime: Runtime) -> None:
+    start_sweep(runtime, 10)
+    assert claim_all(runtime) == dict.fromkeys(POOL, SLOTS)
+
+
+def test_a_drained_instance_gets_nothing_until_undrained(runtime: Runtime) -> None:
+    start_sweep(runtime, 10)
+    with runtime.sessions() as session:
+        assert instances.set_drained(session, SDXL, True)
+        session.commit()
+    assert claim_all(runtime) == {PLAIN: SLOTS, BIG: SLOTS}
+    with runtime.sessions() as session:
+        instances.set_drained(session, SDXL, False)
+        session.commit()
+    assert claim_all(runtime) == {SDXL: SLOTS}
+
+
+def test_transport_failures_in_a_row_bench_an_instance_and_a_success_resets(
+    runtime: Runtime,
+) -> None:
+    now = utc_now()
+    bench = timedelta(seconds=120)
+    with runtime.sessions() as session:
+        assert instances.record_transport_failure(session, PLAIN, now, 3, bench) is None
+        instances.record_success(session, PLAIN)  # the streak starts again
+        assert instances.record_transport_failure(session, PLAIN, now, 3, bench) is None
+        assert instances.record_transport_failure(session, PLAIN, now, 3, bench) is None
+        until = instances.record_transport_failure(session, PLAIN, now, 3, bench)
+        session.commit()
+    assert until == now + bench
+    start_sweep(runtime, 10)
+    assert claim_all(runtime) == {SDXL: SLOTS, BIG: SLOTS}
+    # The cool-down over, it takes runs again.
+    set_instance(runtime, PLAIN, benched_until=utc_now() - timedelta(seconds=1))
+    assert claim_all(runtime) == {PLAIN: SLOTS}
+
+
+def test_a_run_of_a_sweep_no_instance_fits_stays_queued(runtime: Runtime) -> None:
+    sweep_id = start_sweep(runtime, 1, required_tags="h100")
+    assert claim_all(runtime) == {}
+    with runtime.sessions() as session:
+        status = session.scalar(sa.select(Run.status).where(Run.sweep_id == sweep_id))
+    assert status == RunStatus.QUEUED
