@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw, PngImagePlugin
 from app.domain.grid_geometry import INDEX_PREVIEW, PageLayout, Size, Slot
 from app.grids.labels import corners, draw_label, draw_placeholder
 from app.grids.posters import PosterUnavailable, is_video, poster_frame
+from app.grids.tiles import TileKey, read_tile, tile_path
 from app.media.storage import atomic_file
 
 REQUEST_KEY = "comfy_sweep_request"
@@ -52,12 +53,14 @@ SLOT_BACKGROUND = (236, 236, 236)
 @dataclass(frozen=True)
 class CellContent:
     """What one run shows: its first image or video (None when it has none), its status, the
-    short error when it failed, and the parameters it ran with."""
+    short error when it failed, the parameters it ran with, and where a tile of the image
+    already fitted to its slot may be (`app.grids.tiles`)."""
 
     path: Path | None
     status: str
     error: str | None
     assignment: Mapping[str, Any]
+    tile: TileKey | None = None
 
 
 CellSource = Callable[[int], CellContent]
@@ -162,6 +165,11 @@ def _cell_image(content: CellContent, area: Size, max_pixels: int) -> Image.Imag
         raise CellUnreadable(content.status, content.error or "")
     if content.path is None:
         raise CellUnreadable("no image", content.error or "the run produced no image or video")
+    if content.tile is not None:
+        # Fitted when the run was ingested; missing or for another slot size, fitted now.
+        fitted = read_tile(tile_path(content.tile, area), area)
+        if fitted is not None:
+            return fitted
     return _thumbnail(content.path, area, max_pixels)
 
 
