@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Mapping
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from isal import isal_zlib
@@ -51,16 +51,33 @@ def write_png(
     _chunk(file, b"IEND", b"")
 
 
-def _filtered(canvas: Image.Image, top: int, bottom: int) -> bytes:
+def _filtered(canvas: Image.Image, top: int, bottom: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
     """Rows `top` to `bottom`, each as its filter byte then its Sub-filtered samples."""
     width = canvas.width
-    with canvas.crop((0, top, width, bottom)) as band:
-        rows = np.frombuffer(band.tobytes(), dtype=np.uint8).reshape(bottom - top, width * 3)
+    rows = np.frombuffer(_raw_rows(canvas, top, bottom), dtype=np.uint8)
+    rows = rows.reshape(bottom - top, width * 3)
     out = np.empty((bottom - top, width * 3 + 1), dtype=np.uint8)
     out[:, 0] = _SUB
     out[:, 1:4] = rows[:, :3]
     np.subtract(rows[:, 3:], rows[:, :-3], out=out[:, 4:])  # wraps modulo 256, as PNG's does
-    return out.tobytes()
+    return out
+
+
+def _raw_rows(canvas: Image.Image, top: int, bottom: int) -> bytes:
+    # Pillow's raw encoder over a region, as `tobytes` runs it over the whole image: `crop`
+    # then `tobytes` would copy every pixel twice more (0.8 s of CPU for 70 Mpx, not 0.15).
+    size = canvas.width * 3 * (bottom - top)
+    encoder = Image._getencoder("RGB", "raw", ("RGB", 0, 1))
+    encoder.setimage(canvas.im, (0, top, canvas.width, bottom))
+    parts = []
+    status = 0
+    while status == 0:  # one round for a buffer the band's size, more should that change
+        _, status, data = encoder.encode(size)
+        parts.append(data)
+    raw = parts[0] if len(parts) == 1 else b"".join(parts)
+    if status < 0 or len(raw) != size:
+        raise RuntimeError(f"Pillow's raw encoder returned {len(raw)} bytes of {size}")
+    return raw
 
 
 def _itxt(key: str, text: str, compressed: bool) -> bytes:
