@@ -1,7 +1,9 @@
 """Builds a finished sweep's comparison grids: its pages, an index page, and `grids.json`.
 
 Reads the sweep and every run's first image or video in one short transaction, then renders
-with no session open (rendering 1,000 cells takes tens of seconds). Files go to
+with no session open. Cells come from the tiles workers fit as each run is ingested
+(`workers.tiling`), so this mostly pastes and encodes; a cell without its tile is fitted from
+the original (1,000 of those take tens of seconds). Files go to
 `DATA_DIR/sweeps/<sweep>/grids/`: `page-<n>.png`, `index.png` when there are several pages,
 and `grids.json` written last, so its presence means every file it lists is whole. Building
 again (a redelivered finalize) rewrites the same files atomically and drops stale pages.

@@ -1,7 +1,8 @@
 """Draws one page of a comparison grid from its computed layout, streaming cells from disk.
 
 Owns the pixels, never the geometry (that is `app.domain.grid_layout`) nor the database: a
-`CellSource` says what each run index shows. Cells are decoded a few at a time, in order, and
+`CellSource` says what each run index shows. A cell whose tile (`app.grids.tiles`) fits its
+slot is pasted as it is; other cells are decoded a few at a time, in order, and
 reduced to their slot as they are decoded (`draft` for JPEG, `reduce` then a small resize
 otherwise), so memory is the page canvas plus one full-size image per decoding thread and a
 few thumbnails, whatever the number of cells. Files are opened under an explicit
