@@ -23,7 +23,6 @@ _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _RGB, _BIT_DEPTH = 2, 8  # PNG colour type 2: truecolour, 8 bits a sample
 _SUB = 1  # PNG row filter: each byte less the same sample of the pixel to its left
 _BAND_ROWS = 256
-_IDAT_BYTES = 1 << 20
 LEVEL = 1  # ISA-L's levels are 0-3; 1 is as small as zlib's 1 and far quicker
 
 
@@ -40,14 +39,12 @@ def write_png(
     for key, (text, compressed) in texts.items():
         _chunk(file, b"iTXt", _itxt(key, text, compressed))
     deflate = isal_zlib.compressobj(level)
-    pending = bytearray()
     for top in range(0, height, _BAND_ROWS):
-        pending += deflate.compress(_filtered(canvas, top, min(top + _BAND_ROWS, height)))
-        while len(pending) >= _IDAT_BYTES:
-            _chunk(file, b"IDAT", bytes(pending[:_IDAT_BYTES]))
-            del pending[:_IDAT_BYTES]
-    pending += deflate.flush()
-    _chunk(file, b"IDAT", bytes(pending))
+        # Each band's output is an IDAT of its own: readers join them, whatever their sizes.
+        data = deflate.compress(_filtered(canvas, top, min(top + _BAND_ROWS, height)))
+        if data:
+            _chunk(file, b"IDAT", data)
+    _chunk(file, b"IDAT", deflate.flush())
     _chunk(file, b"IEND", b"")
 
 

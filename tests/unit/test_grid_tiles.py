@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from app.domain.expansion import Axis, SweepPlan, count_runs
 from app.domain.grid_geometry import GridPlan, PageLayout, Size, Slot
 from app.domain.grid_layout import plan_grid, slot_of
-from app.grids.render import CellContent, GridRecord, load_thumbnail, render_page
+from app.grids import render as render_module
+from app.grids.render import SLOT_BACKGROUND, CellContent, GridRecord, load_thumbnail, render_page
 from app.grids.tiles import TileKey, read_tile, tile_key, tile_path, write_tile
 from tests.support.videos import solid_video
 
@@ -172,3 +174,46 @@ def test_the_tile_is_what_gets_drawn_and_a_missing_one_falls_back(tmp_path: Path
         assert centre is not None
         assert rgb.getpixel((slot.rect.x + 80, slot.rect.y + 80)) == BLUE  # from the tile
         assert rgb.getpixel((centre.rect.x + 80, centre.rect.y + 80)) == RED  # fitted anew
+
+
+def pillow_png(canvas: Image.Image, file: BinaryIO, texts: Mapping[str, tuple[str, bool]]) -> None:
+    """How pages were encoded before `app.grids.png_writer`."""
+    info = PngImagePlugin.PngInfo()
+    for key, (text, zipped) in texts.items():
+        info.add_itxt(key, text, zip=zipped)
+    canvas.save(file, format="PNG", pnginfo=info, compress_level=1)
+
+
+def test_tiles_and_the_page_writer_draw_what_originals_and_pillow_drew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = mixed_outputs(tmp_path)
+    grid = planned(SweepPlan({"seed": 1}, (CFG, SAMPLER)), cell=Size(200, 120))
+    ingest(files, grid, tmp_path / "tiles")
+    page = grid.pages[0]
+    render(page, source_for(files, tmp_path / "tiles"), tmp_path / "new.png")
+    monkeypatch.setattr(render_module, "write_png", pillow_png)
+    render(page, source_for(files, None), tmp_path / "old.png")
+    with Image.open(tmp_path / "old.png") as old, Image.open(tmp_path / "new.png") as new:
+        assert isinstance(old, PngImagePlugin.PngImageFile)
+        assert isinstance(new, PngImagePlugin.PngImageFile)
+        assert new.text == old.text
+        assert new.tobytes() == old.tobytes()
+
+
+def test_the_slot_background_shows_around_a_narrow_image_and_behind_a_transparent_one(
+    tmp_path: Path,
+) -> None:
+    grid = planned(SweepPlan({"seed": 1}, (CFG,)))
+    narrow = tmp_path / "narrow.png"
+    Image.new("RGB", (40, 160), RED).save(narrow)
+    clear = tmp_path / "clear.png"
+    Image.new("RGBA", (160, 160), (0, 0, 0, 0)).save(clear)
+    files = {0: narrow, 1: clear, 2: narrow}
+    render(grid.pages[0], source_for(files, None), tmp_path / "page.png")
+    with Image.open(tmp_path / "page.png") as drawn:
+        rgb = drawn.convert("RGB")
+        for index in (0, 1):
+            slot = slot_of(grid, index)
+            assert slot is not None
+            assert rgb.getpixel((slot.rect.x + 2, slot.rect.y + 2)) == SLOT_BACKGROUND
