@@ -60,6 +60,7 @@ bench: install-dev
 	$(PY) -m bench.claims
 	$(PY) -m bench.execution
 	$(PY) -m bench.grids
+	$(PY) -m bench.grid_finalize
 	$(PY) -m bench.load
 
 ## standin: one ComfyUI stand-in on :8188, for trying the client or a local worker

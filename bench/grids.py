@@ -51,19 +51,19 @@ SHAPES: dict[str, tuple[int, ...]] = {
 }
 
 
-def make_cell(path: Path, seed: int) -> None:
+def make_cell(path: Path, seed: int, edge: int = EDGE) -> None:
     rnd = random.Random(seed)
-    gradient = Image.linear_gradient("L").resize((EDGE, EDGE)).rotate(rnd.uniform(0, 360))
+    gradient = Image.linear_gradient("L").resize((edge, edge)).rotate(rnd.uniform(0, 360))
     extent = (-2 + rnd.random(), -1.5, 1 + rnd.random(), 1.5)
-    fractal = Image.effect_mandelbrot((EDGE, EDGE), extent, 60)
-    noise = Image.effect_noise((EDGE, EDGE), rnd.uniform(20, 40))
+    fractal = Image.effect_mandelbrot((edge, edge), extent, 60)
+    noise = Image.effect_noise((edge, edge), rnd.uniform(20, 40))
     red = Image.blend(gradient, noise, 0.35)
-    green = Image.blend(ImageChops.offset(fractal, rnd.randrange(EDGE), 0), noise, 0.25)
+    green = Image.blend(ImageChops.offset(fractal, rnd.randrange(edge), 0), noise, 0.25)
     blue = Image.blend(gradient.transpose(Image.Transpose.ROTATE_90), fractal, rnd.random())
     Image.merge("RGB", (red, green, blue)).save(path, format="PNG", compress_level=4)
 
 
-def prepare_cells(directory: Path, count: int) -> None:
+def prepare_cells(directory: Path, count: int, edge: int = EDGE) -> None:
     """`cell-0000.png` ... for `count` cells, the first DISTINCT made, the rest linked."""
     directory.mkdir(parents=True, exist_ok=True)
     distinct = [directory / f"cell-{n:04d}.png" for n in range(min(count, DISTINCT))]
@@ -71,7 +71,8 @@ def prepare_cells(directory: Path, count: int) -> None:
     if missing:
         started = time.perf_counter()
         with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-            list(pool.map(make_cell, *zip(*missing, strict=True)))
+            paths, seeds = zip(*missing, strict=True)
+            list(pool.map(make_cell, paths, seeds, [edge] * len(paths)))
         print(f"made {len(missing)} cells in {time.perf_counter() - started:.1f} s")
     for n in range(len(distinct), count):
         link = directory / f"cell-{n:04d}.png"

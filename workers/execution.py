@@ -28,7 +28,7 @@ from app.queue import RESUME_RUN
 from app.stores import instances, outputs, runs
 from app.stores.outputs import NewOutput
 from app.stores.runs import Claim
-from workers import collecting, stopping
+from workers import collecting, stopping, tiling
 from workers.dispatching import lease_until, send_work
 from workers.finalization import finish_if_done
 from workers.runtime import Runtime
@@ -113,6 +113,8 @@ async def _drive(
         if entry.error is not None:
             return Failed(entry.error)
         files = await collecting.collect_outputs(rt, client, claim, entry)
+        # Before the run is recorded: the last one's record may start the finalizer.
+        await asyncio.to_thread(tiling.write_run_tile, rt, claim, files)
         await rt.comfy.forget(claim.instance, prompt_id)
         return Succeeded(files)
     except ComfyError as failure:

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from app.db.base import utc_now
 from app.domain.states import SweepStatus, final_sweep_status
+from app.grids.tiles import remove_tiles
 from app.queue import FINALIZE_SWEEP
 from app.stores import runs, sweeps
 from workers.gridding import build_grids
@@ -45,11 +46,13 @@ def finalize(rt: Runtime, sweep_id: UUID) -> None:
         session.commit()
     if moved:
         log.info("sweep_finished sweep=%s status=%s", sweep_id, status)
+    remove_tiles(rt.storage, sweep_id)
 
 
 def finalize_cancelled(rt: Runtime, sweep_id: UUID) -> None:
     """A cancelled sweep keeps its status; its grids show what finished."""
     _build_grids(rt, sweep_id)
+    remove_tiles(rt.storage, sweep_id)
 
 
 def _build_grids(rt: Runtime, sweep_id: UUID) -> None:

@@ -1,7 +1,9 @@
 """Builds a finished sweep's comparison grids: its pages, an index page, and `grids.json`.
 
 Reads the sweep and every run's first image or video in one short transaction, then renders
-with no session open (rendering 1,000 cells takes tens of seconds). Files go to
+with no session open. Cells come from the tiles workers fit as each run is ingested
+(`workers.tiling`), so this mostly pastes and encodes; a cell without its tile is fitted from
+the original (1,000 of those take tens of seconds). Files go to
 `DATA_DIR/sweeps/<sweep>/grids/`: `page-<n>.png`, `index.png` when there are several pages,
 and `grids.json` written last, so its presence means every file it lists is whole. Building
 again (a redelivered finalize) rewrites the same files atomically and drops stale pages.
@@ -31,6 +33,7 @@ from app.grids.manifest import (
     write_manifest,
 )
 from app.grids.render import CellContent, CellSource, GridRecord, peek_size, render_page
+from app.grids.tiles import tile_key, tiles_directory
 from app.media.storage import Storage, UnsafePath
 from app.stores.grids import GridRun, GridSweep, runs_with_first_output, sweep_for_grids
 from workers.runtime import Runtime
@@ -61,8 +64,9 @@ def build_grids(rt: Runtime, sweep_id: UUID) -> list[GridFile]:
     if sweep is None:
         log.warning("grids_skipped sweep=%s reason=unknown-sweep", sweep_id)
         return []
-    cells = {run.index: _content(rt.storage, run) for run in runs}
-    grid = _plan(sweep, cells)
+    tiles = tiles_directory(rt.storage, sweep.id)
+    cells = {run.index: _content(rt.storage, run, tiles) for run in runs}
+    grid = plan_for(sweep, _first_image_size(cells))
     directory = grids_directory(rt.storage, sweep.id)
     directory.mkdir(parents=True, exist_ok=True)
     record = GridRecord(sweep.request, _about(sweep, grid))
@@ -78,10 +82,12 @@ def build_grids(rt: Runtime, sweep_id: UUID) -> list[GridFile]:
     return files
 
 
-def _plan(sweep: GridSweep, cells: Mapping[int, CellContent]) -> GridPlan:
+def plan_for(sweep: GridSweep, first_image: Size | None) -> GridPlan:
+    """The sweep's grid when its first readable image has size `first_image` (None: no
+    image), the same wherever it is computed: the worker fits tiles to its slots."""
     plan = sweep_plan_from_record(sweep.plan)
     layout = _seed_layout(sweep.request)
-    cell = cell_for(_first_image_size(cells), images_per_page(plan, layout))
+    cell = cell_for(first_image, images_per_page(plan, layout))
     title = f"{sweep.workflow} · sweep {str(sweep.id)[:8]}"
     return plan_grid(
         plan, sweep.total, seed_layout=layout, cell=cell, title=title, max_pixels=PAGE_PIXELS
@@ -103,7 +109,7 @@ def _first_image_size(cells: Mapping[int, CellContent]) -> Size | None:
     return None
 
 
-def _content(storage: Storage, run: GridRun) -> CellContent:
+def _content(storage: Storage, run: GridRun, tiles: Path) -> CellContent:
     error = _short_error(run.error)
     if run.path is None:
         return CellContent(None, run.status.value, error, run.assignment)
@@ -113,7 +119,8 @@ def _content(storage: Storage, run: GridRun) -> CellContent:
         log.warning("grid_cell_path_unsafe index=%d", run.index)
         unsafe = "its file is outside the data directory"
         return CellContent(None, run.status.value, unsafe, run.assignment)
-    return CellContent(path, run.status.value, error, run.assignment)
+    tile = tile_key(tiles, run.index, run.sha256)
+    return CellContent(path, run.status.value, error, run.assignment, tile)
 
 
 def _short_error(error: Mapping[str, Any] | None) -> str | None:

@@ -110,6 +110,17 @@ def cell_for(image: Size | None, cells: int) -> Size:
     return scaled_to(image, long_side)
 
 
+def slot_of(grid: GridPlan, index: int) -> Slot | None:
+    """Where run `index` is drawn on its page; None when no page shows it (an index past the
+    sweep's runs). The index page's slots are pages, not runs, and are not searched."""
+    for page in grid.pages:
+        for cell in page.cells:
+            for slot in cell.slots:
+                if slot.index == index:
+                    return slot
+    return None
+
+
 def images_per_page(plan: SweepPlan, seed_layout: SeedLayout = "cell") -> int:
     """How many images one unsplit page shows: the first two dimensions, seeds included."""
     dims, per_cell = dimensions_of(plan, seed_layout)

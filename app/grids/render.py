@@ -1,7 +1,8 @@
 """Draws one page of a comparison grid from its computed layout, streaming cells from disk.
 
 Owns the pixels, never the geometry (that is `app.domain.grid_layout`) nor the database: a
-`CellSource` says what each run index shows. Cells are decoded a few at a time, in order, and
+`CellSource` says what each run index shows. A cell whose tile (`app.grids.tiles`) fits its
+slot is pasted as it is; other cells are decoded a few at a time, in order, and
 reduced to their slot as they are decoded (`draft` for JPEG, `reduce` then a small resize
 otherwise), so memory is the page canvas plus one full-size image per decoding thread and a
 few thumbnails, whatever the number of cells. Files are opened under an explicit
@@ -26,7 +27,9 @@ from PIL import Image, ImageDraw, PngImagePlugin
 
 from app.domain.grid_geometry import INDEX_PREVIEW, PageLayout, Size, Slot
 from app.grids.labels import corners, draw_label, draw_placeholder
+from app.grids.png_writer import write_png
 from app.grids.posters import PosterUnavailable, is_video, poster_frame
+from app.grids.tiles import TileKey, read_tile, tile_path
 from app.media.storage import atomic_file
 
 REQUEST_KEY = "comfy_sweep_request"
@@ -52,12 +55,14 @@ SLOT_BACKGROUND = (236, 236, 236)
 @dataclass(frozen=True)
 class CellContent:
     """What one run shows: its first image or video (None when it has none), its status, the
-    short error when it failed, and the parameters it ran with."""
+    short error when it failed, the parameters it ran with, and where a tile of the image
+    already fitted to its slot may be (`app.grids.tiles`)."""
 
     path: Path | None
     status: str
     error: str | None
     assignment: Mapping[str, Any]
+    tile: TileKey | None = None
 
 
 CellSource = Callable[[int], CellContent]
@@ -141,12 +146,15 @@ def _draw_slot(
     loading: Future[Image.Image],
 ) -> dict[str, Any]:
     rect = slot.rect
-    draw.rectangle(corners(rect), fill=SLOT_BACKGROUND)
     try:
         thumb = loading.result()
     except CellUnreadable as problem:
         draw_placeholder(draw, rect, problem.word, problem.detail)
     else:
+        # Only where the image leaves some of the slot showing: filling 70 Mpx of slots that
+        # opaque images then cover entirely costs a tenth of a second of CPU.
+        if thumb.size != (rect.width, rect.height) or thumb.mode != "RGB":
+            draw.rectangle(corners(rect), fill=SLOT_BACKGROUND)
         with thumb:
             position = (
                 rect.x + (rect.width - thumb.width) // 2,
@@ -162,6 +170,11 @@ def _cell_image(content: CellContent, area: Size, max_pixels: int) -> Image.Imag
         raise CellUnreadable(content.status, content.error or "")
     if content.path is None:
         raise CellUnreadable("no image", content.error or "the run produced no image or video")
+    if content.tile is not None:
+        # Fitted when the run was ingested; missing or for another slot size, fitted now.
+        fitted = read_tile(tile_path(content.tile, area), area)
+        if fitted is not None:
+            return fitted
     return _thumbnail(content.path, area, max_pixels)
 
 
@@ -274,13 +287,13 @@ def _json(value: object) -> str:
 
 
 def _save(canvas: Image.Image, destination: Path, chunks: Mapping[str, str]) -> None:
-    info = PngImagePlugin.PngInfo()
-    for key, text in chunks.items():
-        # iTXt is UTF-8, so a prompt in any script survives.
-        info.add_itxt(key, text, zip=len(text.encode()) <= _MAX_COMPRESSED_TEXT)
+    # iTXt is UTF-8, so a prompt in any script survives.
+    texts = {
+        key: (text, len(text.encode()) <= _MAX_COMPRESSED_TEXT) for key, text in chunks.items()
+    }
     with atomic_file(destination) as file:
-        # Level 1: Pillow's default (6) takes four times as long on a big canvas for ~20 %.
-        canvas.save(file, format="PNG", pnginfo=info, compress_level=1)
+        # Not Pillow's encoder: it takes five times as long (`app.grids.png_writer`).
+        write_png(canvas, file, texts)
 
 
 def _save_preview(canvas: Image.Image, preview: Path) -> None:

@@ -41,6 +41,7 @@ class GridRun:
     assignment: Mapping[str, Any]
     path: str | None  # relative to DATA_DIR; None when the run has no image or video
     kind: str | None
+    sha256: str | None  # of that file: names its fitted tile (`app.grids.tiles`)
 
 
 def sweep_for_grids(session: Session, sweep_id: UUID) -> GridSweep | None:
@@ -61,12 +62,20 @@ def runs_with_first_output(session: Session, sweep_id: UUID) -> Iterator[GridRun
         .scalar_subquery()
     )
     query = (
-        sa.select(Run.index, Run.status, Run.error, Run.assignment, Output.path, Output.kind)
+        sa.select(
+            Run.index,
+            Run.status,
+            Run.error,
+            Run.assignment,
+            Output.path,
+            Output.kind,
+            Output.sha256,
+        )
         .outerjoin(Output, sa.and_(Output.run_id == Run.id, Output.position == first_position))
         .where(Run.sweep_id == sweep_id)
         .order_by(Run.index)
         # Rows arrive in batches rather than all at once: a sweep may have 10,000 runs.
         .execution_options(yield_per=_BATCH)
     )
-    for index, status, error, assignment, path, kind in session.execute(query):
-        yield GridRun(index, status, error, assignment, path, kind)
+    for index, status, error, assignment, path, kind, sha256 in session.execute(query):
+        yield GridRun(index, status, error, assignment, path, kind, sha256)

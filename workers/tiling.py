@@ -1,0 +1,84 @@
+"""Fitting a succeeded run's first image or video into its grid slot as the run is ingested,
+so finalizing a sweep pastes tiles (`app.grids.tiles`) instead of decoding every output.
+
+The slot comes from the same pure plan the finalizer computes (`gridding.plan_for`), taking
+this output's size for the first image's: the outputs of one workflow share a size, and when
+they do not, the finalizer asks for another slot size, finds no tile and fits the original.
+A tile is an optimisation only: any failure here is logged and the run is recorded as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TypeVar
+from uuid import UUID
+
+from app.domain.grid_geometry import GridPlan, Size
+from app.domain.grid_layout import slot_of
+from app.grids.render import CellUnreadable, load_thumbnail, peek_size
+from app.grids.tiles import tile_key, tile_path, tiles_directory, write_tile
+from app.stores.grids import SHOWN_KINDS, GridSweep, sweep_for_grids
+from app.stores.outputs import NewOutput
+from app.stores.runs import Claim
+from workers.gridding import plan_for
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+K = TypeVar("K")
+V = TypeVar("V")
+
+# A sweep's request and plan never change, and planning 1,000 cells takes milliseconds that
+# every run would otherwise repeat: remembered per process, by sweep and image size.
+_CACHE_LIMIT = 64
+_sweeps: dict[UUID, GridSweep | None] = {}
+_plans: dict[tuple[UUID, Size | None], GridPlan] = {}
+
+
+def write_run_tile(rt: Runtime, claim: Claim, outputs: Sequence[NewOutput]) -> None:
+    """Write the fitted tile of the run's first image or video, if it has one."""
+    shown = next((output for output in outputs if output.kind in SHOWN_KINDS), None)
+    if shown is None:
+        return
+    try:
+        _write(rt, claim, shown)
+    except CellUnreadable as problem:
+        # The finalizer draws the same placeholder from the original.
+        log.info("tile_skipped run=%s reason=%s", claim.run_id, problem)
+    except Exception:
+        log.warning("tile_failed run=%s", claim.run_id, exc_info=True)
+
+
+def _write(rt: Runtime, claim: Claim, shown: NewOutput) -> None:
+    sweep = _sweep(rt, claim.sweep_id)
+    key = tile_key(tiles_directory(rt.storage, claim.sweep_id), claim.index, shown.sha256)
+    if sweep is None or key is None:
+        return
+    path = rt.storage.resolve(shown.path)
+    slot = slot_of(_plan(sweep, peek_size(path)), claim.index)
+    if slot is None:
+        return
+    box = Size(slot.rect.width, slot.rect.height)
+    with load_thumbnail(path, box) as fitted:
+        write_tile(tile_path(key, box), fitted)
+
+
+def _sweep(rt: Runtime, sweep_id: UUID) -> GridSweep | None:
+    if sweep_id not in _sweeps:
+        with rt.sessions() as session:
+            found = sweep_for_grids(session, sweep_id)
+        _remember(_sweeps, sweep_id, found)
+    return _sweeps[sweep_id]
+
+
+def _plan(sweep: GridSweep, first_image: Size | None) -> GridPlan:
+    key = (sweep.id, first_image)
+    if key not in _plans:
+        _remember(_plans, key, plan_for(sweep, first_image))
+    return _plans[key]
+
+
+def _remember(cache: dict[K, V], key: K, value: V) -> None:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
