@@ -34,7 +34,6 @@ def runtime(app: FastAPI) -> Runtime:
     return Runtime(
         settings=app.state.settings,
         sessions=app.state.session_factory,
-        registry=app.state.registry,
         storage=Storage(app.state.settings.data_dir),
         celery=app.state.celery,
         comfy=ComfySession(),
