@@ -1,7 +1,7 @@
 """The baseline: a plain ComfyUI script that feeds prompts to instances back to back.
 
 It does what a user's own script does over ComfyUI's API (POST /prompt with a client_id,
-follow `/ws?clientId=` until `execution_success`, read /history, fetch each image from
+follow `/ws?clientId=` until `executing` with node null, read /history, fetch each image from
 /view), keeping up to `slots` prompts queued per instance as comfy-sweep's pool does. It must
 import nothing from `app` or `workers`: it is the yardstick comfy-sweep is measured against,
 so a flaw in our client cannot hide in both.
@@ -109,7 +109,9 @@ class _Instance:
             if waiter is None or waiter.done():
                 continue
             kind = event.get("type")
-            if kind == "execution_success" or (kind == "executing" and data["node"] is None):
+            # Not `execution_success`: ComfyUI sends it before writing the history entry;
+            # `executing` with node null comes after (main.py prompt_worker, task_done).
+            if kind == "executing" and data["node"] is None:
                 waiter.set_result(None)
             elif kind in ("execution_error", "execution_interrupted"):
                 waiter.set_exception(RuntimeError(f"{self.url}: {kind} {data}"))
