@@ -23,18 +23,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 
-from app.db.engine import make_engine, make_session_factory
-from app.services import keys
-from app.settings import PROJECT_ROOT, Settings
-from bench.execution import _free_port, _spawn, _stop, running_system
+from app.settings import PROJECT_ROOT
 from bench.loadgen import LoadPlan, LoadResult, Stream
 from bench.loadreport import report_burst, report_steady
+from bench.system import running_system
 
 HEALTHZ_RATE = 4.0  # every 250 ms
 PROBE_RATE = 10.0  # the status probe after the burst
@@ -69,46 +66,6 @@ def step_ms(args: argparse.Namespace) -> float:
     margin for start-up and drains): runs x per-run time / instances >= the whole bench."""
     total_s = args.seconds + STEADY_AFTER_S + args.burst_seconds + args.after_seconds + 30
     return float(1000 * 1.2 * total_s * args.instances / args.runs / STEPS)
-
-
-@contextmanager
-def served_api(settings: Settings, workdir: Path) -> Iterator[str]:
-    """`uvicorn app.main:create_app --factory`, configured by the environment as deployed."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url or "",
-        "QUEUE_NAME": settings.queue_name,
-        "COMFY_INSTANCES": settings.comfy_instances,
-        "DATA_DIR": str(settings.data_dir),
-    }
-    args = ["uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1"]
-    args += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
-    process = _spawn(args, env, workdir / "api.log")
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        else:
-            raise SystemExit(f"the API did not start; see {workdir / 'api.log'}")
-        yield url
-    finally:
-        _stop(process)
-
-
-def mint_key(database_url: str) -> str:
-    engine = make_engine(database_url)
-    try:
-        with make_session_factory(engine)() as session:
-            return keys.create_key(session, "bench-load").plaintext
-    finally:
-        engine.dispose()
 
 
 def submit_sweep(client: httpx.Client, runs: int) -> str:
@@ -158,9 +115,8 @@ def main() -> None:
     standin = ["--step-ms", f"{per_step:.1f}", "--checkpoint-load-ms", "50"]
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-load-")))
-        settings, _, _ = stack.enter_context(running_system(workdir, args.instances, standin))
-        key = mint_key(settings.database_url)
-        url = stack.enter_context(served_api(settings, workdir))
+        system = stack.enter_context(running_system(workdir, args.instances, standin))
+        key, url = system.api_key, system.api_url
         client = stack.enter_context(
             httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
         )
