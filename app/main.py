@@ -7,6 +7,7 @@ import logging
 from fastapi import APIRouter, Depends, FastAPI
 
 from app.api.admission import Admission
+from app.api.broker_probe import BrokerProbe
 from app.api.deps import require_team
 from app.api.errors import Unauthorized, install_error_handlers, responses
 from app.api.limits import BodySizeLimit
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.celery = make_celery(settings)
+    app.state.broker_probe = BrokerProbe(app.state.celery)
     app.state.node_specs = NodeSpecs(settings.instances, settings.object_info_ttl_s)
     if not settings.auth_enabled:
         log.warning("auth_disabled every caller acts as team=local; never do this in production")

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from app.api.broker_probe import BrokerProbe
 from app.api.errors import Unauthorized
 from app.comfy.node_specs import NodeSpecs
 from app.registry import Registry
@@ -60,6 +61,14 @@ async def _node_specs(request: Request) -> NodeSpecs:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
+
+
+async def _broker_probe(request: Request) -> BrokerProbe:
+    probe: BrokerProbe = request.app.state.broker_probe
+    return probe
+
+
+BrokerProbeDep = Annotated[BrokerProbe, Depends(_broker_probe)]
 NodeSpecsDep = Annotated[NodeSpecs, Depends(_node_specs)]
 RegistryDep = Annotated[Registry, Depends(_registry)]
 SessionDep = Annotated[Session, Depends(_session)]

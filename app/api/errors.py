@@ -76,7 +76,10 @@ class PayloadTooLarge(ApiError):
 
 class Unavailable(ApiError):
     status_code = 503
-    description = "The database is unreachable or busy; retry after `Retry-After` seconds."
+    description = (
+        "The database or the broker is unreachable or busy; retry after `Retry-After` seconds."
+    )
+    retry_after_s = 5
 
 
 def responses(*errors: type[ApiError]) -> dict[int | str, dict[str, Any]]:
@@ -120,6 +123,8 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, ApiError):
         raise exc
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    if isinstance(exc, Unavailable):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
 

@@ -110,6 +110,38 @@ def test_the_api_recovers_when_the_database_returns(settings: Settings) -> None:
             with admin.connect() as connection:
                 connection.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
             assert client.get("/v1/sweeps").status_code == 200
-            assert client.get("/readyz").json() == {"status": "ok", "database": "ok"}
+            assert client.get("/readyz").json() == {
+                "status": "ok",
+                "database": "ok",
+                "broker": "ok",
+            }
         app.state.engine.dispose()
         admin.dispose()
+
+
+def test_an_unreachable_broker_is_a_503_at_submission_and_nothing_is_stored(
+    settings: Settings,
+) -> None:
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    app = create_app(settings.model_copy(update={"redis_url": nowhere, "broker_url": nowhere}))
+    key = mint_key(app, "no-broker")
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as client:
+        submitted = client.post("/v1/sweeps", json={"workflow": "demo-noise"})
+        ready = client.get("/readyz")
+        listed = client.get("/v1/sweeps").json()
+    app.state.engine.dispose()
+    assert submitted.status_code == 503, submitted.text
+    assert submitted.headers["Retry-After"] == "5"
+    assert "broker" in submitted.json()["detail"]
+    assert ready.status_code == 503
+    assert "broker" in ready.json()["detail"]
+    assert listed["items"] == []
+
+
+def test_a_submission_is_accepted_once_the_broker_answers(settings: Settings) -> None:
+    app = create_app(settings)
+    key = mint_key(app, "broker-back")
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as client:
+        assert client.post("/v1/sweeps", json={"workflow": "demo-noise"}).status_code == 201
+        assert client.get("/readyz").json()["broker"] == "ok"
+    app.state.engine.dispose()

@@ -1,5 +1,5 @@
-"""Liveness and readiness: the process answers (`/healthz`), and so does its database
-(`/readyz`).
+"""Liveness and readiness: the process answers (`/healthz`), and so do its database and
+broker (`/readyz`).
 
 `/healthz` never touches the pool or the database, so it answers even when every
 connection is busy or the database is down; an orchestrator restarting the API for a slow
@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from app.api.deps import RegistryDep
+from app.api.deps import BrokerProbeDep, RegistryDep
 from app.api.errors import Unavailable, responses
 
 router = APIRouter(tags=["health"])
@@ -27,6 +27,7 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: str
     database: str
+    broker: str
 
 
 @router.get("/healthz", response_model=Health, summary="The API process answers")
@@ -38,12 +39,14 @@ async def healthz(registry: RegistryDep) -> Health:
     "/readyz",
     response_model=Readiness,
     responses=responses(Unavailable),
-    summary="The API and its database answer",
+    summary="The API, its database and its broker answer",
 )
-def readyz(request: Request) -> Readiness:
+def readyz(request: Request, broker: BrokerProbeDep) -> Readiness:
     engine: Engine = request.app.state.engine
     # The pool's short timeout and the driver's connect timeout bound this; a failure is
     # answered as 503 by the database error handler.
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
-    return Readiness(status="ok", database="ok")
+    if not broker.answers():
+        raise Unavailable("the broker is unreachable")
+    return Readiness(status="ok", database="ok", broker="ok")

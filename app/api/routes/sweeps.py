@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.api.deps import (
+    BrokerProbeDep,
     CeleryDep,
     NodeSpecsDep,
     SessionDep,
@@ -15,7 +16,7 @@ from app.api.deps import (
     TeamDep,
     sync_shipped_workflows,
 )
-from app.api.errors import REJECTED_RESPONSE, NotFound, responses
+from app.api.errors import REJECTED_RESPONSE, NotFound, Unavailable, responses
 from app.api.presenters import run_read, sweep_read, sweep_summary
 from app.api.schemas.common import Page
 from app.api.schemas.sweeps import RunRead, SweepCreate, SweepRead, SweepSummary
@@ -37,7 +38,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=SweepRead,
-    responses=REJECTED_RESPONSE,
+    responses={**REJECTED_RESPONSE, **responses(Unavailable)},
     summary="Submit a sweep",
     dependencies=[Depends(sync_shipped_workflows)],
 )
@@ -49,9 +50,12 @@ def create_sweep(
     celery: CeleryDep,
     node_specs: NodeSpecsDep,
     team_id: TeamDep,
+    broker: BrokerProbeDep,
 ) -> SweepRead:
     """Validate the sweep against its workflow's contract and the pool's node specs, expand
     it, store its runs and start it."""
+    if not broker.answers():
+        raise Unavailable("the broker is unreachable, so nothing could start; nothing was stored")
     sweep = sweep_service.submit_sweep(
         session,
         team_id,
