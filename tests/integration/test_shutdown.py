@@ -62,9 +62,16 @@ def test_a_worker_stopped_mid_run_hands_its_runs_to_another_within_seconds(
     # Followed, never cancelled and sent again: one attempt and one prompt per run.
     assert {r["attempts"] for r in runs} == {1}, runs
     assert sum(_prompts_submitted(s.base_url) for s in system.instances) == RUNS
+    # A prompt that ends within the stopping worker's grace is recorded by it as usual (on a
+    # busy machine worker B may start late enough for that); every other one is handed back.
+    leaving_log = system.processes["worker"].log()
+    handed_back = [run for run in held if f"run_handed_back run={run}" in leaving_log]
+    assert handed_back, system.logs()
     for run_id in held:
-        assert f"run_handed_back run={run_id}" in system.processes["worker"].log()
-        assert f"run_taken_over run={run_id}" in successor.log()
+        if run_id in handed_back:
+            assert f"run_taken_over run={run_id}" in successor.log()
+        else:
+            assert f"run_succeeded run={run_id}" in leaving_log, system.logs()
 
 
 def _slow_sweep(runs: int) -> dict[str, Any]:
