@@ -66,7 +66,7 @@ class Supervisor:
     def __init__(self, env: dict[str, str], log_dir: Path, cwd: Path) -> None:
         self.env, self.log_dir, self.cwd = env, log_dir, cwd
         self.children: list[Child] = []
-        self.terminated = False
+        self.terminated_at: float | None = None
 
     def start(self, name: str, *args: str) -> None:
         log_path = self.log_dir / f"{name}.log"
@@ -94,17 +94,18 @@ class Supervisor:
 
     def terminate(self) -> None:
         """Ask every child to stop (SIGTERM: a Celery worker's warm shutdown); once only."""
-        if self.terminated:
+        if self.terminated_at is not None:
             return
-        self.terminated = True
+        self.terminated_at = time.monotonic()
         for child in self.children:
             with suppress(ProcessLookupError):
                 child.process.send_signal(signal.SIGTERM)
 
     def stop(self, grace_s: float = 7.0) -> None:
-        """terminate(), wait up to grace_s, then SIGKILL each child's whole process group."""
+        """terminate(), wait until grace_s after it, then SIGKILL each child's whole process
+        group: the grace counts from the first SIGTERM, so a slow API stop does not add to it."""
         self.terminate()
-        deadline = time.monotonic() + grace_s
+        deadline = (self.terminated_at or time.monotonic()) + grace_s
         for child in self.children:
             with suppress(subprocess.TimeoutExpired):
                 child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
