@@ -9,11 +9,13 @@ Run: COMFYUI_URL=http://127.0.0.1:8188 .venv/bin/pytest tests/live -m live
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from app.comfy.client import ComfyClient
 from app.domain.infotext import infotext
+from app.domain.ui_format import ui_to_api
 from app.main import create_app
 from app.settings import Settings
 from tests.api.conftest import mint_key
@@ -118,8 +122,10 @@ def test_a_2x2_demo_sweep_on_real_comfyui_gives_four_annotated_pngs(
     assert len(hashes) == 4
 
 
-def _check_output(api: httpx.Client, output: dict[str, Any]) -> bytes:
-    """The stored file is a real 64×64 PNG whose bytes match the recorded size and hash."""
+def _check_output(
+    api: httpx.Client, output: dict[str, Any], size: tuple[int, int] = (64, 64)
+) -> bytes:
+    """The stored file is a real PNG of `size` whose bytes match the recorded size and hash."""
     assert (output["kind"], output["mime"]) == ("image", "image/png")
     served = api.get(output["url"])
     assert served.status_code == 200
@@ -131,7 +137,7 @@ def _check_output(api: httpx.Client, output: dict[str, Any]) -> bytes:
     with Image.open(io.BytesIO(body)) as image:
         image.verify()  # CRCs and chunk structure, after our chunks were spliced in
     with Image.open(io.BytesIO(body)) as image:
-        assert (image.format, image.size) == ("PNG", (64, 64))
+        assert (image.format, image.size) == ("PNG", size)
     return body
 
 
@@ -274,3 +280,60 @@ def test_a_checkpoint_the_real_instance_lacks_is_refused_with_422(live_api: http
     assert located[0]["type"] == "value_not_in_list"
     assert located[0]["input"] == checkpoint
     assert live_api.get("/v1/sweeps").json()["total"] == 0
+
+
+def test_a_ui_registered_workflows_pngs_reload_as_the_graph_that_ran(
+    live_system: System, live_api: httpx.Client
+) -> None:
+    """Registered in the UI format (converted, and its contract drafted, with the live specs):
+    each output's `workflow` chunk holds that UI graph with the run's own widget values, and
+    converting it back gives the graph that ran, which the real ComfyUI accepts again."""
+    ui = json.loads((PARAMS_DIR.parent / "tests/fixtures/ui/demo-noise.json").read_text())
+    created = live_api.post("/v1/workflows", json={"name": "live-ui-noise", "graph": ui})
+    assert created.status_code == 201, created.text
+    body = {
+        "workflow": "live-ui-noise",
+        "base": {"width": 32, "height": 24, "seed": 4242},
+        "axes": [{"param": "blur_radius", "values": [1, 2]}],
+    }
+    response = live_api.post("/v1/sweeps", json=body)
+    assert response.status_code == 201, response.text
+    sweep_id = response.json()["id"]
+
+    sweep = wait_for_sweep(live_api, sweep_id, live_system, timeout=120)
+
+    assert sweep["status"] == "succeeded", live_system.logs()
+    object_info = httpx.get(f"{COMFYUI_URL}/object_info", timeout=30).json()
+    for run in all_runs(live_api, sweep_id):
+        [output] = live_api.get(f"/v1/sweeps/{sweep_id}/runs/{run['index']}").json()["outputs"]
+        chunks = _text_chunks(_check_output(live_api, output, size=(32, 24)))
+        workflow = json.loads(chunks["workflow"])
+        assert [n["id"] for n in workflow["nodes"]] == [n["id"] for n in ui["nodes"]]
+        assert workflow["links"] == ui["links"]
+        widgets = {node["id"]: node["widgets_values"] for node in workflow["nodes"]}
+        assert widgets[1] == [32, 24, 1, 0]
+        assert widgets[2] == [4242, "fixed", 0.5]
+        assert widgets[3] == [run["assignment"]["blur_radius"], 1.0]
+        ran = json.loads(chunks["prompt"])
+        reloaded = ui_to_api(workflow, object_info)
+        # Only bound inputs are written back: the output folder stays the registered one.
+        assert reloaded["4"]["inputs"]["filename_prefix"] == "comfy-sweep/demo-noise"
+        reloaded["4"]["inputs"]["filename_prefix"] = ran["4"]["inputs"]["filename_prefix"]
+        assert reloaded == ran
+        _resubmit(reloaded)
+
+
+def _resubmit(graph: dict[str, Any]) -> None:
+    """ComfyUI validates and runs the graph again, with no node refused."""
+    graph["4"]["inputs"]["filename_prefix"] = f"comfy-sweep-live/{uuid.uuid4().hex[:12]}/again"
+
+    async def run() -> None:
+        prompt_id, client_id = str(uuid.uuid4()), str(uuid.uuid4())
+        async with ComfyClient(COMFYUI_URL) as client:
+            accepted = await client.submit(graph, prompt_id=prompt_id, client_id=client_id)
+            entry = await client.wait(prompt_id, client_id=client_id, timeout=60.0)
+            await client.delete_history([prompt_id])
+        assert accepted.node_errors == {}
+        assert (entry.status_str, len(entry.outputs)) == ("success", 1)
+
+    asyncio.run(run())
