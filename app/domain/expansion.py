@@ -68,8 +68,27 @@ def count_runs(plan: SweepPlan) -> int:
 
 def expand_sweep(plan: SweepPlan) -> Iterator[RunSpec]:
     """Every run of the plan in order; run i has index i and a fresh assignment dict."""
+    return _expand(plan, plan.fixed)
+
+
+def expand_varying(plan: SweepPlan) -> Iterator[RunSpec]:
+    """`expand_sweep` without the fixed values: each run's assignment holds only what it
+    varies (axis values, sample point, seed), which is what a run stores; the full one is
+    `full_assignment(plan.fixed, that)`. Cheaper by the copy of `fixed` into every run."""
+    return _expand(plan, {})
+
+
+def varied_params(plan: SweepPlan) -> set[str]:
+    """Every parameter some run of the plan sets beyond `plan.fixed`: the keys of what
+    `expand_varying` yields."""
+    varied = {axis.param for axis in plan.axes}
+    varied |= {plan.seed_param} if plan.seed_param is not None and plan.seeds else set()
+    return varied.union(*plan.samples)
+
+
+def _expand(plan: SweepPlan, fixed: Mapping[str, JsonValue]) -> Iterator[RunSpec]:
     index = 0
-    for coords, assignment in _combinations(plan):
+    for coords, assignment in _combinations(plan, fixed):
         if plan.seed_param is None or not plan.seeds:
             yield RunSpec(index, assignment, coords)
             index += 1
@@ -95,11 +114,11 @@ def _dimensions(plan: SweepPlan) -> list[Sequence[Mapping[str, JsonValue]]]:
     return dimensions
 
 
-def _combinations(plan: SweepPlan) -> Iterator[_Combination]:
+def _combinations(plan: SweepPlan, fixed: Mapping[str, JsonValue]) -> Iterator[_Combination]:
     dimensions = _dimensions(plan)
     if plan.mode == "zip":
-        return _zipped(plan.fixed, dimensions)
-    return _crossed(plan.fixed, dimensions)
+        return _zipped(fixed, dimensions)
+    return _crossed(fixed, dimensions)
 
 
 def _zipped(

@@ -16,10 +16,10 @@ from itertools import islice
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
-COLUMNS = ("id", "sweep_id", '"index"', "assignment", "queued_at", "dispatch_order", "model_key")
+COLUMNS = ("id", "sweep_id", '"index"', "own_values", "queued_at", "dispatch_order", "model_key")
 
-# One shared encoder, as json.dumps would build per call; compact separators: the JSONB
-# value is the same, the payload a tenth smaller.
+# One shared encoder, as json.dumps would build per call; compact separators: the stored
+# text is a tenth smaller.
 _JSON = json.JSONEncoder(separators=(",", ":"))
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 # uuid4: version 4 in the high nibble of byte 6, variant 10 in the top bits of byte 8.
@@ -34,7 +34,7 @@ class CopiedRun(Protocol):
     @property
     def index(self) -> int: ...
     @property
-    def assignment(self) -> Mapping[str, Any]: ...
+    def own_values(self) -> Mapping[str, Any]: ...
     @property
     def dispatch_order(self) -> int: ...
     @property
@@ -51,7 +51,7 @@ def copy_chunks(
     tail = f"\t{queued_at.isoformat()}\t"
     for chunk in batched(runs, rows):
         text = "".join(
-            f"{run_id}{head}{run.index}\t{_text(_JSON.encode(run.assignment))}{tail}"
+            f"{run_id}{head}{run.index}\t{_text(_JSON.encode(run.own_values))}{tail}"
             f"{run.dispatch_order}\t{_text(run.model_key)}\n"
             for run_id, run in zip(uuid4_hexes(len(chunk)), chunk, strict=True)
         )

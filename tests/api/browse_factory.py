@@ -101,7 +101,7 @@ def store_sweep(app: FastAPI, team: str, specs: Sequence[RunSpec]) -> StoredSwee
             run = Run(
                 sweep_id=sweep_id,
                 index=index,
-                assignment=spec.assignment,
+                own_values=spec.assignment,
                 status=spec.status,
                 attempts=spec.attempts,
                 error=spec.error,

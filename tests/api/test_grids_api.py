@@ -106,7 +106,7 @@ def _add_run(
     run = Run(
         sweep_id=sweep_id,
         index=index,
-        assignment=assignment,
+        own_values=assignment,
         status=status,
         error=error if status == RunStatus.FAILED else None,
     )

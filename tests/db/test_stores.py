@@ -61,7 +61,7 @@ def test_ten_thousand_runs_round_trip_in_index_order(db_session: Session) -> Non
 
     stored, total = runs.page_runs(db_session, sweep.id, 0, 10_000, None)
     assert total == 10_000
-    assert [(r.index, r.assignment) for r in stored] == [(e.index, e.assignment) for e in expected]
+    assert [(r.index, r.own_values) for r in stored] == [(e.index, e.own_values) for e in expected]
     assert [(r.dispatch_order, r.model_key) for r in stored[:2]] == [(10_000, "m0"), (9_999, "m1")]
     assert {r.status for r in stored} == {RunStatus.QUEUED}
     assert all(r.attempts == 0 and r.queued_at.tzinfo is UTC for r in stored)
@@ -226,8 +226,8 @@ def test_sqlite_bulk_insert_round_trips_and_cascades(sqlite_session: Session) ->
 
     stored, total = runs.page_runs(sqlite_session, sweep.id, 0, 100, None)
     assert total == 100
-    expected = [(r.index, r.assignment, r.dispatch_order, r.model_key) for r in assignments(100)]
-    assert [(r.index, r.assignment, r.dispatch_order, r.model_key) for r in stored] == expected
+    expected = [(r.index, r.own_values, r.dispatch_order, r.model_key) for r in assignments(100)]
+    assert [(r.index, r.own_values, r.dispatch_order, r.model_key) for r in stored] == expected
     assert stored[0].queued_at.tzinfo is UTC
     assert runs.count_runs_by_status(sqlite_session, sweep.id)[RunStatus.QUEUED] == 100
 
@@ -267,5 +267,5 @@ def test_assignments_with_escapes_and_unicode_round_trip_through_the_copy(
 
     stored, _ = runs.page_runs(db_session, sweep.id, 0, 10, None)
 
-    assert [(r.assignment, r.model_key) for r in stored] == [(tricky, "k\\ey\t"), ({}, "")]
+    assert [(r.own_values, r.model_key) for r in stored] == [(tricky, "k\\ey\t"), ({}, "")]
     assert all(r.id.version == 4 for r in stored)
