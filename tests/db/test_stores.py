@@ -269,3 +269,32 @@ def test_assignments_with_escapes_and_unicode_round_trip_through_the_copy(
 
     assert [(r.own_values, r.model_key) for r in stored] == [(tricky, "k\\ey\t"), ({}, "")]
     assert all(r.id.version == 4 for r in stored)
+
+
+def test_a_claim_holds_the_full_assignment_of_a_lean_run_or_one_stored_whole(
+    db_session: Session,
+) -> None:
+    team = make_team(db_session)
+    fixed = {"steps": 20, "prompt": "a lighthouse", "cfg": 7.0}
+    sweep = sweeps.add_sweep(
+        db_session,
+        sweep_id=uuid4(),
+        team_id=team.id,
+        workflow="txt2img",
+        request={},
+        plan={"fixed": fixed, "axes": [{"param": "cfg", "values": [4, 6]}]},
+        total=2,
+    )
+    whole = {**fixed, "cfg": 4, "seed": 1}
+    runs.add_runs(db_session, sweep.id, [runs.NewRun(0, whole), runs.NewRun(1, {"cfg": 6})])
+    lease = datetime.now(UTC) + timedelta(minutes=5)
+    claims = []
+    for index in (0, 1):
+        run = runs.get_run(db_session, sweep.id, index)
+        assert run is not None
+        claim = runs.start_run(db_session, run.id, "http://gpu1:8188", f"t{index}", lease)
+        resumed = runs.claimed_by(db_session, f"t{index}")  # a redelivered message
+        assert claim is not None
+        assert resumed is not None
+        claims += [claim.assignment, resumed.assignment]
+    assert claims == [whole, whole, {**fixed, "cfg": 6}, {**fixed, "cfg": 6}]
