@@ -88,7 +88,7 @@ def store_sweep(
         session.flush()
         for index, assignment in enumerate(_assignments(axes)):
             end = (run_status or {}).get(index, RunStatus.SUCCEEDED)
-            own = {k: v for k, v in assignment.items() if k not in plan["fixed"]}
+            own = {k: v for k, v in assignment.items() if k != "seed"}  # the fixed one
             run = _add_run(session, sweep_id, index, own if lean else assignment, end)
             if end == RunStatus.SUCCEEDED:
                 outputs.add_outputs(session, run.id, [_output(storage, sweep_id, index)])
