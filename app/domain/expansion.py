@@ -71,16 +71,20 @@ def expand_sweep(plan: SweepPlan) -> Iterator[RunSpec]:
     return _expand(plan, plan.fixed)
 
 
-def expand_varying(plan: SweepPlan) -> Iterator[RunSpec]:
-    """`expand_sweep` without the fixed values: each run's assignment holds only what it
-    varies (axis values, sample point, seed), which is what a run stores; the full one is
-    `full_assignment(plan.fixed, that)`. Cheaper by the copy of `fixed` into every run."""
-    return _expand(plan, {})
+def expand_own_values(plan: SweepPlan) -> list[dict[str, JsonValue]]:
+    """What each run varies (axis values, sample point, seed), in index order: what a run
+    stores; its full assignment is `full_assignment(plan.fixed, that)`. For submission's hot
+    path: no copy of `fixed` and no RunSpec per run."""
+    combinations = (assignment for _, assignment in _combinations(plan, {}))
+    if plan.seed_param is None or not plan.seeds:
+        return list(combinations)
+    param, seeds = plan.seed_param, plan.seeds
+    return [{**assignment, param: seed} for assignment in combinations for seed in seeds]
 
 
 def varied_params(plan: SweepPlan) -> set[str]:
     """Every parameter some run of the plan sets beyond `plan.fixed`: the keys of what
-    `expand_varying` yields."""
+    `expand_own_values` gives each run."""
     varied = {axis.param for axis in plan.axes}
     varied |= {plan.seed_param} if plan.seed_param is not None and plan.seeds else set()
     return varied.union(*plan.samples)

@@ -15,7 +15,7 @@ from app.api.schemas.sweeps import SweepCreate
 from app.db.models import Sweep
 from app.domain.assignments import full_assignment
 from app.domain.contracts import Contract
-from app.domain.expansion import SweepPlan, count_runs, expand_varying, varied_params
+from app.domain.expansion import SweepPlan, count_runs, expand_own_values, varied_params
 from app.domain.ordering import checkpoint_key, dispatch_order, expensive_params, loader_params
 from app.domain.preflight import preflight_sweep
 from app.domain.problems import SweepRejected, reject
@@ -76,7 +76,7 @@ def submit_sweep(
 def _ordered_runs(workflow: Workflow, plan: SweepPlan) -> list[NewRun]:
     """Each run with its own values (what it varies; the plan keeps the fixed ones), its
     place in the cache-aware order and the key of the models it loads."""
-    expanded = [(r.index, r.assignment) for r in expand_varying(plan)]
+    expanded = list(enumerate(expand_own_values(plan)))
     varied = varied_params(plan)
     # A fixed parameter has one value in the whole sweep and cannot split it.
     expensive = [n for n in expensive_params(workflow.contract, workflow.graph) if n in varied]

@@ -15,8 +15,8 @@ from app.domain.expansion import (
     Axis,
     Mode,
     SweepPlan,
+    expand_own_values,
     expand_sweep,
-    expand_varying,
     varied_params,
 )
 
@@ -43,15 +43,15 @@ def plans(draw: st.DrawFn) -> SweepPlan:
 
 @given(plans())
 def test_fixed_values_and_a_runs_own_compose_to_what_expansion_assigns(plan: SweepPlan) -> None:
-    composed = [full_assignment(plan.fixed, run.assignment) for run in expand_varying(plan)]
+    composed = [full_assignment(plan.fixed, own) for own in expand_own_values(plan)]
     assert composed == [dict(run.assignment) for run in expand_sweep(plan)]
 
 
 @given(plans())
 def test_a_run_stores_exactly_the_parameters_the_sweep_varies(plan: SweepPlan) -> None:
-    for run in expand_varying(plan):
-        assert set(run.assignment) == varied_params(plan)
-        assert not set(run.assignment) & set(FIXED)
+    for own in expand_own_values(plan):
+        assert set(own) == varied_params(plan)
+        assert not set(own) & set(FIXED)
 
 
 def test_a_run_stored_whole_reads_back_as_stored_key_order_included() -> None:
@@ -89,6 +89,6 @@ def test_a_run_of_a_10000_run_sweep_stores_a_few_dozen_bytes() -> None:
         seed_param="seed",
         seeds=(1, 2),
     )
-    sizes = [len(json.dumps(run.assignment, separators=(",", ":"))) for run in expand_varying(plan)]
+    sizes = [len(json.dumps(own, separators=(",", ":"))) for own in expand_own_values(plan)]
     assert len(sizes) == 10_000
     assert max(sizes) < 70
