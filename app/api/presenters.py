@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 from app.api.schemas.sweeps import AxisRead, RunRead, SweepRead, SweepSummary
 from app.db.models import Run, Sweep
+from app.domain.assignments import full_assignment
+from app.domain.contracts import JsonValue
 from app.domain.states import EXECUTED_RUN_STATUSES, RunStatus
 from app.domain.tags import split_tags
 
@@ -43,11 +45,12 @@ def sweep_read(
     )
 
 
-def run_read(run: Run) -> RunRead:
+def run_read(run: Run, fixed: Mapping[str, JsonValue]) -> RunRead:
+    """`fixed` is the run's sweep's fixed values (`plan_fixed(sweep.plan)`)."""
     return RunRead(
         index=run.index,
         status=run.status,
-        assignment=run.assignment,
+        assignment=full_assignment(fixed, run.own_values),
         attempts=run.attempts,
         error=run.error,
         instance=run.instance,

@@ -198,8 +198,13 @@ class Run(Base):
     sweep_id: Mapped[UUID] = mapped_column(sa.ForeignKey("sweeps.id", ondelete="CASCADE"))
     # Position in the sweep's expansion order (0-based); grids place cells by it.
     index: Mapped[int] = mapped_column(sa.Integer())
-    # Parameter name -> value for this run, after expansion.
-    assignment: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # Parameter name -> value of what this run varies (axis values, sample point, seed); the
+    # sweep's fixed values are stored once, in its plan. Read it only through
+    # `app.domain.assignments.full_assignment(plan_fixed(sweep.plan), own_values)`: rows
+    # stored before runs were lean hold the full assignment, which composes to itself.
+    # JSON, not JSONB: stored as text, so storing a sweep's 10,000 rows parses no JSON; it
+    # is never queried inside.
+    own_values: Mapped[dict[str, Any]] = mapped_column(sa.JSON())
     status: Mapped[RunStatus] = mapped_column(
         StrEnumType(RunStatus), default=RunStatus.QUEUED, server_default=RunStatus.QUEUED.value
     )

@@ -72,8 +72,41 @@ def count_runs(plan: SweepPlan) -> int:
 
 def expand_sweep(plan: SweepPlan) -> Iterator[RunSpec]:
     """Every run of the plan in order; run i has index i and a fresh assignment dict."""
+    return _expand(plan, plan.fixed)
+
+
+def expand_own_values(plan: SweepPlan) -> list[dict[str, JsonValue]]:
+    """What each run varies (axis values, sample point, seed), in index order: what a run
+    stores; its full assignment is `full_assignment(plan.fixed, that)`. For submission's hot
+    path: no copy of `fixed` and no RunSpec per run."""
+    if plan.templates:
+        # A template's rendering may use fixed values too: expand whole, keep what differs.
+        return [_differing(plan.fixed, spec.assignment) for spec in expand_sweep(plan)]
+    combinations = (assignment for _, assignment in _combinations(plan, {}))
+    if plan.seed_param is None or not plan.seeds:
+        return list(combinations)
+    param, seeds = plan.seed_param, plan.seeds
+    return [{**assignment, param: seed} for assignment in combinations for seed in seeds]
+
+
+def varied_params(plan: SweepPlan) -> set[str]:
+    """Every parameter some run of the plan sets beyond `plan.fixed`: the keys of what
+    `expand_own_values` gives each run."""
+    varied = {axis.param for axis in plan.axes}
+    varied |= {plan.seed_param} if plan.seed_param is not None and plan.seeds else set()
+    varied |= set(plan.templates)
+    return varied.union(*plan.samples)
+
+
+def _differing(
+    fixed: Mapping[str, JsonValue], assignment: Mapping[str, JsonValue]
+) -> dict[str, JsonValue]:
+    return {k: v for k, v in assignment.items() if k not in fixed or fixed[k] != v}
+
+
+def _expand(plan: SweepPlan, fixed: Mapping[str, JsonValue]) -> Iterator[RunSpec]:
     index = 0
-    combinations = _combinations(plan)
+    combinations = _combinations(plan, fixed)
     if plan.templates:
         combinations = _filled(plan.templates, combinations)
     for coords, assignment in combinations:
@@ -102,11 +135,11 @@ def _dimensions(plan: SweepPlan) -> list[Sequence[Mapping[str, JsonValue]]]:
     return dimensions
 
 
-def _combinations(plan: SweepPlan) -> Iterator[_Combination]:
+def _combinations(plan: SweepPlan, fixed: Mapping[str, JsonValue]) -> Iterator[_Combination]:
     dimensions = _dimensions(plan)
     if plan.mode == "zip":
-        return _zipped(plan.fixed, dimensions)
-    return _crossed(plan.fixed, dimensions)
+        return _zipped(fixed, dimensions)
+    return _crossed(fixed, dimensions)
 
 
 def _zipped(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.db.models import Output, Sweep
+from app.domain.assignments import full_assignment, plan_fixed
+from app.domain.contracts import JsonValue
 from app.grids.contact_sheet import SheetCard, SheetFile, SheetHeader, render_sheet
 from app.grids.thumbnails import cached_thumbnail
 from app.media import export
@@ -51,16 +53,19 @@ def contact_sheet(
 ) -> Iterator[str]:
     """The sweep's contact sheet as HTML pieces; thumbnails are made as the pieces are taken."""
     rows = browse_store.runs_with_outputs(session, sweep.id)
-    pending = [_pending_card(storage, row, links) for row in rows]
+    fixed = plan_fixed(sweep.plan)
+    pending = [_pending_card(storage, row, fixed, links) for row in rows]
     cards = _with_thumbnails(pending, storage.root / THUMBNAIL_DIR)
-    return render_sheet(_sheet_header(sweep, rows, links), cards)
+    header = _sheet_header(sweep, [card.card.assignment for card in pending], links)
+    return render_sheet(header, cards)
 
 
 def export_archive(session: Session, storage: Storage, sweep: Sweep) -> Iterator[bytes]:
     """The sweep's zip (see `app.media.export`), in chunks of about 1 MiB."""
     rows = browse_store.runs_with_outputs(session, sweep.id)
     # Files are checked now: once the zip has started, a missing one could only truncate it.
-    runs = [_export_run(storage, row) for row in rows]
+    fixed = plan_fixed(sweep.plan)
+    runs = [_export_run(storage, row, fixed) for row in rows]
     return export.stream_zip(export.sweep_entries(_export_sweep(sweep), runs))
 
 
@@ -77,8 +82,10 @@ class _PendingCard:
     sha256: str = ""
 
 
-def _sheet_header(sweep: Sweep, rows: list[RunWithOutputs], links: SheetLinks) -> SheetHeader:
-    params = export.parameter_names(sweep.plan, (row.run.assignment for row in rows))
+def _sheet_header(
+    sweep: Sweep, assignments: Iterable[Mapping[str, Any]], links: SheetLinks
+) -> SheetHeader:
+    params = export.parameter_names(sweep.plan, assignments)
     return SheetHeader(
         sweep_id=str(sweep.id),
         workflow=sweep.workflow,
@@ -91,7 +98,9 @@ def _sheet_header(sweep: Sweep, rows: list[RunWithOutputs], links: SheetLinks) -
     )
 
 
-def _pending_card(storage: Storage, row: RunWithOutputs, links: SheetLinks) -> _PendingCard:
+def _pending_card(
+    storage: Storage, row: RunWithOutputs, fixed: Mapping[str, JsonValue], links: SheetLinks
+) -> _PendingCard:
     run = row.run
     files = tuple(
         SheetFile(
@@ -103,7 +112,7 @@ def _pending_card(storage: Storage, row: RunWithOutputs, links: SheetLinks) -> _
         index=run.index,
         status=run.status.value,
         attempts=run.attempts,
-        assignment=dict(run.assignment),
+        assignment=full_assignment(fixed, run.own_values),
         error=_error_text(run.error),
         files=files,
         thumbnail=None,
@@ -147,7 +156,9 @@ def _export_sweep(sweep: Sweep) -> export.ExportSweep:
     )
 
 
-def _export_run(storage: Storage, row: RunWithOutputs) -> export.ExportRun:
+def _export_run(
+    storage: Storage, row: RunWithOutputs, fixed: Mapping[str, JsonValue]
+) -> export.ExportRun:
     run = row.run
     files = []
     for output in row.outputs:
@@ -160,7 +171,7 @@ def _export_run(storage: Storage, row: RunWithOutputs) -> export.ExportRun:
         attempts=run.attempts,
         instance=run.instance,
         error=run.error,
-        assignment=dict(run.assignment),
+        assignment=full_assignment(fixed, run.own_values),
         files=tuple(files),
     )
 

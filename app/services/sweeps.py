@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from app.api.schemas.sweeps import SweepCreate
 from app.db.models import Sweep
+from app.domain.assignments import full_assignment
 from app.domain.contracts import Contract
-from app.domain.expansion import SweepPlan, count_runs, expand_sweep
+from app.domain.expansion import SweepPlan, count_runs, expand_own_values, varied_params
 from app.domain.ordering import checkpoint_key, dispatch_order, expensive_params, loader_params
 from app.domain.preflight import preflight_sweep
 from app.domain.problems import SweepRejected, reject
@@ -104,20 +105,27 @@ def _required_tags(
 
 
 def _ordered_runs(workflow: Workflow, plan: SweepPlan) -> list[NewRun]:
-    """Each run with its place in the cache-aware order and the key of the models it loads."""
-    expanded = [(r.index, r.assignment) for r in expand_sweep(plan)]
-    expensive = expensive_params(workflow.contract, workflow.graph)
+    """Each run with its own values (what it varies; the plan keeps the fixed ones), its
+    place in the cache-aware order and the key of the models it loads."""
+    expanded = list(enumerate(expand_own_values(plan)))
+    varied = varied_params(plan)
+    # A fixed parameter has one value in the whole sweep and cannot split it.
+    expensive = [n for n in expensive_params(workflow.contract, workflow.graph) if n in varied]
     loaders = loader_params(workflow.contract, workflow.graph)
+    varied_loaders = [name for name in loaders if name in varied]
     order = dispatch_order(expanded, expensive)
-    position = {index: n for n, index in enumerate(order)}
-    # Few distinct model combinations among many runs: hash each combination once.
+    position = [0] * len(expanded)
+    for n, index in enumerate(order):
+        position[index] = n
+    # Few distinct model combinations among many runs: hash each combination once, over
+    # the full assignment (a fixed checkpoint is part of the key).
     model_keys: dict[tuple[str, ...], str] = {}
     runs = []
-    for index, assignment in expanded:
-        models = tuple(repr(assignment.get(name)) for name in loaders)
+    for index, own in expanded:
+        models = tuple(repr(own.get(name)) for name in varied_loaders)
         if models not in model_keys:
-            model_keys[models] = checkpoint_key(assignment, loaders)
-        runs.append(NewRun(index, assignment, position[index], model_keys[models]))
+            model_keys[models] = checkpoint_key(full_assignment(plan.fixed, own), loaders)
+        runs.append(NewRun(index, own, position[index], model_keys[models]))
     return runs
 
 

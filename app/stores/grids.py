@@ -16,7 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
 from app.db.models import Output, Run, Sweep
+from app.domain.assignments import full_assignment
 from app.domain.states import RunStatus, SweepStatus
+from app.stores.sweeps import fixed_values
 
 # What a grid can show of an output; audio and other files are not pictures.
 SHOWN_KINDS = ("image", "video")
@@ -38,7 +40,7 @@ class GridRun:
     index: int
     status: RunStatus
     error: Mapping[str, Any] | None
-    assignment: Mapping[str, Any]
+    assignment: Mapping[str, Any]  # the full one, the sweep's fixed values included
     path: str | None  # relative to DATA_DIR; None when the run has no image or video
     kind: str | None
     sha256: str | None  # of that file: names its fitted tile (`app.grids.tiles`)
@@ -66,7 +68,7 @@ def runs_with_first_output(session: Session, sweep_id: UUID) -> Iterator[GridRun
             Run.index,
             Run.status,
             Run.error,
-            Run.assignment,
+            Run.own_values,
             Output.path,
             Output.kind,
             Output.sha256,
@@ -77,5 +79,6 @@ def runs_with_first_output(session: Session, sweep_id: UUID) -> Iterator[GridRun
         # Rows arrive in batches rather than all at once: a sweep may have 10,000 runs.
         .execution_options(yield_per=_BATCH)
     )
-    for index, status, error, assignment, path, kind, sha256 in session.execute(query):
-        yield GridRun(index, status, error, assignment, path, kind, sha256)
+    fixed = fixed_values(session, sweep_id)
+    for index, status, error, own, path, kind, sha256 in session.execute(query):
+        yield GridRun(index, status, error, full_assignment(fixed, own), path, kind, sha256)

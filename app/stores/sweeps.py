@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.db.models import Sweep
+from app.domain.assignments import plan_fixed
 from app.domain.states import RunStatus, SweepStatus
 
 
@@ -108,6 +109,13 @@ def move_counts(session: Session, sweep_id: UUID, deltas: Mapping[RunStatus, int
 def find_sweep(session: Session, sweep_id: UUID) -> Sweep | None:
     """Any team's sweep, for workers (never for the API, which scopes by team)."""
     return session.get(Sweep, sweep_id)
+
+
+def fixed_values(session: Session, sweep_id: UUID) -> Mapping[str, Any]:
+    """The values every run of the sweep shares (its plan's "fixed"); {} for no sweep. Only
+    that member is sent: a sampled sweep's plan lists every sample point."""
+    fixed = session.scalar(sa.select(Sweep.plan["fixed"]).where(Sweep.id == sweep_id))
+    return plan_fixed({"fixed": fixed})
 
 
 def sweeps_in(session: Session, status: SweepStatus, updated_before: datetime) -> list[Sweep]:

@@ -8,7 +8,7 @@ tests and the browser tests.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
@@ -81,8 +81,17 @@ def sample_runs() -> tuple[RunSpec, ...]:
     return tuple(specs)
 
 
-def store_sweep(app: FastAPI, team: str, specs: Sequence[RunSpec]) -> StoredSweep:
-    """A sweep of `team` with one run per spec (index = position) and their files."""
+def store_sweep(
+    app: FastAPI,
+    team: str,
+    specs: Sequence[RunSpec],
+    fixed: Mapping[str, Any] | None = None,
+    *,
+    lean: bool = False,
+) -> StoredSweep:
+    """A sweep of `team` with one run per spec (index = position) and their files. `fixed`
+    goes into the plan; each run stores its whole assignment, as rows stored before runs were
+    lean did, or with `lean` only what is not in `fixed`, as a submission stores it now."""
     storage = Storage(app.state.settings.data_dir)
     sweep_id = uuid4()
     axes = [{"param": "prompt", "values": []}, {"param": "cfg", "values": []}]
@@ -94,14 +103,14 @@ def store_sweep(app: FastAPI, team: str, specs: Sequence[RunSpec]) -> StoredSwee
             team_id=team_id,
             workflow="demo-noise",
             request={"workflow": "demo-noise", "note": HOSTILE_PROMPT},
-            plan={"mode": "cartesian", "axes": axes, "seeds": [42], "fixed": {}},
+            plan={"mode": "cartesian", "axes": axes, "seeds": [42], "fixed": dict(fixed or {})},
             total=len(specs),
         )
         for index, spec in enumerate(specs):
             run = Run(
                 sweep_id=sweep_id,
                 index=index,
-                assignment=spec.assignment,
+                own_values=_own_values(spec.assignment, fixed or {}) if lean else spec.assignment,
                 status=spec.status,
                 attempts=spec.attempts,
                 error=spec.error,
@@ -113,6 +122,10 @@ def store_sweep(app: FastAPI, team: str, specs: Sequence[RunSpec]) -> StoredSwee
             add_outputs(session, run.id, news)
         session.commit()
     return StoredSweep(sweep_id, team, tuple(specs))
+
+
+def _own_values(assignment: Mapping[str, Any], fixed: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in assignment.items() if name not in fixed}
 
 
 def _write(storage: Storage, sweep_id: UUID, index: int, n: int, file: FileSpec) -> NewOutput:

@@ -19,6 +19,7 @@ import re
 import stat
 import zipfile
 from collections.abc import AsyncIterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -474,3 +475,59 @@ def test_a_second_view_of_the_sheet_uses_the_thumbnail_cache(
         path.write_bytes(b"not a png any more")  # same row, same sha256: the cache answers
     second = island(client.get(sheet_url(stored.sweep_id)).text)["runs"][0]["thumb"]
     assert second == first
+
+
+# --- lean runs: every page reads a run's full assignment ---
+
+# Values shared by every run, kept once in the plan; the runs vary prompt and cfg.
+LEAN_FIXED = {"seed": 42, "steps": 20, "sampler_name": "euler", "denoise": None}
+
+
+def whole_and_lean(
+    app: FastAPI, team_client: ClientFactory
+) -> tuple[tuple[StoredSweep, StoredSweep], TestClient]:
+    """The same sweep twice: runs stored whole (as before runs were lean) and lean."""
+    team = f"team-{uuid4().hex[:8]}"
+    client = team_client(team)
+    specs = tuple(
+        replace(spec, assignment={**spec.assignment, **LEAN_FIXED}) for spec in sample_runs()
+    )
+    whole = store_sweep(app, team, specs, LEAN_FIXED)
+    lean = store_sweep(app, team, specs, LEAN_FIXED, lean=True)
+    return (whole, lean), client
+
+
+def test_lean_runs_store_none_of_the_fixed_values(app: FastAPI, team_client: ClientFactory) -> None:
+    (_, lean), _ = whole_and_lean(app, team_client)
+    with app.state.session_factory() as session:
+        stored = [row.run.own_values for row in runs_with_outputs(session, lean.sweep_id)]
+    assert stored[0] == {"prompt": "a red fox", "cfg": 3.5}
+
+
+def test_the_api_shows_a_lean_run_with_its_full_assignment(
+    app: FastAPI, team_client: ClientFactory
+) -> None:
+    (whole, lean), client = whole_and_lean(app, team_client)
+    pages = [client.get(f"/v1/sweeps/{s.sweep_id}/runs").json()["items"] for s in (whole, lean)]
+    assert pages[1] == pages[0]
+    assert [item["assignment"] for item in pages[1]] == [{**spec.assignment} for spec in whole.runs]
+    run = client.get(f"/v1/sweeps/{lean.sweep_id}/runs/3").json()
+    assert run["assignment"] == whole.runs[3].assignment
+
+
+def test_the_sheet_and_the_export_show_lean_runs_as_runs_stored_whole(
+    app: FastAPI, team_client: ClientFactory
+) -> None:
+    (whole, lean), client = whole_and_lean(app, team_client)
+    sheets = [island(client.get(sheet_url(s.sweep_id)).text) for s in (whole, lean)]
+    assert [r["assignment"] for r in sheets[1]["runs"]] == [
+        r["assignment"] for r in sheets[0]["runs"]
+    ]
+    assert sheets[1]["runs"][0]["assignment"]["steps"] == 20
+    assert set(sheets[1]["sweep"]["params"]) == set(sheets[0]["sweep"]["params"])
+    tables = [
+        list(csv.DictReader(io.StringIO(read_text(export_zip(client, s.sweep_id), "metadata.csv"))))
+        for s in (whole, lean)
+    ]
+    assert tables[1] == tables[0]
+    assert (tables[1][2]["steps"], tables[1][2]["denoise"]) == ("20", "null")

@@ -58,9 +58,12 @@ def store_sweep(
     axes: list[dict[str, Any]],
     status: SweepStatus,
     run_status: dict[int, RunStatus] | None = None,
+    *,
+    lean: bool = False,
 ) -> StoredSweep:
     """A sweep over `axes` (cartesian, no seeds) whose runs each wrote a 96×64 PNG, unless
-    `run_status` gives them another end."""
+    `run_status` gives them another end. Runs store their whole assignment, as before runs
+    were lean, or with `lean` only their axis values, as a submission stores them now."""
     team = f"team-{uuid4().hex[:8]}"
     client = team_client(team)
     sweep_id = uuid4()
@@ -85,7 +88,8 @@ def store_sweep(
         session.flush()
         for index, assignment in enumerate(_assignments(axes)):
             end = (run_status or {}).get(index, RunStatus.SUCCEEDED)
-            run = _add_run(session, sweep_id, index, assignment, end)
+            own = {k: v for k, v in assignment.items() if k != "seed"}  # the fixed one
+            run = _add_run(session, sweep_id, index, own if lean else assignment, end)
             if end == RunStatus.SUCCEEDED:
                 outputs.add_outputs(session, run.id, [_output(storage, sweep_id, index)])
         session.commit()
@@ -106,7 +110,7 @@ def _add_run(
     run = Run(
         sweep_id=sweep_id,
         index=index,
-        assignment=assignment,
+        own_values=assignment,
         status=status,
         error=error if status == RunStatus.FAILED else None,
     )
@@ -255,3 +259,19 @@ def test_cancelled_and_failed_runs_without_outputs_still_build(
 
 def test_an_unknown_sweep_builds_nothing(runtime: Runtime) -> None:
     assert build_grids(runtime, uuid4()) == []
+
+
+def test_a_lean_sweep_draws_the_same_grid_as_one_stored_whole(
+    app: FastAPI, team_client: ClientFactory, runtime: Runtime
+) -> None:
+    records = []
+    for lean in (False, True):
+        stored = store_sweep(app, team_client, [CFG, SAMPLER], SweepStatus.FINALIZING, lean=lean)
+        build_grids(runtime, stored.sweep_id)
+        finish(app, stored.sweep_id)
+        chunks = png_chunks(stored.client.get(stored.url()).content)[1]
+        page = json.loads(chunks[PAGE_KEY])
+        labels = [label for label in page["labels"] if label["role"] != "title"]  # names the id
+        records.append((json.loads(chunks[CELLS_KEY]), labels, page["fixed"]))
+    assert records[1] == records[0]
+    assert records[1][0][1]["assignment"] == {"seed": 1, "cfg": 7.0, "sampler_name": "euler"}

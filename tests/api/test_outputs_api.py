@@ -77,7 +77,7 @@ def add_run(session: Session, team_id: UUID, sweep_id: UUID, index: int) -> Run:
         plan=plan,
         total=index + 1,
     )
-    runs = [Run(sweep_id=sweep_id, index=i, assignment={"seed": i}) for i in range(index + 1)]
+    runs = [Run(sweep_id=sweep_id, index=i, own_values={"seed": i}) for i in range(index + 1)]
     session.add_all(runs)
     session.flush()
     return runs[index]

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from uuid import uuid4
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.orm import Session
 
 from app.db.base import Base
 from app.db.migrate import alembic_config
+from app.db.models import Run
+from app.domain.assignments import full_assignment
+from app.stores.sweeps import fixed_values
+from tests.conftest import scratch_database
 
 
 def quiet_config(database_url: str) -> Config:
@@ -80,3 +86,79 @@ def test_run_counters_are_backfilled_from_a_recount(tmp_path: Path) -> None:
         ).one()
     engine.dispose()
     assert tuple(row) == (1, 1, 2, 1, 1)
+
+
+# Before lean runs (c3a8e5f1b7d2) a run stored its whole assignment in runs.assignment.
+BEFORE_LEAN = "c3a8e5f1b7d2"
+FIXED = {"steps": 20, "prompt": "a lighthouse", "denoise": None}
+WHOLE = {"cfg": 5.0, "seed": 7, **FIXED}
+
+
+def _lean_runs_round_trip(url: str) -> None:
+    config = quiet_config(url)
+    if url.startswith("postgresql"):
+        command.downgrade(config, BEFORE_LEAN)  # a scratch database comes at head
+    else:
+        command.upgrade(config, BEFORE_LEAN)
+    team, sweep = uuid4(), uuid4()
+    teams = sa.table("teams", sa.column("id", sa.Uuid()), sa.column("name"))
+    sweeps = sa.table(
+        "sweeps",
+        sa.column("id", sa.Uuid()),
+        sa.column("team_id", sa.Uuid()),
+        sa.column("plan", sa.JSON()),
+        sa.column("request", sa.JSON()),
+        *map(sa.column, ("workflow", "total")),
+    )
+    runs = sa.table(
+        "runs",
+        sa.column("id", sa.Uuid()),
+        sa.column("sweep_id", sa.Uuid()),
+        sa.column("index"),
+        sa.column("assignment", sa.JSON()),
+    )
+    plan = {"fixed": FIXED, "axes": [{"param": "cfg", "values": [5.0]}]}
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.insert(teams).values(id=team, name="t"))
+        connection.execute(
+            sa.insert(sweeps).values(
+                id=sweep, team_id=team, workflow="w", request={}, plan=plan, total=2
+            )
+        )
+        connection.execute(
+            sa.insert(runs).values(id=uuid4(), sweep_id=sweep, index=0, assignment=WHOLE)
+        )
+    engine.dispose()
+
+    command.upgrade(config, "head")
+
+    engine = sa.create_engine(url)
+    with Session(engine) as session:
+        fixed = fixed_values(session, sweep)
+        session.execute(
+            sa.insert(Run),
+            [{"id": uuid4(), "sweep_id": sweep, "index": 1, "own_values": {"cfg": 9.0}}],
+        )
+        session.commit()
+        stored = session.scalars(sa.select(Run.own_values).order_by(Run.index)).all()
+    engine.dispose()
+    assert [full_assignment(fixed, own) for own in stored] == [WHOLE, {**FIXED, "cfg": 9.0}]
+    assert list(full_assignment(fixed, stored[0])) == list(stored[0])  # read as it was stored
+
+    command.downgrade(config, BEFORE_LEAN)  # the old code reads each row whole again
+
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text('SELECT assignment FROM runs ORDER BY "index"')).all()
+    engine.dispose()
+    decoded = [row[0] if isinstance(row[0], dict) else json.loads(row[0]) for row in rows]
+    assert decoded == [WHOLE, {**FIXED, "cfg": 9.0}]
+
+
+def test_rows_stored_whole_read_the_same_after_lean_runs_and_lean_ones_downgrade_whole(
+    tmp_path: Path,
+) -> None:
+    _lean_runs_round_trip(f"sqlite:///{tmp_path / 'state.db'}")
+    with scratch_database("lean") as url:
+        _lean_runs_round_trip(url)

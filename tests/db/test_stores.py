@@ -61,7 +61,7 @@ def test_ten_thousand_runs_round_trip_in_index_order(db_session: Session) -> Non
 
     stored, total = runs.page_runs(db_session, sweep.id, 0, 10_000, None)
     assert total == 10_000
-    assert [(r.index, r.assignment) for r in stored] == [(e.index, e.assignment) for e in expected]
+    assert [(r.index, r.own_values) for r in stored] == [(e.index, e.own_values) for e in expected]
     assert [(r.dispatch_order, r.model_key) for r in stored[:2]] == [(10_000, "m0"), (9_999, "m1")]
     assert {r.status for r in stored} == {RunStatus.QUEUED}
     assert all(r.attempts == 0 and r.queued_at.tzinfo is UTC for r in stored)
@@ -226,8 +226,8 @@ def test_sqlite_bulk_insert_round_trips_and_cascades(sqlite_session: Session) ->
 
     stored, total = runs.page_runs(sqlite_session, sweep.id, 0, 100, None)
     assert total == 100
-    expected = [(r.index, r.assignment, r.dispatch_order, r.model_key) for r in assignments(100)]
-    assert [(r.index, r.assignment, r.dispatch_order, r.model_key) for r in stored] == expected
+    expected = [(r.index, r.own_values, r.dispatch_order, r.model_key) for r in assignments(100)]
+    assert [(r.index, r.own_values, r.dispatch_order, r.model_key) for r in stored] == expected
     assert stored[0].queued_at.tzinfo is UTC
     assert runs.count_runs_by_status(sqlite_session, sweep.id)[RunStatus.QUEUED] == 100
 
@@ -267,5 +267,34 @@ def test_assignments_with_escapes_and_unicode_round_trip_through_the_copy(
 
     stored, _ = runs.page_runs(db_session, sweep.id, 0, 10, None)
 
-    assert [(r.assignment, r.model_key) for r in stored] == [(tricky, "k\\ey\t"), ({}, "")]
-    assert all(r.id.version == 4 for r in stored)
+    assert [(r.own_values, r.model_key) for r in stored] == [(tricky, "k\\ey\t"), ({}, "")]
+    assert all(r.id.version == 7 for r in stored)
+
+
+def test_a_claim_holds_the_full_assignment_of_a_lean_run_or_one_stored_whole(
+    db_session: Session,
+) -> None:
+    team = make_team(db_session)
+    fixed = {"steps": 20, "prompt": "a lighthouse", "cfg": 7.0}
+    sweep = sweeps.add_sweep(
+        db_session,
+        sweep_id=uuid4(),
+        team_id=team.id,
+        workflow="txt2img",
+        request={},
+        plan={"fixed": fixed, "axes": [{"param": "cfg", "values": [4, 6]}]},
+        total=2,
+    )
+    whole = {**fixed, "cfg": 4, "seed": 1}
+    runs.add_runs(db_session, sweep.id, [runs.NewRun(0, whole), runs.NewRun(1, {"cfg": 6})])
+    lease = datetime.now(UTC) + timedelta(minutes=5)
+    claims = []
+    for index in (0, 1):
+        run = runs.get_run(db_session, sweep.id, index)
+        assert run is not None
+        claim = runs.start_run(db_session, run.id, "http://gpu1:8188", f"t{index}", lease)
+        resumed = runs.claimed_by(db_session, f"t{index}")  # a redelivered message
+        assert claim is not None
+        assert resumed is not None
+        claims += [claim.assignment, resumed.assignment]
+    assert claims == [whole, whole, {**fixed, "cfg": 6}, {**fixed, "cfg": 6}]

@@ -4,6 +4,7 @@ and two stand-in ComfyUI instances; and the faults a production pool meets."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import time
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from PIL import Image
 
 from app.queue import make_celery
+from app.settings import PROJECT_ROOT
 from tests.conftest import REDIS_URL
 from tests.integration.conftest import System, all_runs, queue_of, wait_for_sweep
 
@@ -80,6 +82,49 @@ def test_a_3x4_sweep_gives_12_distinct_outputs(
     assert grid.status_code == 200
     assert grid.headers["content-type"] == "image/png"
     assert (pages[0]["width"], pages[0]["height"]) == _png_size(grid.content)
+
+
+def test_each_output_was_made_from_its_runs_full_assignment(
+    system_factory: SystemFactory, api_for: ApiFor
+) -> None:
+    # Runs store only what they vary; the worker must still patch the sweep's fixed values
+    # (base and contract defaults) into every prompt it sends.
+    system = system_factory()
+    api = api_for(system)
+    body = {**GRID_3X4, "base": {"width": 48, "height": 40, "color": 255, "sigma": 2.5}}
+    body["seeds"] = {"count": 2, "start": 7}
+    body["axes"] = [GRID_3X4["axes"][1]]
+    sweep_id = submit(api, body)
+    sweep = wait_for_sweep(api, sweep_id, system)
+    assert sweep["status"] == "succeeded", system.logs()
+    bindings = _bindings("demo-noise")
+    runs = assert_every_run_once(api, sweep_id, 8)
+    for run in runs:
+        assignment = run["assignment"]
+        assert assignment == {**sweep["fixed"], **_varied(run["index"])}
+        image = api.get(outputs_of(api, sweep_id, run["index"])[0]["url"])
+        with Image.open(io.BytesIO(image.content)) as png:
+            chunks = dict(getattr(png, "text", {}))
+            assert png.size == (48, 40)
+        prompt = json.loads(chunks["prompt"])
+        sent = {name: prompt[node]["inputs"][key] for name, (node, key) in bindings.items()}
+        assert sent == assignment
+        assert json.loads(chunks["comfy_sweep"])["assignment"] == assignment
+
+
+def _varied(index: int) -> dict[str, Any]:
+    # Seeds vary fastest, then the strength axis.
+    return {"seed": 7 + index % 2, "strength": [0.2, 0.4, 0.6, 0.8][index // 2]}
+
+
+def _bindings(workflow: str) -> dict[str, tuple[str, str]]:
+    """Parameter → (node id, input name) from the workflow's shipped schema."""
+    schema = json.loads((PROJECT_ROOT / "params" / f"{workflow}.schema.json").read_text())
+    found = {}
+    for name, spec in schema["properties"].items():
+        (binding,) = spec["x-comfy"]
+        found[name] = (binding["node"], binding["input"])
+    return found
 
 
 def test_a_run_comfyui_rejects_fails_naming_node_and_input(

@@ -23,7 +23,8 @@ from app.api.deps import SessionDep, SettingsDep, TeamDep
 from app.api.errors import NotFound, responses
 from app.api.presenters import run_read
 from app.api.schemas.outputs import OutputRead, RunDetail
-from app.db.models import Output, Run
+from app.db.models import Output, Run, Sweep
+from app.domain.assignments import plan_fixed
 from app.media.storage import Storage, UnsafePath, suffix_for_mime
 from app.stores import outputs as output_store
 from app.stores import runs as run_store
@@ -66,10 +67,10 @@ StorageDep = Annotated[Storage, Depends(_storage)]
 def read_run(
     sweep_id: UUID, index: RunIndex, request: Request, session: SessionDep, team_id: TeamDep
 ) -> RunDetail:
-    run = _visible_run(session, team_id, sweep_id, index)
+    sweep, run = _visible_run(session, team_id, sweep_id, index)
     outputs = output_store.list_outputs(session, run.id)
     items = [_output_read(request, sweep_id, index, output) for output in outputs]
-    return RunDetail(**run_read(run).model_dump(), outputs=items)
+    return RunDetail(**run_read(run, plan_fixed(sweep.plan)).model_dump(), outputs=items)
 
 
 @router.get(
@@ -111,12 +112,14 @@ def read_output(
     )
 
 
-def _visible_run(session: SessionDep, team_id: UUID, sweep_id: UUID, index: int) -> Run:
+def _visible_run(
+    session: SessionDep, team_id: UUID, sweep_id: UUID, index: int
+) -> tuple[Sweep, Run]:
     sweep = sweep_store.get_sweep(session, sweep_id, team_id)
     run = None if sweep is None else run_store.get_run(session, sweep.id, index)
-    if run is None:
+    if sweep is None or run is None:
         raise NotFound(f"no run {index} in sweep {sweep_id}")
-    return run
+    return sweep, run
 
 
 def _output_read(request: Request, sweep_id: UUID, index: int, output: Output) -> OutputRead:

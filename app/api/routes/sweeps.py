@@ -21,6 +21,7 @@ from app.api.presenters import run_read, sweep_read, sweep_summary
 from app.api.schemas.common import Page
 from app.api.schemas.sweeps import RunRead, SweepCreate, SweepRead, SweepSummary
 from app.db.models import Sweep
+from app.domain.assignments import plan_fixed
 from app.domain.states import RunStatus
 from app.services import cancelling
 from app.services import sweeps as sweep_service
@@ -102,7 +103,9 @@ def list_runs(
 ) -> Page[RunRead]:
     sweep = _visible_sweep(session, team_id, sweep_id)
     runs, total = run_store.page_runs(session, sweep.id, offset, limit, run_status)
-    return Page(items=[run_read(r) for r in runs], total=total, offset=offset, limit=limit)
+    fixed = plan_fixed(sweep.plan)
+    items = [run_read(run, fixed) for run in runs]
+    return Page(items=items, total=total, offset=offset, limit=limit)
 
 
 @router.post(
