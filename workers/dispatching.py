@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.db.base import utc_now
 from app.domain.states import SweepStatus
 from app.queue import WORK
-from app.stores import instances, runs, sweeps
+from app.stores import claims, instances, runs, sweeps
 from app.stores.instances import PoolEntry
 from app.stores.runs import Claim
 from workers.runtime import Runtime
@@ -95,11 +95,10 @@ def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
         if instance is None or runs.prompts_on(session, entry.url) >= slots:
             session.rollback()  # filled meanwhile: release it before locking another
             continue
-        elsewhere = {other.model_key for other in pool if other.url != entry.url}
         # A retry goes to another instance than the one its last attempt failed on (a stalled
         # prompt's instance may stall again), unless this is the only healthy one.
         avoid = entry.url if len(pool) > 1 else None
-        run = runs.next_queued_run(session, instance.model_key, elsewhere, avoid)
+        run = claims.next_run(session, entry.url, instance.model_key, avoid)
         if run is None:
             if avoid is None:
                 return None

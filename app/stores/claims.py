@@ -1,0 +1,220 @@
+"""Choosing the queued run a free instance slot takes: fairness picks the sweep
+(`app.domain.fair_share`), model affinity picks the run within it.
+
+Every statement here reads a bounded number of rows however many runs are queued: the
+sweeps with queued work come from `active_sweeps` (one row per sweep), running runs from a
+partial index as small as the work in flight, and runs from LIMIT 1 probes of indexes that
+hand over the next row in order (no sort). Tests EXPLAIN each statement (tests/db).
+
+Locks, always in this order: the instance (the caller's), then one team row, waited for, so
+a team's claims run one at a time: its running cap holds under concurrent claimers, and a
+claimer sees which models the team's last claim just planned; other teams' rows only with
+SKIP LOCKED, so two claimers never wait on each other in a cycle. Run rows SKIP LOCKED.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.db.models import ActiveSweep, Instance, Run, Sweep, Team
+from app.domain.fair_share import Share, TeamTurn, Waiting, serving_order
+from app.domain.states import RunStatus
+from app.stores.runs import FAILED_ON
+
+# How many of a sweep's distinct models a claim looks at when seeking one no other instance
+# serves; a sweep of more models than this takes the rest in dispatch order.
+MODELS_LOOKED_AT = 32
+# Queued runs per instance already serving a model above which an instance holding another
+# model loads it too, rather than leave its slots idle.
+HELP_BACKLOG = 10
+
+
+def next_run(
+    session: Session, instance: str, model_key: str | None, avoid: str | None
+) -> Run | None:
+    """The queued run `instance` (holding `model_key`) should take next, locked; None when
+    nothing is claimable for it. With `avoid` (the instance's URL), never a run whose last
+    attempt failed there."""
+    turns = serving_order(waiting_sweeps(session), team_shares(session))
+    waited = False
+    for turn in turns:
+        if not _lock_team(session, turn.team_id, wait=not waited):
+            continue  # another claimer is serving that team right now
+        waited = True
+        if _at_cap_now(session, turn):
+            continue
+        held = models_elsewhere(session, instance)
+        for sweep_id in turn.sweeps:
+            run = run_for(session, sweep_id, model_key or "", held, avoid)
+            if run is not None:
+                return run
+    return None
+
+
+def waiting_sweeps(session: Session) -> list[Waiting]:
+    query = sa.select(
+        ActiveSweep.sweep_id, ActiveSweep.team_id, ActiveSweep.priority, ActiveSweep.created_at
+    ).where(ActiveSweep.active.is_(True))
+    return [Waiting(*row) for row in session.execute(query)]
+
+
+def team_shares(session: Session) -> dict[UUID, Share]:
+    """Every team with active sweeps, with its running runs counted."""
+    running = Counter(session.scalars(running_teams_query()))
+    query = sa.select(Team.id, Team.weight, Team.max_running).where(
+        Team.id.in_(sa.select(ActiveSweep.team_id).where(ActiveSweep.active.is_(True)))
+    )
+    return {
+        team_id: Share(weight, cap, running.get(team_id, 0))
+        for team_id, weight, cap in session.execute(query)
+    }
+
+
+def running_teams_query() -> sa.Select[UUID]:
+    """The team of each running run: as many rows as runs in flight, read through their
+    partial index, and counted by the caller. Neither a GROUP BY (a sort) nor a filter on
+    the team (a plan that walks the team's whole history of sweeps)."""
+    return (
+        sa.select(Sweep.team_id)
+        .select_from(Run)
+        .join(Sweep, Sweep.id == Run.sweep_id)
+        .where(Run.status == RunStatus.RUNNING)
+    )
+
+
+def _lock_team(session: Session, team_id: UUID, wait: bool) -> bool:
+    query = sa.select(Team.id).where(Team.id == team_id).with_for_update(skip_locked=not wait)
+    return session.scalar(query) is not None
+
+
+def _at_cap_now(session: Session, turn: TeamTurn) -> bool:
+    """The team's running cap, re-checked under its lock: counts read before it may be stale."""
+    cap = session.scalar(sa.select(Team.max_running).where(Team.id == turn.team_id))
+    if cap is None:
+        return False
+    running = sum(1 for team in session.scalars(running_teams_query()) if team == turn.team_id)
+    return running >= cap
+
+
+def models_elsewhere(session: Session, instance: str) -> Counter[str]:
+    """How many other healthy instances hold (or were just routed) each model."""
+    query = sa.select(Instance.model_key).where(
+        Instance.url != instance, Instance.healthy.is_(True), Instance.model_key.is_not(None)
+    )
+    return Counter(key for key in session.scalars(query) if key)
+
+
+def run_for(
+    session: Session, sweep_id: UUID, model_key: str, held: Mapping[str, int], avoid: str | None
+) -> Run | None:
+    """The sweep's run for an instance holding `model_key`: its next run of that model while
+    there is one; else the next in dispatch order unless another instance serves that model;
+    else the first run, by dispatch order, of a model nobody serves; else a model another
+    instance serves, if this one has none loaded or that model's backlog is worth a load."""
+    if model_key:
+        same = session.scalars(model_probe(sweep_id, model_key, avoid)).first()
+        if same is not None:
+            return same
+    head = session.scalars(head_probe(sweep_id, avoid)).first()
+    if head is None or head.model_key not in held:
+        return head
+    firsts: dict[str, int] = {}
+    for key in session.scalars(models_query(sweep_id)):
+        if key not in held and key != model_key:
+            order = session.scalar(model_order_probe(sweep_id, key, avoid))
+            if order is not None:
+                firsts[key] = order
+    if not firsts:
+        return head if not model_key or _worth_a_load(session, head, held, avoid) else None
+    free = min(firsts, key=lambda key: (firsts[key], key))
+    return session.scalars(model_probe(sweep_id, free, avoid)).first() or head
+
+
+def _worth_a_load(session: Session, head: Run, held: Mapping[str, int], avoid: str | None) -> bool:
+    """Whether an instance should load a model others already serve, to help with its
+    backlog. Near a sweep's end it waits instead: finishing the last few runs costs less
+    than loading a checkpoint again, and the instances serving it are about to finish."""
+    enough = HELP_BACKLOG * held[head.model_key]
+    backlog = session.scalar(backlog_query(head.sweep_id, head.model_key, avoid, enough))
+    return (backlog or 0) >= enough
+
+
+def backlog_query(sweep_id: UUID, model_key: str, avoid: str | None, upto: int) -> sa.Select[int]:
+    """How many queued runs of one model the sweep has, counting no further than `upto`."""
+    some = sa.select(Run.id).where(*_of_model(sweep_id, model_key, avoid)).limit(upto)
+    return sa.select(sa.func.count()).select_from(some.subquery())
+
+
+def model_probe(sweep_id: UUID, model_key: str, avoid: str | None) -> sa.Select[Run]:
+    """The sweep's next queued run of one model, locked, straight off ix_runs_queued_model."""
+    return _locked(sa.select(Run).where(*_of_model(sweep_id, model_key, avoid)))
+
+
+def model_order_probe(sweep_id: UUID, model_key: str, avoid: str | None) -> sa.Select[int]:
+    """Where the sweep's next queued run of one model stands in dispatch order; nothing
+    locked, since the claim may prefer another model."""
+    query = sa.select(Run.dispatch_order).where(*_of_model(sweep_id, model_key, avoid))
+    return query.order_by(Run.dispatch_order).limit(1)
+
+
+def _of_model(
+    sweep_id: UUID, model_key: str, avoid: str | None
+) -> tuple[sa.ColumnElement[bool], ...]:
+    return (
+        Run.sweep_id == sweep_id,
+        Run.status == RunStatus.QUEUED,
+        Run.model_key == model_key,
+        *_not_failed_on(avoid),
+    )
+
+
+def head_probe(sweep_id: UUID, avoid: str | None) -> sa.Select[Run]:
+    """The sweep's next queued run in dispatch order, locked, off
+    ix_runs_sweep_id_status_dispatch_order."""
+    match = (Run.sweep_id == sweep_id, Run.status == RunStatus.QUEUED, *_not_failed_on(avoid))
+    return _locked(sa.select(Run).where(*match))
+
+
+def models_query(sweep_id: UUID) -> sa.Select[str]:
+    """The sweep's distinct models with queued runs, up to MODELS_LOOKED_AT: a loose index
+    scan (each step one probe for the next larger key), not a scan of its runs."""
+    # min() rather than ORDER BY ... LIMIT 1: SQLite refuses LIMIT inside a compound
+    # select, and both databases answer min() over an index's column from its first entry.
+    queued = (Run.sweep_id == sweep_id, Run.status == RunStatus.QUEUED)
+    first = sa.select(sa.func.min(Run.model_key).label("key")).where(*queued)
+    keys = first.cte("model_keys", recursive=True)
+    following = (
+        sa.select(sa.func.min(Run.model_key))
+        .where(*queued, Run.model_key > keys.c.key)
+        .scalar_subquery()
+    )
+    keys = keys.union_all(sa.select(following).where(keys.c.key.is_not(None)))
+    return sa.select(keys.c.key).where(keys.c.key.is_not(None)).limit(MODELS_LOOKED_AT)
+
+
+def _locked(query: sa.Select[Run]) -> sa.Select[Run]:
+    """The first run in dispatch order, skipping rows another transaction holds."""
+    return query.order_by(Run.dispatch_order).limit(1).with_for_update(of=Run, skip_locked=True)
+
+
+def _not_failed_on(instance: str | None) -> tuple[sa.ColumnElement[bool], ...]:
+    if instance is None:
+        return ()
+    failed_on = sa.func.coalesce(Run.error[FAILED_ON].as_string(), "")
+    return (failed_on != instance,)
+
+
+def waiting_by_team(session: Session, team_id: UUID) -> int:
+    """Queued runs of the team's sweeps, pending ones included, from their counters."""
+    query = (
+        sa.select(sa.func.coalesce(sa.func.sum(Sweep.queued_count), 0))
+        .select_from(ActiveSweep)
+        .join(Sweep, Sweep.id == ActiveSweep.sweep_id)
+        .where(ActiveSweep.team_id == team_id)
+    )
+    return session.scalar(query) or 0
