@@ -11,7 +11,16 @@ from app.api.deps import require_team
 from app.api.errors import Unauthorized, install_error_handlers, responses
 from app.api.limits import BodySizeLimit
 from app.api.log_redaction import install_token_redaction
-from app.api.routes import browse, grids, health, outputs, sweeps, workflow_drafts, workflows
+from app.api.routes import (
+    browse,
+    grids,
+    health,
+    outputs,
+    sweeps,
+    teams,
+    workflow_drafts,
+    workflows,
+)
 from app.comfy.node_specs import NodeSpecs
 from app.db.engine import PoolLimits, make_engine, make_session_factory
 from app.queue import make_celery
@@ -75,4 +84,5 @@ def _v1_router() -> APIRouter:
     v1.include_router(grids.router)
     v1.include_router(workflow_drafts.router)
     v1.include_router(workflows.router)
+    v1.include_router(teams.router)
     return v1

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, JSONType, StrEnumType, UtcDateTime, utc_now
+from app.domain.fair_share import DEFAULT_PRIORITY
 from app.domain.states import RunStatus, SweepStatus
 
 # What a key may do beyond its team's own resources; only admins register global workflows.
@@ -37,11 +38,6 @@ def _status_check(enum: type[StrEnum]) -> sa.CheckConstraint:
 
 def _run_count() -> Mapped[int]:
     return mapped_column(sa.Integer(), default=0, server_default="0")
-
-
-# A sweep's priority when its request gives none, and the range a request may ask for.
-DEFAULT_PRIORITY = 50
-MAX_PRIORITY = 100
 
 
 class Team(Base):

@@ -13,6 +13,10 @@ from datetime import datetime
 from fractions import Fraction
 from uuid import UUID
 
+# A sweep's priority when its request gives none, and the highest a request may ask for.
+DEFAULT_PRIORITY = 50
+MAX_PRIORITY = 100
+
 
 @dataclass(frozen=True, slots=True)
 class Waiting:

@@ -22,7 +22,7 @@ from app.domain.resolution import SEED_PARAM, AxisRequest, SweepRequest, resolve
 from app.domain.sampling import SampledRange, SamplingSpec
 from app.queue import START_SWEEP, send_after_commit
 from app.registry import Workflow
-from app.services import workflows
+from app.services import quotas, workflows
 from app.stores import runs as run_store
 from app.stores import sweeps as sweep_store
 from app.stores.runs import NewRun
@@ -52,6 +52,7 @@ def submit_sweep(
     workflow = pinned.workflow
     request = _domain_request(body, workflow.contract)
     plan = resolve_plan(workflow.contract, request, max_runs)
+    quotas.check_submission(session, team_id, body.priority, count_runs(plan))
     if object_info is not None:
         problems = preflight_sweep(workflow.graph, workflow.contract, plan, object_info)
         if problems:
@@ -65,6 +66,7 @@ def submit_sweep(
         request=body.model_dump(mode="json", exclude_none=True),
         plan=_plan_record(plan, request),
         total=count_runs(plan),
+        priority=body.priority,
     )
     run_store.add_runs(session, sweep.id, _ordered_runs(workflow, plan))
     send_after_commit(session, celery, START_SWEEP, [str(sweep.id)])

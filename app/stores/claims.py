@@ -207,14 +207,3 @@ def _not_failed_on(instance: str | None) -> tuple[sa.ColumnElement[bool], ...]:
         return ()
     failed_on = sa.func.coalesce(Run.error[FAILED_ON].as_string(), "")
     return (failed_on != instance,)
-
-
-def waiting_by_team(session: Session, team_id: UUID) -> int:
-    """Queued runs of the team's sweeps, pending ones included, from their counters."""
-    query = (
-        sa.select(sa.func.coalesce(sa.func.sum(Sweep.queued_count), 0))
-        .select_from(ActiveSweep)
-        .join(Sweep, Sweep.id == ActiveSweep.sweep_id)
-        .where(ActiveSweep.team_id == team_id)
-    )
-    return session.scalar(query) or 0

@@ -10,7 +10,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db.models import DEFAULT_PRIORITY, Sweep
+from app.db.models import Sweep
+from app.domain.fair_share import DEFAULT_PRIORITY
 from app.domain.states import RunStatus, SweepStatus
 from app.stores import active_sweeps
 

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.domain.fair_share import DEFAULT_PRIORITY, MAX_PRIORITY
 from app.domain.states import RunStatus, SweepStatus
 
 ParamName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -95,6 +96,14 @@ class SweepCreate(BaseModel):
     mode: Literal["cartesian", "zip"] = "cartesian"
     seeds: SeedsIn | None = None
     sampling: SamplingIn | None = None
+    priority: int = Field(
+        default=DEFAULT_PRIORITY,
+        ge=0,
+        le=MAX_PRIORITY,
+        description=(
+            "Free slots go to the highest priority first; at most the team's `max_priority`."
+        ),
+    )
 
 
 class AxisRead(BaseModel):
