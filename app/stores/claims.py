@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.db.models import ActiveSweep, Instance, Run, Sweep, Team
-from app.domain.fair_share import Share, TeamTurn, Waiting, serving_order
+from app.domain.fair_share import Share, Waiting, serving_order
 from app.domain.states import RunStatus
 from app.stores.runs import FAILED_ON
 
@@ -40,14 +41,18 @@ def next_run(
     """The queued run `instance` (holding `model_key`) should take next, locked; None when
     nothing is claimable for it. With `avoid` (the instance's URL), never a run whose last
     attempt failed there."""
-    turns = serving_order(waiting_sweeps(session), team_shares(session))
+    waiting, shares = waiting_sweeps(session)
     waited = False
-    for turn in turns:
-        if not _lock_team(session, turn.team_id, wait=not waited):
+    for turn in serving_order(waiting, shares):
+        locked = _lock_team(session, turn.team_id, wait=not waited)
+        if locked is None:
             continue  # another claimer is serving that team right now
         waited = True
-        if _at_cap_now(session, turn):
-            continue
+        if (
+            locked.max_running is not None
+            and _running_of(session, turn.team_id) >= locked.max_running
+        ):
+            continue  # reached its cap since the shares were read
         held = models_elsewhere(session, instance)
         for sweep_id in turn.sweeps:
             run = run_for(session, sweep_id, model_key or "", held, avoid)
@@ -56,23 +61,27 @@ def next_run(
     return None
 
 
-def waiting_sweeps(session: Session) -> list[Waiting]:
-    query = sa.select(
-        ActiveSweep.sweep_id, ActiveSweep.team_id, ActiveSweep.priority, ActiveSweep.created_at
-    ).where(ActiveSweep.active.is_(True))
-    return [Waiting(*row) for row in session.execute(query)]
-
-
-def team_shares(session: Session) -> dict[UUID, Share]:
-    """Every team with active sweeps, with its running runs counted."""
-    running = Counter(session.scalars(running_teams_query()))
-    query = sa.select(Team.id, Team.weight, Team.max_running).where(
-        Team.id.in_(sa.select(ActiveSweep.team_id).where(ActiveSweep.active.is_(True)))
+def waiting_sweeps(session: Session) -> tuple[list[Waiting], dict[UUID, Share]]:
+    """The sweeps whose queued runs may be claimed, and the standing of their teams."""
+    query = (
+        sa.select(
+            ActiveSweep.sweep_id,
+            ActiveSweep.team_id,
+            ActiveSweep.priority,
+            ActiveSweep.created_at,
+            Team.weight,
+            Team.max_running,
+        )
+        .join(Team, Team.id == ActiveSweep.team_id)
+        .where(ActiveSweep.active.is_(True))
     )
-    return {
-        team_id: Share(weight, cap, running.get(team_id, 0))
-        for team_id, weight, cap in session.execute(query)
-    }
+    rows = session.execute(query).all()
+    if not rows:
+        return [], {}
+    running = Counter(session.scalars(running_teams_query()))
+    waiting = [Waiting(sweep, team, priority, at) for sweep, team, priority, at, _, _ in rows]
+    shares = {team: Share(weight, cap, running[team]) for _, team, _, _, weight, cap in rows}
+    return waiting, shares
 
 
 def running_teams_query() -> sa.Select[UUID]:
@@ -87,18 +96,27 @@ def running_teams_query() -> sa.Select[UUID]:
     )
 
 
-def _lock_team(session: Session, team_id: UUID, wait: bool) -> bool:
-    query = sa.select(Team.id).where(Team.id == team_id).with_for_update(skip_locked=not wait)
-    return session.scalar(query) is not None
+@dataclass(frozen=True, slots=True)
+class _LockedTeam:
+    max_running: int | None
 
 
-def _at_cap_now(session: Session, turn: TeamTurn) -> bool:
-    """The team's running cap, re-checked under its lock: counts read before it may be stale."""
-    cap = session.scalar(sa.select(Team.max_running).where(Team.id == turn.team_id))
-    if cap is None:
-        return False
-    running = sum(1 for team in session.scalars(running_teams_query()) if team == turn.team_id)
-    return running >= cap
+def _lock_team(session: Session, team_id: UUID, wait: bool) -> _LockedTeam | None:
+    """Lock the team's row (None when skipped: another claimer holds it) and read its cap
+    under the lock. FOR NO KEY UPDATE: it excludes other claimers but not the key-share
+    locks that inserting a sweep or an active_sweeps row takes on its team."""
+    query = (
+        sa.select(Team.id, Team.max_running)
+        .where(Team.id == team_id)
+        .with_for_update(key_share=True, skip_locked=not wait)
+    )
+    row = session.execute(query).first()
+    return None if row is None else _LockedTeam(row.max_running)
+
+
+def _running_of(session: Session, team_id: UUID) -> int:
+    """The team's running runs, counted afresh: the shares may predate its last claim."""
+    return sum(1 for team in session.scalars(running_teams_query()) if team == team_id)
 
 
 def models_elsewhere(session: Session, instance: str) -> Counter[str]:
