@@ -27,16 +27,21 @@ log = logging.getLogger(__name__)
 
 
 def start_sweep(rt: Runtime, sweep_id: UUID) -> None:
-    """pending → running, then one work message per slot of the pool."""
+    """pending → running, then one work message per slot of the pool. A claim may have
+    started it already (`claims.start_pending`): then the messages are still sent, as the
+    free slots beyond the one that claim filled need them."""
     with rt.sessions() as session:
         now = utc_now()
-        if not sweeps.move_sweep(
+        if sweeps.move_sweep(
             session, sweep_id, [SweepStatus.PENDING], SweepStatus.RUNNING, started_at=now
         ):
-            return  # started already, or cancelled meanwhile
-        sweeps.mark_hinted(session, sweep_id, now)
-        session.commit()
-    log.info("sweep_started sweep=%s", sweep_id)
+            sweeps.mark_hinted(session, sweep_id, now)
+            session.commit()
+            log.info("sweep_started sweep=%s", sweep_id)
+        else:
+            found = sweeps.find_sweep(session, sweep_id)
+            if found is None or found.status is not SweepStatus.RUNNING:
+                return  # cancelled meanwhile
     send_work(rt, pool_slots(rt))
 
 

@@ -16,6 +16,11 @@ from sqlalchemy.orm import Session
 from app.db.models import ActiveSweep, Sweep
 from app.domain.states import SweepStatus
 
+# A pending sweep's runs are claimable too: the claim that takes its first run starts it, so
+# a sweep submitted to a busy farm is served at the next free slot, not after a worker
+# process is free to handle its start message.
+CLAIMABLE = (SweepStatus.PENDING, SweepStatus.RUNNING)
+
 
 def follow_queued(session: Session, sweep_id: UUID, queued: int, added: bool) -> None:
     """Make the sweep's row agree with its new queued count: inserted when runs were just
@@ -32,7 +37,7 @@ def _insert_if_missing(session: Session, sweep_id: UUID) -> None:
         Sweep.team_id,
         Sweep.priority,
         Sweep.created_at,
-        Sweep.status == SweepStatus.RUNNING,
+        Sweep.status.in_(CLAIMABLE),
     ).where(Sweep.id == sweep_id)
     columns = ["sweep_id", "team_id", "priority", "created_at", "active"]
     dialect = session.get_bind().dialect.name
@@ -41,8 +46,8 @@ def _insert_if_missing(session: Session, sweep_id: UUID) -> None:
 
 
 def set_active(session: Session, sweep_id: UUID, active: bool) -> None:
-    """Whether claims may take the sweep's queued runs: set when it starts, cleared when it
-    stops (and, one day, while it is paused)."""
+    """Whether claims may take the sweep's queued runs: cleared when it stops (and, one day,
+    while it is paused)."""
     session.execute(
         sa.update(ActiveSweep).where(ActiveSweep.sweep_id == sweep_id).values(active=active)
     )

@@ -22,9 +22,11 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.db.base import utc_now
 from app.db.models import ActiveSweep, Instance, Run, Sweep, Team
 from app.domain.fair_share import Share, Waiting, serving_order
-from app.domain.states import RunStatus
+from app.domain.states import RunStatus, SweepStatus
+from app.stores import sweeps
 from app.stores.runs import FAILED_ON
 
 # How many of a sweep's distinct models a claim looks at when seeking one no other instance
@@ -41,7 +43,7 @@ def next_run(
     """The queued run `instance` (holding `model_key`) should take next, locked; None when
     nothing is claimable for it. With `avoid` (the instance's URL), never a run whose last
     attempt failed there."""
-    waiting, shares = waiting_sweeps(session)
+    waiting, shares, pending = waiting_sweeps(session)
     waited = False
     for turn in serving_order(waiting, shares):
         locked = _lock_team(session, turn.team_id, wait=not waited)
@@ -57,12 +59,25 @@ def next_run(
         for sweep_id in turn.sweeps:
             run = run_for(session, sweep_id, model_key or "", held, avoid)
             if run is not None:
+                if sweep_id in pending:
+                    start_pending(session, sweep_id)
                 return run
     return None
 
 
-def waiting_sweeps(session: Session) -> tuple[list[Waiting], dict[UUID, Share]]:
-    """The sweeps whose queued runs may be claimed, and the standing of their teams."""
+def start_pending(session: Session, sweep_id: UUID) -> None:
+    """pending → running with its first claimed run; its start message then only hints."""
+    now = utc_now()
+    moved = sweeps.move_sweep(
+        session, sweep_id, [SweepStatus.PENDING], SweepStatus.RUNNING, started_at=now
+    )
+    if moved:
+        sweeps.mark_hinted(session, sweep_id, now)
+
+
+def waiting_sweeps(session: Session) -> tuple[list[Waiting], dict[UUID, Share], set[UUID]]:
+    """The sweeps whose queued runs may be claimed, the standing of their teams, and which of
+    the sweeps are not started yet."""
     query = (
         sa.select(
             ActiveSweep.sweep_id,
@@ -71,17 +86,20 @@ def waiting_sweeps(session: Session) -> tuple[list[Waiting], dict[UUID, Share]]:
             ActiveSweep.created_at,
             Team.weight,
             Team.max_running,
+            Sweep.status,
         )
         .join(Team, Team.id == ActiveSweep.team_id)
+        .join(Sweep, Sweep.id == ActiveSweep.sweep_id)
         .where(ActiveSweep.active.is_(True))
     )
     rows = session.execute(query).all()
     if not rows:
-        return [], {}
+        return [], {}, set()
     running = Counter(session.scalars(running_teams_query()))
-    waiting = [Waiting(sweep, team, priority, at) for sweep, team, priority, at, _, _ in rows]
-    shares = {team: Share(weight, cap, running[team]) for _, team, _, _, weight, cap in rows}
-    return waiting, shares
+    waiting = [Waiting(row.sweep_id, row.team_id, row.priority, row.created_at) for row in rows]
+    shares = {row.team_id: Share(row.weight, row.max_running, running[row.team_id]) for row in rows}
+    pending = {row.sweep_id for row in rows if row.status == SweepStatus.PENDING}
+    return waiting, shares, pending
 
 
 def running_teams_query() -> sa.Select[UUID]:

@@ -81,7 +81,7 @@ def move_sweep(
     )
     moved = cast(sa.CursorResult[Any], result).rowcount == 1
     if moved:
-        active_sweeps.set_active(session, sweep_id, to == SweepStatus.RUNNING)
+        active_sweeps.set_active(session, sweep_id, to in active_sweeps.CLAIMABLE)
     return moved
 
 

@@ -48,10 +48,10 @@ def upgrade() -> None:
         postgresql_where=QUEUED,
         sqlite_where=QUEUED,
     )
-    # Every sweep that has queued runs now; those already running are active.
+    # Every sweep that has queued runs now; those pending or running may be claimed.
     op.execute(
         "INSERT INTO active_sweeps (sweep_id, team_id, priority, created_at, active) "
-        "SELECT id, team_id, priority, created_at, status = 'running' FROM sweeps "
+        "SELECT id, team_id, priority, created_at, status IN ('pending', 'running') FROM sweeps "
         "WHERE queued_count > 0"
     )
 

@@ -163,13 +163,32 @@ def test_a_team_at_its_running_cap_gets_no_more_even_from_claimers_arriving_toge
     assert team_of(runtime, again.sweep_id) == capped
 
 
-def test_a_sweep_not_started_yet_is_not_claimed(runtime: Runtime) -> None:
+def test_a_sweep_whose_start_message_is_not_handled_yet_is_started_by_its_first_claim(
+    runtime: Runtime,
+) -> None:
+    """A busy farm's workers may take a while to handle a start message; the sweep is
+    served at the next free slot all the same."""
     team = make_team(runtime)
     with runtime.sessions() as session:
         pending = sweeps.add_sweep(
             session, sweep_id=uuid4(), team_id=team, workflow="w", request={}, plan={}, total=1
         )
         runs.add_runs(session, pending.id, [runs.NewRun(0, {})])
+        session.commit()
+    held = claim(runtime)
+    assert held is not None
+    assert held.sweep_id == pending.id
+    with runtime.sessions() as session:
+        started = sweeps.find_sweep(session, pending.id)
+        assert started is not None
+        assert started.status is SweepStatus.RUNNING
+        assert started.started_at is not None
+
+
+def test_a_stopped_sweep_is_not_claimed(runtime: Runtime) -> None:
+    sweep_id = start_sweep(runtime, make_team(runtime), 3)
+    with runtime.sessions() as session:
+        assert sweeps.move_sweep(session, sweep_id, [SweepStatus.RUNNING], SweepStatus.FAILED)
         session.commit()
     assert claim(runtime) is None
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
 from app.db.models import Sweep
+from app.domain.fair_share import MAX_PRIORITY
 from app.domain.states import RunStatus, SweepStatus
 from app.services.cancelling import cancel_sweep
 from app.stores import claims, runs, sweeps, teams
@@ -49,6 +50,9 @@ def running_sweep(session: Session, total: int) -> Sweep:
         request={},
         plan={"axes": [], "mode": "product"},
         total=total,
+        # Above anything other tests leave queued in the shared database, so claims take
+        # this sweep's runs.
+        priority=MAX_PRIORITY,
     )
     runs.add_runs(session, sweep.id, (runs.NewRun(i, {"seed": i}) for i in range(total)))
     sweeps.move_sweep(session, sweep.id, [SweepStatus.PENDING], SweepStatus.RUNNING)
