@@ -55,9 +55,8 @@ def next_run(
             and _running_of(session, turn.team_id) >= locked.max_running
         ):
             continue  # reached its cap since the shares were read
-        held = models_elsewhere(session, instance)
         for sweep_id in turn.sweeps:
-            run = run_for(session, sweep_id, model_key or "", held, avoid)
+            run = run_for(session, sweep_id, instance, model_key or "", avoid)
             if run is not None:
                 if sweep_id in pending:
                     start_pending(session, sweep_id)
@@ -137,16 +136,31 @@ def _running_of(session: Session, team_id: UUID) -> int:
     return sum(1 for team in session.scalars(running_teams_query()) if team == team_id)
 
 
-def models_elsewhere(session: Session, instance: str) -> Counter[str]:
-    """How many other healthy instances hold (or were just routed) each model."""
-    query = sa.select(Instance.model_key).where(
-        Instance.url != instance, Instance.healthy.is_(True), Instance.model_key.is_not(None)
+def models_elsewhere(session: Session, sweep_id: UUID, instance: str) -> Counter[str]:
+    """How many other healthy instances serve each model for the sweep: hold it (or were
+    just routed to it) and run one of the sweep's runs now. Read under the team's lock, so
+    it includes what the team's previous claim planned. An instance that moved on to other
+    sweeps no longer counts, so its model's last runs here are not left waiting for it."""
+    return Counter(session.scalars(serving_models_query(sweep_id, instance)))
+
+
+def serving_models_query(sweep_id: UUID, instance: str) -> sa.Select[str | None]:
+    """The model of each other healthy instance running a run of the sweep now; the runs
+    read are the sweep's running ones, off the dispatch-order index's (sweep_id, status)."""
+    serving = sa.select(Run.instance).where(
+        Run.sweep_id == sweep_id, Run.status == RunStatus.RUNNING, Run.instance != instance
     )
-    return Counter(key for key in session.scalars(query) if key)
+    return sa.select(Instance.model_key).where(
+        Instance.url != instance,
+        Instance.healthy.is_(True),
+        Instance.model_key.is_not(None),
+        Instance.model_key != "",
+        Instance.url.in_(serving),
+    )
 
 
 def run_for(
-    session: Session, sweep_id: UUID, model_key: str, held: Mapping[str, int], avoid: str | None
+    session: Session, sweep_id: UUID, instance: str, model_key: str, avoid: str | None
 ) -> Run | None:
     """The sweep's run for an instance holding `model_key`: its next run of that model while
     there is one; else the next in dispatch order unless another instance serves that model;
@@ -157,7 +171,10 @@ def run_for(
         if same is not None:
             return same
     head = session.scalars(head_probe(sweep_id, avoid)).first()
-    if head is None or head.model_key not in held:
+    if head is None:
+        return None
+    held = models_elsewhere(session, sweep_id, instance)
+    if head.model_key not in held:
         return head
     firsts: dict[str, int] = {}
     for key in session.scalars(models_query(sweep_id)):

@@ -83,6 +83,7 @@ def statements(sweep_id: UUID) -> dict[str, sa.Select[Any]]:
         "next run in dispatch order": claims.head_probe(sweep_id, None),
         "next run, avoiding": claims.head_probe(sweep_id, instance),
         "models of a sweep": claims.models_query(sweep_id),
+        "models serving a sweep": claims.serving_models_query(sweep_id, instance),
         "backlog of a model": claims.backlog_query(sweep_id, "m0", instance, 20),
     }
 

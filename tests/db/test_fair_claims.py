@@ -13,11 +13,12 @@ from uuid import UUID, uuid4
 import pytest
 import sqlalchemy as sa
 
+from app.db.base import utc_now
 from app.db.models import ActiveSweep, Instance, Run
 from app.domain.states import RunStatus, SweepStatus
 from app.queue import make_celery
 from app.settings import Settings
-from app.stores import instances, runs, sweeps, teams
+from app.stores import claims, instances, runs, sweeps, teams
 from app.stores.runs import Claim
 from tests.conftest import REDIS_URL, scratch_database
 from workers.dispatching import take_work
@@ -233,3 +234,35 @@ def test_the_active_table_has_a_row_exactly_while_the_sweep_has_queued_runs(
         assert runs.requeue_run(session, first, {"kind": "transport"})
         session.commit()
     assert active_rows() == 1
+
+
+def hold_models(rt: Runtime, models: dict[str, str]) -> None:
+    with rt.sessions() as session:
+        for url, key in models.items():
+            instances.set_model_key(session, url, key)
+        session.commit()
+
+
+def test_near_a_sweeps_end_an_instance_leaves_a_model_to_the_instance_serving_it(
+    runtime: Runtime,
+) -> None:
+    x, y = INSTANCES[:2]
+    sweep_id = start_sweep(runtime, make_team(runtime), 5)  # all of model m0
+    hold_models(runtime, {x: "other", y: "m0"})
+    with runtime.sessions() as session:
+        first = session.scalars(claims.head_probe(sweep_id, None)).one()
+        assert runs.start_run(session, first.id, y, "t-y", utc_now()) is not None
+        session.commit()
+    with runtime.sessions() as session:
+        # 4 runs of m0 left, y serving them: loading m0 on x too would cost more than it saves.
+        assert claims.next_run(session, x, "other", None) is None
+
+
+def test_an_instance_takes_a_models_last_runs_when_its_holder_moved_on(runtime: Runtime) -> None:
+    x, y = INSTANCES[:2]
+    sweep_id = start_sweep(runtime, make_team(runtime), 5)
+    hold_models(runtime, {x: "other", y: "m0"})  # y holds m0 but runs nothing of this sweep
+    with runtime.sessions() as session:
+        run = claims.next_run(session, x, "other", None)
+        assert run is not None
+        assert run.sweep_id == sweep_id
