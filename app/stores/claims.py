@@ -138,24 +138,27 @@ def _running_of(session: Session, team_id: UUID) -> int:
 
 def models_elsewhere(session: Session, sweep_id: UUID, instance: str) -> Counter[str]:
     """How many other healthy instances serve each model for the sweep: hold it (or were
-    just routed to it) and run one of the sweep's runs now. Read under the team's lock, so
-    it includes what the team's previous claim planned. An instance that moved on to other
-    sweeps no longer counts, so its model's last runs here are not left waiting for it."""
+    just routed to it) and run one of the sweep's runs now, or run nothing at all (between
+    two runs, they will claim again in a moment). Read under the team's lock, so it includes
+    what the team's previous claim planned. An instance busy with other sweeps does not
+    count, so its model's last runs here are not left waiting for it."""
     return Counter(session.scalars(serving_models_query(sweep_id, instance)))
 
 
 def serving_models_query(sweep_id: UUID, instance: str) -> sa.Select[str | None]:
-    """The model of each other healthy instance running a run of the sweep now; the runs
-    read are the sweep's running ones, off the dispatch-order index's (sweep_id, status)."""
-    serving = sa.select(Run.instance).where(
+    """The models of the other instances serving the sweep. The runs read are running ones:
+    the sweep's off the dispatch-order index's (sweep_id, status), all of them off their
+    partial index, as many as there are runs in flight."""
+    on_sweep = sa.select(Run.instance).where(
         Run.sweep_id == sweep_id, Run.status == RunStatus.RUNNING, Run.instance != instance
     )
+    busy = sa.select(Run.instance).where(Run.status == RunStatus.RUNNING, Run.instance.is_not(None))
     return sa.select(Instance.model_key).where(
         Instance.url != instance,
         Instance.healthy.is_(True),
         Instance.model_key.is_not(None),
         Instance.model_key != "",
-        Instance.url.in_(serving),
+        sa.or_(Instance.url.in_(on_sweep), Instance.url.not_in(busy)),
     )
 
 

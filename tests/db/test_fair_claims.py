@@ -261,7 +261,13 @@ def test_near_a_sweeps_end_an_instance_leaves_a_model_to_the_instance_serving_it
 def test_an_instance_takes_a_models_last_runs_when_its_holder_moved_on(runtime: Runtime) -> None:
     x, y = INSTANCES[:2]
     sweep_id = start_sweep(runtime, make_team(runtime), 5)
-    hold_models(runtime, {x: "other", y: "m0"})  # y holds m0 but runs nothing of this sweep
+    elsewhere = start_sweep(runtime, make_team(runtime), 1)
+    hold_models(runtime, {x: "other", y: "m0"})
+    with runtime.sessions() as session:
+        # y holds m0 but is busy with another sweep; an idle y would count as serving m0.
+        busy = session.scalars(claims.head_probe(elsewhere, None)).one()
+        assert runs.start_run(session, busy.id, y, "t-y", utc_now()) is not None
+        session.commit()
     with runtime.sessions() as session:
         run = claims.next_run(session, x, "other", None)
         assert run is not None

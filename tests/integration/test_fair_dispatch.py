@@ -177,6 +177,21 @@ def test_past_the_queued_cap_the_api_answers_429_with_retry_after(
     assert team.post(f"/v1/sweeps/{first}/cancel").status_code == 200
 
 
+def switches(farm: Farm) -> list[Any]:
+    """Each run that changed its instance's model, in start order: what a failure shows."""
+    query = sa.text(
+        "SELECT instance, model_key, index, started_at, attempts FROM runs ORDER BY started_at"
+    )
+    last: dict[str, str] = {}
+    changed = []
+    with farm.engine.connect() as connection:
+        for row in connection.execute(query):
+            if last.get(row.instance) != row.model_key:
+                changed.append(tuple(row))
+            last[row.instance] = row.model_key
+    return changed
+
+
 def test_two_checkpoints_on_two_instances_are_each_loaded_once(
     system_factory: SystemFactory, farm_for: Callable[[System], Farm]
 ) -> None:
@@ -192,4 +207,4 @@ def test_two_checkpoints_on_two_instances_are_each_loaded_once(
         httpx.get(f"{s.base_url}/system_stats", timeout=5).json()["standin"]["checkpoint_loads"]
         for s in system.instances
     ]
-    assert loads == [1, 1]
+    assert loads == [1, 1], switches(farm)
