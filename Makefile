@@ -59,6 +59,7 @@ bench: install-dev
 	$(PY) -m bench.preflight
 	$(PY) -m bench.claims
 	$(PY) -m bench.execution
+	$(PY) -m bench.fairness
 	$(PY) -m bench.grids
 	$(PY) -m bench.grid_finalize
 	$(PY) -m bench.load

@@ -1,4 +1,5 @@
-"""The operator's command line: API keys, the database schema and workflow contracts."""
+"""The operator's command line: API keys, teams' weights and caps, the database schema and
+workflow contracts."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from app.comfy.node_specs import NodeSpecs
 from app.db.engine import make_engine, make_session_factory
-from app.db.models import KEY_ROLES
+from app.db.models import KEY_ROLES, Team
 from app.domain.contract_draft import draft_from_document
+from app.domain.fair_share import MAX_PRIORITY
 from app.domain.problems import SweepRejected
 from app.services import keys as key_service
 from app.settings import Settings, parse_instances
@@ -25,6 +27,8 @@ keys_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 cli.add_typer(keys_cli, name="keys")
 workflows_cli = typer.Typer(help="Draft contracts for new workflows.", no_args_is_help=True)
 cli.add_typer(workflows_cli, name="workflows")
+teams_cli = typer.Typer(help="Fair-share weights and caps of teams.", no_args_is_help=True)
+cli.add_typer(teams_cli, name="teams")
 console = Console()
 
 
@@ -82,6 +86,87 @@ def revoke_key(
         console.print(f"[red]no active key with prefix {prefix}[/red]")
         raise typer.Exit(code=1)
     console.print(f"revoked {revoked} key(s)")
+
+
+def _cap(value: str | None, option: str) -> int | None:
+    # "none" lifts a cap; the option left out keeps it as it is.
+    if value is None or value.lower() == "none":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise typer.BadParameter("must be a whole number or 'none'", param_hint=option) from None
+    if number < 0:
+        raise typer.BadParameter("must not be negative", param_hint=option)
+    return number
+
+
+_CAP_HELP = "A whole number, or 'none' for no cap; left out: unchanged."
+
+
+@teams_cli.command("set")
+def set_team(
+    name: str = typer.Argument(..., help="The team; created if new."),
+    weight: int | None = typer.Option(
+        None, min=1, help="Share of running slots against teams at the same priority."
+    ),
+    max_running: str | None = typer.Option(None, help=f"Most runs running at once. {_CAP_HELP}"),
+    max_queued: str | None = typer.Option(None, help=f"Most runs queued at once. {_CAP_HELP}"),
+    max_runs_per_sweep: str | None = typer.Option(None, help=f"Most runs a sweep. {_CAP_HELP}"),
+    max_priority: str | None = typer.Option(
+        None, help=f"Highest priority a sweep may ask for (0-100). {_CAP_HELP}"
+    ),
+) -> None:
+    """Set a team's weight and caps; options left out stay as they are."""
+    given = {
+        "max_running": (max_running, "--max-running"),
+        "max_queued": (max_queued, "--max-queued"),
+        "max_runs_per_sweep": (max_runs_per_sweep, "--max-runs-per-sweep"),
+        "max_priority": (max_priority, "--max-priority"),
+    }
+    values = {field: _cap(raw, option) for field, (raw, option) in given.items() if raw}
+    priority_cap = values.get("max_priority")
+    if priority_cap is not None and priority_cap > MAX_PRIORITY:
+        raise typer.BadParameter(f"must be 0-{MAX_PRIORITY}", param_hint="--max-priority")
+    if weight is not None:
+        values["weight"] = weight
+    with _sessions() as session:
+        team = teams.set_limits(session, name, values)
+        session.commit()
+        console.print(f"team {team.name}: " + _limits_text(team))
+
+
+@teams_cli.command("list")
+def list_teams() -> None:
+    """Every team with its weight, caps and the runs it has running and queued now."""
+    table = Table("team", "weight", "max running", "max queued", "max runs/sweep", "max prio")
+    table.add_column("running")
+    table.add_column("queued")
+    with _sessions() as session:
+        running = teams.running_runs(session)
+        for team in teams.list_teams(session):
+            table.add_row(
+                team.name,
+                str(team.weight),
+                *(_shown(cap) for cap in _caps(team)),
+                str(running.get(team.id, 0)),
+                str(teams.queued_runs(session, team.id)),
+            )
+    console.print(table)
+
+
+def _caps(team: Team) -> tuple[int | None, ...]:
+    return (team.max_running, team.max_queued, team.max_runs_per_sweep, team.max_priority)
+
+
+def _shown(cap: int | None) -> str:
+    return "-" if cap is None else str(cap)
+
+
+def _limits_text(team: Team) -> str:
+    names = ("max_running", "max_queued", "max_runs_per_sweep", "max_priority")
+    caps = ", ".join(f"{n} {_shown(c)}" for n, c in zip(names, _caps(team), strict=True))
+    return f"weight {team.weight}, {caps}"
 
 
 @workflows_cli.command("draft")

@@ -22,6 +22,7 @@ from app.api.routes import (
     instances,
     outputs,
     sweeps,
+    teams,
     wildcards,
     workflow_drafts,
     workflows,
@@ -108,4 +109,5 @@ def _v1_router() -> APIRouter:
     v1.include_router(workflows.router)
     v1.include_router(wildcards.router)
     v1.include_router(instances.router)
+    v1.include_router(teams.router)
     return v1

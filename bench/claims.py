@@ -1,21 +1,29 @@
-"""The database side of one run, as a worker does it, with and without a long history.
+"""The database side of one run, as a worker does it: with a deep queue, and with a long
+history.
 
-Per run: claim it for an instance slot (`take_work`), free the slot when its prompt is done,
-record the outcome with one output, and check whether the sweep is done. Measured on the real
-Postgres with 4 instances of 2 slots, first on an empty database, then beside 1,000,000
-finished runs of earlier sweeps: a farm keeps its history, and nothing a claim looks up may
-grow with it.
+1. Claim time against the queue's depth: 1,000, 10,000 and 100,000 runs queued across 100
+   running sweeps of 10 teams (fair share chooses among them), 4 instances of 2 slots. Each
+   measured claim (`take_work`) is followed by finishing its run, so the depth stays put.
+   Target: median under 10 ms at 100,000, and no worse than 2x the 1,000 case. The
+   first-come-first-served query that claims used before is timed beside it for scale.
+2. Per run: claim it for an instance slot, free the slot when its prompt is done, record the
+   outcome with one output, and check whether the sweep is done, first on an empty database,
+   then beside 1,000,000 finished runs of earlier sweeps: a farm keeps its history, and
+   nothing a claim looks up may grow with it.
 
-    python -m bench.claims                 # 400 runs, empty and 1,000,000 of history
-    python -m bench.claims --history 0     # the empty database only
+    python -m bench.claims                 # both; history of 1,000,000
+    python -m bench.claims --history 0     # the queue depths only
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from uuid import uuid4
 
 import sqlalchemy as sa
@@ -138,13 +146,156 @@ def run(history: int, count: int) -> None:
     print(f"  lookups across all sweeps (median ms): {shown}")
 
 
+QUEUE_DEPTHS = (1_000, 10_000, 100_000)
+TEAMS, SWEEPS = 10, 100
+CLAIMS_MEASURED = 200
+
+# What claims ran before fair share, for scale: every queued run ordered by CASE expressions.
+FIRST_COME_FIRST_SERVED = sa.text(
+    "SELECT runs.id FROM runs JOIN sweeps ON sweeps.id = runs.sweep_id "
+    "WHERE sweeps.status = 'running' AND runs.status = 'queued' "
+    "ORDER BY sweeps.created_at, CASE WHEN runs.model_key = 'm0' THEN 0 ELSE 1 END, "
+    "CASE WHEN runs.model_key IN ('m1') THEN 1 ELSE 0 END, runs.dispatch_order "
+    "LIMIT 1 FOR UPDATE OF runs SKIP LOCKED"
+)
+
+
+def fill_queue(rt: Runtime, depth: int) -> None:
+    """`depth` queued runs in SWEEPS running sweeps of TEAMS teams, two models each."""
+    per_sweep = depth // SWEEPS
+    with rt.sessions() as session:
+        team_ids = [teams.get_or_create_team(session, f"team{n}").id for n in range(TEAMS)]
+        for n in range(SWEEPS):
+            sweep = sweeps.add_sweep(
+                session,
+                sweep_id=uuid4(),
+                team_id=team_ids[n % TEAMS],
+                workflow="sd15-txt2img",
+                request={},
+                plan={},
+                total=per_sweep,
+            )
+            new_runs = (
+                runs.NewRun(i, {"seed": i}, i, f"m{2 * i // per_sweep}") for i in range(per_sweep)
+            )
+            runs.add_runs(session, sweep.id, new_runs)
+            sweeps.move_sweep(session, sweep.id, [SweepStatus.PENDING], SweepStatus.RUNNING)
+        session.commit()
+
+
+def measure_claims(rt: Runtime) -> list[float]:
+    """Milliseconds of each claim, its run finished at once so every slot stays free."""
+    samples = []
+    for n in range(CLAIMS_MEASURED):
+        started = time.perf_counter()
+        work = take_work(rt, f"bench-{n}")
+        samples.append((time.perf_counter() - started) * 1000)
+        if work is None:
+            raise SystemExit(f"claim {n} found nothing to do")
+        with rt.sessions() as session:
+            runs.finish_run(session, work.claim, RunStatus.SUCCEEDED)
+            session.commit()
+    return samples
+
+
+def time_old_query(rt: Runtime, repeat: int = 5) -> float:
+    samples = []
+    with rt.sessions() as session:
+        for _ in range(repeat):
+            started = time.perf_counter()
+            session.execute(FIRST_COME_FIRST_SERVED)
+            samples.append((time.perf_counter() - started) * 1000)
+            session.rollback()
+    return statistics.median(samples)
+
+
+def backend_cpu_s(rt: Runtime) -> float:
+    """CPU seconds used so far by the Postgres backends serving this database (from /proc,
+    as the server runs on this machine): the claim's server cost, whatever the load."""
+    query = sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+    with rt.sessions() as session:
+        pids = list(session.scalars(query))
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+@dataclass(frozen=True)
+class Depth:
+    median_ms: float
+    p95_ms: float
+    old_query_ms: float
+    client_cpu_ms: float  # per claim (and the finish that follows it), this process
+    server_cpu_ms: float  # per claim and finish, the Postgres backends
+
+
+def run_depth(depth: int) -> Depth:
+    """Wall and CPU per claim at `depth` queued runs, and the old query's median."""
+    with scratch_database() as url:
+        upgrade_to_head(url)
+        settings = Settings(database_url=url, comfy_instances=",".join(INSTANCES))
+        rt = build_runtime(settings, make_celery(settings))
+        object.__setattr__(rt, "send", lambda *args, **kwargs: None)  # no broker needed
+        with rt.sessions() as session:
+            instances.sync_instances(session, [(url, []) for url in INSTANCES])
+            session.commit()
+        fill_queue(rt, depth)
+        engine = rt.sessions.kw["bind"]
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(sa.text("VACUUM ANALYZE"))
+        measure_claims(rt)  # warm: statement caches, connections, the buffer cache
+        client, server = time.process_time(), backend_cpu_s(rt)
+        samples = measure_claims(rt)
+        client, server = time.process_time() - client, backend_cpu_s(rt) - server
+        old = time_old_query(rt)
+        engine.dispose()
+    per_claim = 1000 / CLAIMS_MEASURED
+    return Depth(
+        statistics.median(samples),
+        statistics.quantiles(samples, n=20)[-1],
+        old,
+        client * per_claim,
+        server * per_claim,
+    )
+
+
+def bench_queue_depths() -> None:
+    print(
+        f"claim time against queue depth ({SWEEPS} running sweeps of {TEAMS} teams, "
+        f"{len(INSTANCES)} instances x 2 slots; {CLAIMS_MEASURED} claims each; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})"
+    )
+    medians = {}
+    for depth in QUEUE_DEPTHS:
+        got = run_depth(depth)
+        medians[depth] = got.median_ms
+        print(
+            f"  {depth:>7,} queued: claim median {got.median_ms:6.2f} ms, p95 {got.p95_ms:6.2f} "
+            f"ms; CPU per claim+finish: worker {got.client_cpu_ms:.2f} ms, Postgres "
+            f"{got.server_cpu_ms:.2f} ms (the first-come-first-served query alone: "
+            f"{got.old_query_ms:.2f} ms)"
+        )
+    deepest, shallowest = medians[QUEUE_DEPTHS[-1]], medians[QUEUE_DEPTHS[0]]
+    verdict = "PASS" if deepest < 10 and deepest <= 2 * shallowest else "MISS"
+    print(
+        f"  {verdict}: {deepest:.2f} ms at {QUEUE_DEPTHS[-1]:,} (target < 10 ms and "
+        f"<= 2x {shallowest:.2f} ms = {2 * shallowest:.2f} ms)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--history", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=400)
     args = parser.parse_args()
-    run(0, args.runs)
+    bench_queue_depths()
     if args.history:
+        run(0, args.runs)
         run(args.history, args.runs)
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.db.base import utc_now
 from app.domain.states import SweepStatus
 from app.queue import WORK
-from app.stores import instances, runs, sweeps
+from app.stores import claims, instances, runs, sweeps
 from app.stores.instances import PoolEntry
 from app.stores.runs import Claim
 from workers.runtime import Runtime
@@ -27,16 +27,21 @@ log = logging.getLogger(__name__)
 
 
 def start_sweep(rt: Runtime, sweep_id: UUID) -> None:
-    """pending → running, then one work message per slot of the pool."""
+    """pending → running, then one work message per slot of the pool. A claim may have
+    started it already (`claims.start_pending`): then the messages are still sent, as the
+    free slots beyond the one that claim filled need them."""
     with rt.sessions() as session:
         now = utc_now()
-        if not sweeps.move_sweep(
+        if sweeps.move_sweep(
             session, sweep_id, [SweepStatus.PENDING], SweepStatus.RUNNING, started_at=now
         ):
-            return  # started already, or cancelled meanwhile
-        sweeps.mark_hinted(session, sweep_id, now)
-        session.commit()
-    log.info("sweep_started sweep=%s", sweep_id)
+            sweeps.mark_hinted(session, sweep_id, now)
+            session.commit()
+            log.info("sweep_started sweep=%s", sweep_id)
+        else:
+            found = sweeps.find_sweep(session, sweep_id)
+            if found is None or found.status is not SweepStatus.RUNNING:
+                return  # cancelled meanwhile
     send_work(rt, pool_slots(rt))
 
 
@@ -97,12 +102,11 @@ def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
         if instance is None or runs.prompts_on(session, entry.url) >= slots:
             session.rollback()  # filled meanwhile: release it before locking another
             continue
-        elsewhere = {other.model_key for other in pool if other.url != entry.url}
         # A retry goes to another instance than the one its last attempt failed on (a stalled
         # prompt's instance may stall again), unless this is the only healthy one.
         avoid = entry.url if len(pool) > 1 else None
-        run = runs.next_queued_run(
-            session, instance.model_key, elsewhere, avoid, instance_tags=instance.tags or ()
+        run = claims.next_run(
+            session, entry.url, instance.model_key, avoid, instance_tags=instance.tags or ()
         )
         if run is None:
             if avoid is None:

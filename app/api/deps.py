@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.api.broker_probe import BrokerProbe
-from app.api.errors import Unauthorized
+from app.api.errors import Forbidden, Unauthorized
 from app.comfy.node_specs import NodeSpecs
 from app.registry import Registry
 from app.services import keys
@@ -102,6 +102,17 @@ def require_team(caller: CallerDep) -> UUID:
 
 
 TeamDep = Annotated[UUID, Depends(require_team)]
+
+
+def require_admin(caller: CallerDep) -> Caller:
+    """The caller, if its key is an admin's; a member's key gets 403, so routes that act on
+    the whole farm (instances, other teams) add this to their dependencies."""
+    if not caller.is_admin:
+        raise Forbidden("this needs an admin key; this key's role is member")
+    return caller
+
+
+AdminDep = Annotated[Caller, Depends(require_admin)]
 
 
 def sync_shipped_workflows(request: Request) -> None:

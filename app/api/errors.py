@@ -74,6 +74,17 @@ class PayloadTooLarge(ApiError):
     description = "The request body is above the configured limit."
 
 
+class QueueFull(ApiError):
+    status_code = 429
+    description = (
+        "The team's queued runs are at its cap (`max_queued`); retry after `Retry-After` seconds."
+    )
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(ApiError):
     status_code = 503
     description = (
@@ -123,7 +134,7 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, ApiError):
         raise exc
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, Unavailable | QueueFull):
         headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 

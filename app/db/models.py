@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db.base import Base, JSONType, StrEnumType, UtcDateTime, utc_now
+from app.domain.fair_share import DEFAULT_PRIORITY
 from app.domain.states import RunStatus, SweepStatus
 
 # What a key may do beyond its team's own resources; only admins register global workflows.
@@ -45,6 +46,13 @@ class Team(Base):
     id: Mapped[UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid4)
     name: Mapped[str] = mapped_column(sa.String(), unique=True)
     created_at: Mapped[datetime] = _created_at()
+    # Its share of the running slots against other teams' at the same priority.
+    weight: Mapped[int] = mapped_column(sa.Integer(), default=1, server_default="1")
+    # Caps set by an operator (`comfy-sweep teams set`); NULL means no cap of the team's own.
+    max_running: Mapped[int | None] = mapped_column(sa.Integer())
+    max_queued: Mapped[int | None] = mapped_column(sa.Integer())
+    max_runs_per_sweep: Mapped[int | None] = mapped_column(sa.Integer())
+    max_priority: Mapped[int | None] = mapped_column(sa.Integer())
 
 
 class ApiKey(Base):
@@ -162,6 +170,29 @@ class Sweep(Base):
     # Instance tags its runs need (the contract's and the request's), sorted and `+`-joined,
     # "" for none (`app.domain.tags`); a run is claimed only for an instance that has them.
     required_tags: Mapped[str] = mapped_column(sa.String(), default="", server_default="")
+    # 0-100; a free slot goes to the highest priority with queued work first.
+    priority: Mapped[int] = mapped_column(
+        sa.Integer(), default=DEFAULT_PRIORITY, server_default=str(DEFAULT_PRIORITY)
+    )
+
+
+class ActiveSweep(Base):
+    """One row per sweep with queued runs: what a claim chooses from, so choosing reads as
+    many rows as there are such sweeps, however many runs they queue. Written only by
+    `app.stores.active_sweeps`, in the transactions that move the sweep's queued count."""
+
+    __tablename__ = "active_sweeps"
+
+    sweep_id: Mapped[UUID] = mapped_column(
+        sa.ForeignKey("sweeps.id", ondelete="CASCADE"), primary_key=True
+    )
+    team_id: Mapped[UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    priority: Mapped[int] = mapped_column(sa.Integer())
+    # The sweep's own submission time: the order of a team's sweeps.
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Claims take runs only from active rows: false until the sweep starts, and the hook a
+    # pause would clear.
+    active: Mapped[bool] = mapped_column(sa.Boolean(), default=False, server_default=sa.false())
 
 
 # Paging a team's sweeps newest first (ties by id) reads this index in order, no sort.
@@ -171,6 +202,7 @@ sa.Index("ix_sweeps_team_id_created_at", Sweep.team_id, Sweep.created_at.desc(),
 # Predicates of partial indexes (both backends support them).
 _RUNNING = sa.text("status = 'running'")
 _CLAIMED = sa.text("claimed_by IS NOT NULL")
+_QUEUED = sa.text("status = 'queued'")
 
 
 class Run(Base):
@@ -189,6 +221,16 @@ class Run(Base):
         ),
         sa.Index(
             "ix_runs_claimed_by", "claimed_by", postgresql_where=_CLAIMED, sqlite_where=_CLAIMED
+        ),
+        # A claim's probes: a sweep's next queued run of one model, and its distinct models,
+        # each an index lookup that stops at the first row (`app.stores.claims`).
+        sa.Index(
+            "ix_runs_queued_model",
+            "sweep_id",
+            "model_key",
+            "dispatch_order",
+            postgresql_where=_QUEUED,
+            sqlite_where=_QUEUED,
         ),
         _status_check(RunStatus),
     )

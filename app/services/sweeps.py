@@ -25,7 +25,7 @@ from app.domain.tags import join_tags, missing_everywhere
 from app.domain.template_plan import Wildcards, referenced_wildcards
 from app.queue import START_SWEEP, send_after_commit
 from app.registry import Workflow
-from app.services import workflows
+from app.services import quotas, workflows
 from app.stores import runs as run_store
 from app.stores import sweeps as sweep_store
 from app.stores import wildcards as wildcard_store
@@ -61,6 +61,7 @@ def submit_sweep(
     request = _domain_request(body, workflow.contract)
     request = replace(request, wildcards=_wildcards(session, team_id, request))
     plan = resolve_plan(workflow.contract, request, max_runs)
+    quotas.check_submission(session, team_id, body.priority, count_runs(plan))
     if object_info is not None:
         problems = preflight_sweep(workflow.graph, workflow.contract, plan, object_info)
         if problems:
@@ -75,6 +76,7 @@ def submit_sweep(
         plan=_plan_record(plan, request),
         total=count_runs(plan),
         required_tags=join_tags(required),
+        priority=body.priority,
     )
     run_store.add_runs(session, sweep.id, _ordered_runs(workflow, plan))
     send_after_commit(session, celery, START_SWEEP, [str(sweep.id)])

@@ -18,9 +18,8 @@ from sqlalchemy.orm import Session, object_session
 from app.db.base import utc_now
 from app.db.models import Run, Sweep
 from app.domain.assignments import full_assignment
-from app.domain.states import RunStatus, SweepStatus
+from app.domain.states import RunStatus
 from app.stores import run_copy
-from app.stores.eligibility import sweep_fits_instance
 from app.stores.sweeps import fixed_values, move_counts
 
 
@@ -168,43 +167,6 @@ def _sweep_fixed(run: Run) -> Mapping[str, Any]:
     return fixed_values(session, run.sweep_id)
 
 
-def next_queued_run(
-    session: Session,
-    affinity: str | None,
-    elsewhere: Iterable[str],
-    avoid: str | None = None,
-    *,
-    instance_tags: Iterable[str] = (),
-) -> Run | None:
-    """The queued run an instance should take next: oldest sweep first, then runs of the
-    models the instance already holds, then runs no other instance is working on, then the
-    cache-aware dispatch order. Locked, skipping rows another claimer holds (Postgres).
-    With `avoid` (the instance's URL), never a run whose last attempt failed there; only
-    runs of sweeps whose required tags are among the instance's `instance_tags`."""
-    elsewhere = [key for key in elsewhere if key]
-    same_models = sa.case((Run.model_key == affinity, 0), else_=1) if affinity else sa.literal(0)
-    held_elsewhere = (
-        sa.case((Run.model_key.in_(elsewhere), 1), else_=0) if elsewhere else sa.literal(0)
-    )
-    query = (
-        sa.select(Run)
-        .join(Sweep, Sweep.id == Run.sweep_id)
-        .where(Sweep.status == SweepStatus.RUNNING, Run.status == RunStatus.QUEUED)
-        .where(*_not_failed_on(avoid), sweep_fits_instance(instance_tags))
-        .order_by(Sweep.created_at, same_models, held_elsewhere, Run.dispatch_order)
-        .limit(1)
-        .with_for_update(of=Run, skip_locked=True)
-    )
-    return session.scalars(query).first()
-
-
-def _not_failed_on(instance: str | None) -> tuple[sa.ColumnElement[bool], ...]:
-    if instance is None:
-        return ()
-    failed_on = sa.func.coalesce(Run.error[FAILED_ON].as_string(), "")
-    return (failed_on != instance,)
-
-
 def start_run(
     session: Session, run_id: UUID, instance: str, task_id: str, lease_until: datetime
 ) -> Claim | None:
@@ -300,7 +262,7 @@ def finish_run(
 
 def requeue_run(session: Session, claim: Claim, error: Mapping[str, Any]) -> bool:
     """running → queued, to be tried again; the error names the instance it failed on, so
-    that another one takes it if there is another (`next_queued_run`'s `avoid`)."""
+    that another one takes it if there is another (`claims.next_run`'s `avoid`)."""
     result = session.execute(
         sa.update(Run)
         .where(*_held(claim))

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Sweep
 from app.domain.assignments import plan_fixed
+from app.domain.fair_share import DEFAULT_PRIORITY
 from app.domain.states import RunStatus, SweepStatus
+from app.stores import active_sweeps
 
 
 def add_sweep(
@@ -26,9 +28,11 @@ def add_sweep(
     total: int,
     workflow_version_id: UUID | None = None,
     required_tags: str = "",
+    priority: int = DEFAULT_PRIORITY,
 ) -> Sweep:
     sweep = Sweep(
         id=sweep_id,
+        priority=priority,
         team_id=team_id,
         workflow=workflow,
         workflow_version_id=workflow_version_id,
@@ -71,13 +75,17 @@ def move_sweep(
     to: SweepStatus,
     **stamps: datetime,
 ) -> bool:
-    """Compare-and-set the sweep's status; exactly one caller wins a given transition."""
+    """Compare-and-set the sweep's status; exactly one caller wins a given transition.
+    Its queued runs are claimable exactly while it is running."""
     result = session.execute(
         sa.update(Sweep)
         .where(Sweep.id == sweep_id, Sweep.status.in_(tuple(from_statuses)))
         .values(status=to, **stamps)
     )
-    return cast(sa.CursorResult[Any], result).rowcount == 1
+    moved = cast(sa.CursorResult[Any], result).rowcount == 1
+    if moved:
+        active_sweeps.set_active(session, sweep_id, to in active_sweeps.CLAIMABLE)
+    return moved
 
 
 def run_counts(sweep: Sweep) -> dict[RunStatus, int]:
@@ -103,7 +111,13 @@ def move_counts(session: Session, sweep_id: UUID, deltas: Mapping[RunStatus, int
     # updated_at stays: it dates the sweep's own changes, which the reconciler's stall
     # checks go by, and a run moving is not one.
     changes["updated_at"] = Sweep.updated_at
-    session.execute(sa.update(Sweep).where(Sweep.id == sweep_id).values(changes))
+    update = sa.update(Sweep).where(Sweep.id == sweep_id).values(changes)
+    queued_delta = deltas.get(RunStatus.QUEUED, 0)
+    if not queued_delta:
+        session.execute(update)
+        return
+    queued = session.execute(update.returning(Sweep.queued_count)).scalar_one()
+    active_sweeps.follow_queued(session, sweep_id, queued, added=queued_delta > 0)
 
 
 def find_sweep(session: Session, sweep_id: UUID) -> Sweep | None:

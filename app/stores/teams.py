@@ -1,4 +1,5 @@
-"""SQL for teams and their API keys: creation, lookup by hash, revocation, listing."""
+"""SQL for teams and their API keys: creation, lookup by hash, revocation, listing; a team's
+fair-share weight and caps, and its queued and running runs counted from bounded reads."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from app.db.base import utc_now
-from app.db.models import ApiKey, Team
+from app.db.models import ActiveSweep, ApiKey, Sweep, Team
+from app.stores.claims import running_teams_query
 
 
 def get_or_create_team(session: Session, name: str) -> Team:
@@ -90,6 +92,50 @@ def touch_key(session: Session, key_id: UUID, now: datetime, stale_before: datet
         .execution_options(synchronize_session=False)
     )
     return _rowcount(session.execute(query)) == 1
+
+
+# What `comfy-sweep teams set` may change; None in a cap means no cap.
+LIMITS = ("weight", "max_running", "max_queued", "max_runs_per_sweep", "max_priority")
+
+
+def set_limits(session: Session, name: str, values: dict[str, int | None]) -> Team:
+    """Set the named team's weight or caps (the team is created if new)."""
+    unknown = set(values) - set(LIMITS)
+    if unknown:
+        raise ValueError(f"not a team limit: {', '.join(sorted(unknown))}")
+    team = get_or_create_team(session, name)
+    for field, value in values.items():
+        setattr(team, field, value)
+    session.flush()
+    return team
+
+
+def get_team(session: Session, team_id: UUID) -> Team | None:
+    return session.get(Team, team_id)
+
+
+def list_teams(session: Session) -> list[Team]:
+    return list(session.scalars(sa.select(Team).order_by(Team.name)))
+
+
+def queued_runs(session: Session, team_id: UUID) -> int:
+    """The team's queued runs, of sweeps started or not, from the counters of its sweeps with
+    queued work: as many rows read as it has such sweeps."""
+    query = (
+        sa.select(sa.func.coalesce(sa.func.sum(Sweep.queued_count), 0))
+        .select_from(ActiveSweep)
+        .join(Sweep, Sweep.id == ActiveSweep.sweep_id)
+        .where(ActiveSweep.team_id == team_id)
+    )
+    return session.scalar(query) or 0
+
+
+def running_runs(session: Session) -> dict[UUID, int]:
+    """Running runs per team, from the runs in flight only."""
+    counts: dict[UUID, int] = {}
+    for team_id in session.scalars(running_teams_query()):
+        counts[team_id] = counts.get(team_id, 0) + 1
+    return counts
 
 
 def _find_team(session: Session, name: str) -> Team | None:

@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
 from app.db.models import Sweep
+from app.domain.fair_share import MAX_PRIORITY
 from app.domain.states import RunStatus, SweepStatus
 from app.services.cancelling import cancel_sweep
-from app.stores import runs, sweeps, teams
+from app.stores import claims, runs, sweeps, teams
 from app.stores.runs import Claim
 from tests.support.run_counts import assert_counts_match_recount
 
@@ -49,6 +50,9 @@ def running_sweep(session: Session, total: int) -> Sweep:
         request={},
         plan={"axes": [], "mode": "product"},
         total=total,
+        # Above anything other tests leave queued in the shared database, so claims take
+        # this sweep's runs.
+        priority=MAX_PRIORITY,
     )
     runs.add_runs(session, sweep.id, (runs.NewRun(i, {"seed": i}) for i in range(total)))
     sweeps.move_sweep(session, sweep.id, [SweepStatus.PENDING], SweepStatus.RUNNING)
@@ -56,7 +60,7 @@ def running_sweep(session: Session, total: int) -> Sweep:
 
 
 def claim(session: Session, task: str = "task") -> Claim:
-    run = runs.next_queued_run(session, None, [])
+    run = claims.next_run(session, INSTANCE, None, None)
     assert run is not None
     held = runs.start_run(session, run.id, INSTANCE, f"{task}-{uuid4()}", _later(60))
     assert held is not None
@@ -123,7 +127,7 @@ def test_taking_over_a_lapsed_lease_keeps_the_run_counted_running(db_session: Se
 
 
 def claim_id(session: Session) -> Any:
-    run = runs.next_queued_run(session, None, [])
+    run = claims.next_run(session, INSTANCE, None, None)
     assert run is not None
     return run.id
 

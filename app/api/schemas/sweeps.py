@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.domain.fair_share import DEFAULT_PRIORITY, MAX_PRIORITY
 from app.domain.states import RunStatus, SweepStatus
 from app.domain.tags import MAX_INSTANCE_TAGS, TAG_PATTERN
 
@@ -103,6 +104,14 @@ class SweepCreate(BaseModel):
         description="Instance tags its runs need besides the workflow's own "
         "(`x-comfy-requires`); only instances configured with all of them take its runs.",
         examples=[["48gb"]],
+    )
+    priority: int = Field(
+        default=DEFAULT_PRIORITY,
+        ge=0,
+        le=MAX_PRIORITY,
+        description=(
+            "Free slots go to the highest priority first; at most the team's `max_priority`."
+        ),
     )
 
 

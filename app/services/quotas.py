@@ -1,0 +1,76 @@
+"""A team's caps applied at submission, and its standing (weight, caps, usage) as shown to it.
+
+The running cap is enforced by the claim (`app.stores.claims`), not here; the queued cap is
+checked without a lock, so concurrent submissions of one team can pass it by one sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy.orm import Session
+
+from app.api.errors import QueueFull
+from app.domain.fair_share import MAX_PRIORITY
+from app.domain.problems import reject
+from app.stores import teams
+
+# When a team's queue is full: long enough for a few runs to finish, short enough that a
+# client retrying in a loop is not idle for long once there is room.
+QUEUE_FULL_RETRY_AFTER_S = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    name: str
+    weight: int
+    max_running: int | None
+    max_queued: int | None
+    max_runs_per_sweep: int | None
+    max_priority: int
+    running: int
+    queued: int
+
+
+def check_submission(session: Session, team_id: UUID, priority: int, runs: int) -> None:
+    """Raise a 422 naming the broken cap, or QueueFull (429) when the team's queued runs
+    would pass `max_queued` now but not once some of them have run."""
+    team = teams.get_team(session, team_id)
+    if team is None:
+        return  # unreachable behind auth: the key's team exists
+    top = MAX_PRIORITY if team.max_priority is None else team.max_priority
+    if priority > top:
+        msg = f"priority {priority} is above your team's max_priority of {top}"
+        raise reject(("priority",), "priority_above_max", msg, priority)
+    if team.max_runs_per_sweep is not None and runs > team.max_runs_per_sweep:
+        msg = f"{runs} runs is above your team's max_runs_per_sweep of {team.max_runs_per_sweep}"
+        raise reject((), "above_max_runs_per_sweep", msg, runs)
+    if team.max_queued is None:
+        return
+    if runs > team.max_queued:
+        msg = f"{runs} runs is above your team's max_queued of {team.max_queued}"
+        raise reject((), "above_max_queued", msg, runs)
+    queued = teams.queued_runs(session, team_id)
+    if queued + runs > team.max_queued:
+        raise QueueFull(
+            f"your team has {queued} runs queued; {runs} more would pass its max_queued of "
+            f"{team.max_queued}",
+            QUEUE_FULL_RETRY_AFTER_S,
+        )
+
+
+def standing(session: Session, team_id: UUID) -> Standing:
+    team = teams.get_team(session, team_id)
+    if team is None:
+        raise LookupError(team_id)
+    return Standing(
+        name=team.name,
+        weight=team.weight,
+        max_running=team.max_running,
+        max_queued=team.max_queued,
+        max_runs_per_sweep=team.max_runs_per_sweep,
+        max_priority=MAX_PRIORITY if team.max_priority is None else team.max_priority,
+        running=teams.running_runs(session).get(team_id, 0),
+        queued=teams.queued_runs(session, team_id),
+    )
