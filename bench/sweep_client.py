@@ -12,6 +12,7 @@ from uuid import UUID
 import httpx
 import sqlalchemy as sa
 
+from app.domain.assignments import full_assignment, plan_fixed
 from bench.system import System
 
 FINAL = ("succeeded", "partial", "failed", "cancelled")
@@ -75,7 +76,11 @@ class SweepClient:
         return finished.timestamp()
 
     def assignments(self, sweep_id: UUID) -> list[dict[str, Any]]:
-        """Each run's parameter values, in index order."""
-        query = sa.text('SELECT assignment FROM runs WHERE sweep_id = :id ORDER BY "index"')
+        """Each run's full parameter values, in index order: what it stores, composed with
+        its sweep's fixed values as every reader of the service does."""
+        query = sa.text('SELECT own_values FROM runs WHERE sweep_id = :id ORDER BY "index"')
+        plan = sa.text("SELECT plan FROM sweeps WHERE id = :id")
         with self.engine.connect() as connection:
-            return [dict(row[0]) for row in connection.execute(query, {"id": sweep_id})]
+            fixed = plan_fixed(connection.execute(plan, {"id": sweep_id}).scalar_one())
+            rows = connection.execute(query, {"id": sweep_id})
+            return [dict(full_assignment(fixed, row[0])) for row in rows]
