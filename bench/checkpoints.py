@@ -1,6 +1,7 @@
 """Checkpoint loads for 2 checkpoints × 50 runs on 2 instances: comfy-sweep against a plain
-round-robin order (runs dealt to the instances in index order, alternately) and against the
-minimum (each instance used loads one checkpoint, once).
+round-robin order, measured in the same run (`bench.direct_driver.deal` sends the same runs'
+prompts to the same stand-ins, run i to instance i mod 2), and against the minimum (each
+instance used loads one checkpoint, once). The loads are the stand-ins' own counts.
 
 Both run orders of the sweep are measured: the checkpoint varying fastest (an axis before the
 seed axis) and slowest (50 seeds per value), since round-robin fares very differently on them.
@@ -9,12 +10,13 @@ seed axis) and slowest (50 seeds per value), since round-robin fares very differ
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench.direct_driver import Graph, build_prompt, deal
 from bench.sweep_client import SweepClient
 from bench.system import running_system
 
@@ -47,25 +49,48 @@ def bench_checkpoint_loads(workdir: Path) -> None:
         SweepClient(system) as client,
     ):
         for label, body in BODIES.items():
-            for url in system.standins:
-                # Empty each stand-in's cache, so every sweep starts from nothing loaded.
-                response = httpx.post(f"{url}/free", json={"free_memory": True}, timeout=5)
-                response.raise_for_status()
+            _free(system.standins)
             before = _loads(system.standins)
             timing = client.run_sweep(body)
             loads = [b - a for a, b in zip(before, _loads(system.standins), strict=True)]
-            order = [run["checkpoint"] for run in client.assignments(timing.sweep_id)]
+            assignments = client.assignments(timing.sweep_id)
+            _free(system.standins)
+            before = _loads(system.standins)
+            dealt = deal(system.standins, _prompts(assignments), system.settings.instance_slots)
+            dealt_loads = [b - a for a, b in zip(before, _loads(system.standins), strict=True)]
+            order = [run["checkpoint"] for run in assignments]
             minimum = max(len(CHECKPOINTS), INSTANCES)
             print(
                 f"  {label}: comfy-sweep {sum(loads)} loads {loads} ({timing.status}, "
-                f"{timing.makespan_s:.2f} s); round-robin {round_robin_loads(order, INSTANCES)}; "
+                f"{timing.makespan_s:.2f} s); round-robin {sum(dealt_loads)} loads {dealt_loads} "
+                f"({dealt.makespan_s:.2f} s; {round_robin_loads(order, INSTANCES)} expected); "
                 f"minimum {minimum}"
             )
 
 
+def _prompts(assignments: Sequence[Mapping[str, Any]]) -> list[Graph]:
+    """The runs' prompts as the driver builds them: what loads a checkpoint is the same."""
+    return [
+        build_prompt(
+            "sd15-txt2img",
+            {**BASE, "seed": run["seed"], "checkpoint": run["checkpoint"]},
+            f"round-robin/{n:06d}",
+        )
+        for n, run in enumerate(assignments)
+    ]
+
+
+def _free(urls: Sequence[str]) -> None:
+    """Empty each stand-in's cache, so every order starts from nothing loaded."""
+    for url in urls:
+        response = httpx.post(f"{url}/free", json={"free_memory": True}, timeout=5)
+        response.raise_for_status()
+
+
 def round_robin_loads(order: Sequence[str], instances: int) -> int:
-    """Loads when run i goes to instance i mod `instances` and each instance holds one
-    checkpoint at a time: its first checkpoint, then every change."""
+    """The loads the dealt order should cost, a check on the measured count: run i goes to
+    instance i mod `instances`, which holds one checkpoint at a time: its first, then every
+    change."""
     total = 0
     for first in range(instances):
         dealt = order[first::instances]

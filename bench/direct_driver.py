@@ -61,18 +61,26 @@ class DriveResult:
 
 def drive(urls: Sequence[str], prompts: Sequence[Graph], slots: int) -> DriveResult:
     """Run every prompt once, each on whichever instance has a free slot first."""
-    return asyncio.run(_drive(urls, prompts, slots))
+    shared = deque(prompts)
+    return asyncio.run(_drive(urls, [shared] * len(urls), slots))
 
 
-async def _drive(urls: Sequence[str], prompts: Sequence[Graph], slots: int) -> DriveResult:
-    work = deque(prompts)
+def deal(urls: Sequence[str], prompts: Sequence[Graph], slots: int) -> DriveResult:
+    """Run every prompt once, dealt round-robin in order: prompt i to instance i mod n, as a
+    script that knows nothing of models splits its work."""
+    dealt = [deque(prompts[first :: len(urls)]) for first in range(len(urls))]
+    return asyncio.run(_drive(urls, dealt, slots))
+
+
+async def _drive(urls: Sequence[str], work: Sequence[deque[Graph]], slots: int) -> DriveResult:
     async with httpx.AsyncClient(timeout=120) as http:
         instances = [_Instance(http, url) for url in urls]
         for instance in instances:
             await instance.connect()
         started = time.monotonic()
         try:
-            counts = await asyncio.gather(*(i.feed(work, slots) for i in instances))
+            feeds = (i.feed(own, slots) for i, own in zip(instances, work, strict=True))
+            counts = await asyncio.gather(*feeds)
         finally:
             for instance in instances:
                 await instance.close()
