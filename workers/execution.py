@@ -25,12 +25,12 @@ from app.db.base import utc_now
 from app.domain.patching import bound_values, patch_graph, set_output_prefix
 from app.domain.states import RunStatus
 from app.queue import RESUME_RUN
-from app.stores import instances, outputs, runs
+from app.stores import instances, outputs, runs, sweeps
 from app.stores.outputs import NewOutput
 from app.stores.runs import Claim
 from workers import collecting, stopping, tiling
 from workers.dispatching import lease_until, send_work
-from workers.finalization import finish_if_done
+from workers.finalization import send_finalize
 from workers.runtime import Runtime
 from workers.workflows import pinned_workflow
 
@@ -239,12 +239,16 @@ def record(rt: Runtime, claim: Claim, outcome: Outcome) -> None:
             runs.requeue_run(session, claim, outcome.error.to_json())
         else:
             runs.finish_run(session, claim, RunStatus.FAILED, outcome.error.to_json())
+        # In the same transaction: the sweep row is locked already, and a sweep's last run
+        # costs no second one to find out that it was the last.
+        drained = not retry and sweeps.start_finalizing_if_drained(session, claim.sweep_id)
         session.commit()
     _log_outcome(claim, outcome, retry)
     if retry:
         send_work(rt, 1, countdown=_backoff(claim.attempt))
     else:
-        finish_if_done(rt, claim.sweep_id)
+        if drained:
+            send_finalize(rt, claim.sweep_id)
         if isinstance(outcome, Failed):
             # It may have failed before its prompt ran, so `_free_slot` sent nothing; an
             # extra hint only finds nothing to do.

@@ -14,7 +14,7 @@ from app.db.base import utc_now
 from app.domain.states import SweepStatus, final_sweep_status
 from app.grids.tiles import remove_tiles
 from app.queue import FINALIZE_SWEEP
-from app.stores import runs, sweeps
+from app.stores import sweeps
 from workers.gridding import build_grids
 from workers.runtime import Runtime
 
@@ -23,12 +23,15 @@ log = logging.getLogger(__name__)
 
 def finish_if_done(rt: Runtime, sweep_id: UUID) -> None:
     with rt.sessions() as session:
-        if runs.count_unfinished(session, sweep_id) > 0:
-            return
-        moved = sweeps.move_sweep(session, sweep_id, [SweepStatus.RUNNING], SweepStatus.FINALIZING)
+        moved = sweeps.start_finalizing_if_drained(session, sweep_id)
         session.commit()
     if moved:
-        rt.send(FINALIZE_SWEEP, str(sweep_id))
+        send_finalize(rt, sweep_id)
+
+
+def send_finalize(rt: Runtime, sweep_id: UUID) -> None:
+    """After the commit that moved the sweep to finalizing (`start_finalizing_if_drained`)."""
+    rt.send(FINALIZE_SWEEP, str(sweep_id))
 
 
 def finalize(rt: Runtime, sweep_id: UUID) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.db.models import Instance, Run
+from app.db.writes import write
 from app.stores.eligibility import instance_serving
 from app.stores.runs import holding_prompt
 
@@ -120,10 +121,11 @@ def record_transport_failure(
 def record_success(session: Session, url: str) -> None:
     """A run succeeded there: its transport failure streak starts again from 0. Touches the
     row only when there is a streak, so the usual success takes no lock on it."""
-    session.execute(
+    write(
+        session,
         sa.update(Instance)
         .where(Instance.url == url, Instance.failure_streak > 0)
-        .values(failure_streak=0)
+        .values(failure_streak=0),
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.db.models import Output, Run, Sweep
+from app.db.writes import write
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,7 @@ def add_outputs(session: Session, run_id: UUID, outputs: Sequence[NewOutput]) ->
         }
         for o in outputs
     ]
-    session.execute(_insert_ignoring_duplicates(session), rows)
+    write(session, _insert_ignoring_duplicates(session), rows)
 
 
 def list_outputs(session: Session, run_id: UUID) -> list[Output]:

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, object_session
 
 from app.db.base import utc_now
-from app.db.models import Run, Sweep
+from app.db.models import Run
+from app.db.writes import write
 from app.domain.assignments import full_assignment
 from app.domain.states import RunStatus
 from app.stores import run_copy
@@ -217,10 +218,11 @@ def take_over(
 
 def renew_lease(session: Session, claim: Claim, task_id: str, lease_until: datetime) -> bool:
     """Extend our lease; False when the run was cancelled, finished or taken over."""
-    result = session.execute(
+    result = write(
+        session,
         sa.update(Run)
         .where(*_held(claim), Run.claimed_by == task_id)
-        .values(lease_expires_at=lease_until)
+        .values(lease_expires_at=lease_until),
     )
     return _rows(result) == 1
 
@@ -228,17 +230,18 @@ def renew_lease(session: Session, claim: Claim, task_id: str, lease_until: datet
 def hand_back(session: Session, claim: Claim, task_id: str, now: datetime) -> bool:
     """Give up our claim with the run still running: its lease lapses now, so the next
     `take_over` (a resume message, or the reconciler's next pass) gets it at once."""
-    result = session.execute(
+    result = write(
+        session,
         sa.update(Run)
         .where(*_held(claim), Run.claimed_by == task_id)
-        .values(lease_expires_at=now, claimed_by=None)
+        .values(lease_expires_at=now, claimed_by=None),
     )
     return _rows(result) == 1
 
 
 def mark_prompt_done(session: Session, claim: Claim) -> bool:
     """ComfyUI finished this attempt's prompt: its instance slot is free for the next one."""
-    result = session.execute(sa.update(Run).where(*_held(claim)).values(prompt_done_at=utc_now()))
+    result = write(session, sa.update(Run).where(*_held(claim)).values(prompt_done_at=utc_now()))
     return _rows(result) == 1
 
 
@@ -246,7 +249,8 @@ def finish_run(
     session: Session, claim: Claim, status: RunStatus, error: Mapping[str, Any] | None = None
 ) -> bool:
     """running → succeeded | failed for this attempt; False for a stale or duplicate report."""
-    result = session.execute(
+    result = write(
+        session,
         sa.update(Run)
         .where(*_held(claim))
         .values(
@@ -255,7 +259,7 @@ def finish_run(
             finished_at=utc_now(),
             lease_expires_at=None,
             claimed_by=None,
-        )
+        ),
     )
     return _counted(session, claim, result, status)
 
@@ -263,7 +267,8 @@ def finish_run(
 def requeue_run(session: Session, claim: Claim, error: Mapping[str, Any]) -> bool:
     """running → queued, to be tried again; the error names the instance it failed on, so
     that another one takes it if there is another (`claims.next_run`'s `avoid`)."""
-    result = session.execute(
+    result = write(
+        session,
         sa.update(Run)
         .where(*_held(claim))
         .values(
@@ -273,7 +278,7 @@ def requeue_run(session: Session, claim: Claim, error: Mapping[str, Any]) -> boo
             prompt_done_at=None,
             claimed_by=None,
             lease_expires_at=None,
-        )
+        ),
     )
     return _counted(session, claim, result, RunStatus.QUEUED)
 
@@ -311,12 +316,6 @@ def holding_prompt() -> tuple[sa.ColumnElement[bool], ...]:
 
 def prompts_on(session: Session, instance: str) -> int:
     query = sa.select(sa.func.count()).where(*holding_prompt(), Run.instance == instance)
-    return session.scalar(query) or 0
-
-
-def count_unfinished(session: Session, sweep_id: UUID) -> int:
-    """Queued and running runs of the sweep, from its counters."""
-    query = sa.select(Sweep.queued_count + Sweep.running_count).where(Sweep.id == sweep_id)
     return session.scalar(query) or 0
 
 

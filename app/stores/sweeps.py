@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.db.models import Sweep
+from app.db.writes import write
 from app.domain.assignments import plan_fixed
 from app.domain.fair_share import DEFAULT_PRIORITY
 from app.domain.states import RunStatus, SweepStatus
@@ -85,6 +86,26 @@ def move_sweep(
     moved = cast(sa.CursorResult[Any], result).rowcount == 1
     if moved:
         active_sweeps.set_active(session, sweep_id, to in active_sweeps.CLAIMABLE)
+    return moved
+
+
+def start_finalizing_if_drained(session: Session, sweep_id: UUID) -> bool:
+    """running → finalizing once no run is queued or running, judged by the counters in the
+    same UPDATE: called in the transaction that ended a run, after `move_counts` locked the
+    sweep row, so exactly one ending run (or the reconciler) wins and sends the finalizer."""
+    result = write(
+        session,
+        sa.update(Sweep)
+        .where(
+            Sweep.id == sweep_id,
+            Sweep.status == SweepStatus.RUNNING,
+            Sweep.queued_count + Sweep.running_count == 0,
+        )
+        .values(status=SweepStatus.FINALIZING),
+    )
+    moved = result.rowcount == 1
+    if moved:
+        active_sweeps.set_active(session, sweep_id, False)
     return moved
 
 
