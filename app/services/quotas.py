@@ -1,7 +1,8 @@
 """A team's caps applied at submission, and its standing (weight, caps, usage) as shown to it.
 
-The running cap is enforced by the claim (`app.stores.claims`), not here; the queued cap is
-checked without a lock, so concurrent submissions of one team can pass it by one sweep.
+The running cap is enforced by the claim (`app.stores.claims`), not here. The queued cap is
+checked with the team's submissions taking turns (`teams.serialize_submissions`), so
+concurrent submissions cannot pass it together.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def check_submission(session: Session, team_id: UUID, priority: int, runs: int) 
     if runs > team.max_queued:
         msg = f"{runs} runs is above your team's max_queued of {team.max_queued}"
         raise reject((), "above_max_queued", msg, runs)
+    teams.serialize_submissions(session, team_id)
     queued = teams.queued_runs(session, team_id)
     if queued + runs > team.max_queued:
         raise QueueFull(

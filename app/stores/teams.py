@@ -118,6 +118,17 @@ def list_teams(session: Session) -> list[Team]:
     return list(session.scalars(sa.select(Team).order_by(Team.name)))
 
 
+def serialize_submissions(session: Session, team_id: UUID) -> None:
+    """Make the team's submissions take turns until this transaction ends, so each one's
+    check of the queued cap sees the runs the one before it stored. A transaction-scoped
+    advisory lock on Postgres, not the team row: claims lock that row, and a submission
+    storing 10,000 runs must not hold up the team's claims. SQLite serializes every writer."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = int.from_bytes(team_id.bytes[:8], "big", signed=True)
+    session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
 def queued_runs(session: Session, team_id: UUID) -> int:
     """The team's queued runs, of sweeps started or not, from the counters of its sweeps with
     queued work: as many rows read as it has such sweeps."""
