@@ -4,6 +4,8 @@ text chunks, exactly as Pillow's own encoder would have written them."""
 from __future__ import annotations
 
 import io
+import os
+import select
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,23 @@ def test_pixels_and_text_match_what_pillows_encoder_writes(tmp_path: Path) -> No
 def test_only_rgb_canvases_are_written() -> None:
     with pytest.raises(ValueError, match="RGBA"):
         written(Image.new("RGBA", (4, 4)), {})
+
+
+def test_a_forked_child_writes_pages_after_its_parent_did() -> None:
+    canvas = noisy(300, 600)
+    expected = canvas.tobytes()
+    written(canvas, {})  # the parent's deflate threads exist now
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            with Image.open(io.BytesIO(written(canvas, {}))) as read:
+                os.write(writer, b"1" if read.tobytes() == expected else b"0")
+        finally:
+            os._exit(0)
+    os.close(writer)
+    ready, _, _ = select.select([reader], [], [], 10.0)
+    verdict = os.read(reader, 1) if ready else b""
+    os.waitpid(child, 0) if ready else os.kill(child, 9)
+    os.close(reader)
+    assert verdict == b"1", "the forked child did not write the page within 10 s"
