@@ -84,7 +84,7 @@ def measure(rt: Runtime, count: int) -> dict[str, list[float]]:
         claim = work.claim
         started = timed("claim", started)
         with rt.sessions() as session:
-            runs.mark_prompt_done(session, claim)
+            runs.mark_prompt_done(session, claim.run_id, claim.attempt)
             session.commit()
         started = timed("free slot", started)
         output = NewOutput(0, "image", f"x/{n}.png", "image/png", 1, "0" * 64)

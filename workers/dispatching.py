@@ -54,6 +54,21 @@ def send_work(rt: Runtime, count: int, countdown: float = 0) -> None:
         rt.send(WORK, countdown=countdown)
 
 
+@dataclass(frozen=True)
+class FreedSlot:
+    """A prompt that just finished on `instance`. Its run holds the slot in the database
+    until the run is recorded; the claim that refills the slot marks the prompt done in its
+    own transaction, under the instance's lock, so freeing costs the run no transaction."""
+
+    run_id: UUID
+    attempt: int
+    instance: str
+
+
+def send_refill(rt: Runtime, freed: FreedSlot) -> None:
+    rt.send(WORK, str(freed.run_id), freed.attempt, freed.instance)
+
+
 def lease_until(rt: Runtime, now: datetime | None = None) -> datetime:
     return (now or utc_now()) + timedelta(seconds=rt.settings.lease_s)
 
@@ -64,15 +79,15 @@ class Work:
     resumed: bool  # the run was already this message's: it came back after its worker died
 
 
-def take_work(rt: Runtime, task_id: str) -> Work | None:
+def take_work(rt: Runtime, task_id: str, freed: FreedSlot | None = None) -> Work | None:
     """The run this task's message already holds, else the best queued run for the emptiest
-    healthy instance's free slot; None when there is nothing to do."""
+    healthy instance's free slot (the `freed` one's first); None when there is nothing to do."""
     with rt.sessions() as session:
         held = runs.claimed_by(session, task_id)
         if held is not None:
             work: Work | None = Work(held, resumed=True)
         else:
-            claim = _claim_in(session, rt, task_id)
+            claim = _claim_in(session, rt, task_id, freed)
             work = None if claim is None else Work(claim, resumed=False)
         session.commit()
     if work is not None:
@@ -89,18 +104,24 @@ def take_work(rt: Runtime, task_id: str) -> Work | None:
     return work
 
 
-def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
+def _claim_in(session: Session, rt: Runtime, task_id: str, freed: FreedSlot | None) -> Claim | None:
     slots = rt.settings.instance_slots
     now = utc_now()
     # Drained and benched instances are not in the pool: they get no new runs.
     pool = instances.healthy_pool(session, now)
-    for entry in _emptiest_first(pool, slots):
+    for entry in _emptiest_first(pool, slots, freed):
         # Only this instance's row is locked, so claimers for other instances go on in
         # parallel; one that wants the same instance waits a moment rather than give up,
         # because a hint dropped here would leave the slot empty until the reconciler.
         instance = instances.lock_healthy(session, entry.url, now)
+        if instance is not None and freed is not None and freed.instance == entry.url:
+            # After the instance's lock and before any other run's: the order every
+            # transaction takes its locks in (instance, runs, sweep).
+            runs.mark_prompt_done(session, freed.run_id, freed.attempt)
         if instance is None or runs.prompts_on(session, entry.url) >= slots:
-            session.rollback()  # filled meanwhile: release it before locking another
+            # Filled meanwhile: release it before locking another. A commit, not a rollback,
+            # so that the freed prompt's mark stays; nothing else was written.
+            session.commit()
             continue
         # A retry goes to another instance than the one its last attempt failed on (a stalled
         # prompt's instance may stall again), unless this is the only healthy one.
@@ -111,7 +132,7 @@ def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
         if run is None:
             if avoid is None:
                 return None
-            session.rollback()  # maybe only retries that avoid this instance: try the next
+            session.commit()  # maybe only retries that avoid this instance: try the next
             continue
         claim = runs.start_run(session, run.id, entry.url, task_id, lease_until(rt))
         if claim is not None and claim.model_key != instance.model_key:
@@ -120,9 +141,13 @@ def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
     return None
 
 
-def _emptiest_first(pool: list[PoolEntry], slots: int) -> list[PoolEntry]:
+def _emptiest_first(
+    pool: list[PoolEntry], slots: int, freed: FreedSlot | None = None
+) -> list[PoolEntry]:
     """Instances with a free slot, emptiest first; ties in random order so that claimers
-    arriving together spread over the pool instead of queueing on one row lock."""
-    free = [entry for entry in pool if entry.prompts < slots]
+    arriving together spread over the pool instead of queueing on one row lock. The freed
+    slot's instance comes first: its prompt still counts until the claim marks it done."""
+    first = [e for e in pool if freed is not None and e.url == freed.instance]
+    free = [entry for entry in pool if entry.prompts < slots and entry not in first]
     random.shuffle(free)
-    return sorted(free, key=lambda entry: entry.prompts)
+    return first + sorted(free, key=lambda entry: entry.prompts)

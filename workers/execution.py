@@ -29,7 +29,7 @@ from app.stores import instances, outputs, runs, sweeps
 from app.stores.outputs import NewOutput
 from app.stores.runs import Claim
 from workers import collecting, stopping, tiling
-from workers.dispatching import lease_until, send_work
+from workers.dispatching import FreedSlot, lease_until, send_refill, send_work
 from workers.finalization import send_finalize
 from workers.runtime import Runtime
 from workers.workflows import pinned_workflow
@@ -180,11 +180,7 @@ async def _with_heartbeat(
 def _free_slot(rt: Runtime, claim: Claim) -> None:
     """The prompt is done on the instance: let the next one be claimed and queued there now,
     while this worker downloads and records, so the instance never waits on us."""
-    with rt.sessions() as session:
-        freed = runs.mark_prompt_done(session, claim)
-        session.commit()
-    if freed:
-        send_work(rt, 1)
+    send_refill(rt, FreedSlot(claim.run_id, claim.attempt, claim.instance))
 
 
 def _hand_back(rt: Runtime, claim: Claim, task_id: str) -> bool:

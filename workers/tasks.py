@@ -19,11 +19,20 @@ def register_tasks(app: Celery) -> None:
         dispatching.start_sweep(current_runtime(), UUID(sweep_id))
 
     @app.task(name=WORK, bind=True)
-    def work(self: Any) -> None:
-        """Fill a free instance slot: resume the run this message already holds (it was
-        redelivered after its worker died), else claim the best queued run."""
+    def work(
+        self: Any,
+        freed_run: str | None = None,
+        freed_attempt: int | None = None,
+        freed_instance: str | None = None,
+    ) -> None:
+        """Fill a free instance slot (the one a finished prompt just `freed`, or any): resume
+        the run this message already holds (it was redelivered after its worker died), else
+        claim the best queued run."""
         rt, task_id = current_runtime(), str(self.request.id)
-        if (work := dispatching.take_work(rt, task_id)) is not None:
+        freed = None
+        if freed_run is not None and freed_attempt is not None and freed_instance is not None:
+            freed = dispatching.FreedSlot(UUID(freed_run), freed_attempt, freed_instance)
+        if (work := dispatching.take_work(rt, task_id, freed)) is not None:
             execution.execute(rt, work.claim, task_id, resumed=work.resumed)
 
     @app.task(name=RESUME_RUN, bind=True)

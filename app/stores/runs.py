@@ -239,9 +239,10 @@ def hand_back(session: Session, claim: Claim, task_id: str, now: datetime) -> bo
     return _rows(result) == 1
 
 
-def mark_prompt_done(session: Session, claim: Claim) -> bool:
+def mark_prompt_done(session: Session, run_id: UUID, attempt: int) -> bool:
     """ComfyUI finished this attempt's prompt: its instance slot is free for the next one."""
-    result = write(session, sa.update(Run).where(*_held(claim)).values(prompt_done_at=utc_now()))
+    held = (Run.id == run_id, Run.status == RunStatus.RUNNING, Run.attempts == attempt)
+    result = write(session, sa.update(Run).where(*held).values(prompt_done_at=utc_now()))
     return _rows(result) == 1
 
 

@@ -21,7 +21,7 @@ from app.settings import Settings
 from app.stores import claims, instances, runs, sweeps, teams
 from app.stores.runs import Claim
 from tests.conftest import REDIS_URL, scratch_database
-from workers.dispatching import take_work
+from workers.dispatching import FreedSlot, take_work
 from workers.runtime import Runtime, build_runtime
 
 INSTANCES = [f"http://gpu{n}:8188" for n in range(4)]
@@ -272,3 +272,34 @@ def test_an_instance_takes_a_models_last_runs_when_its_holder_moved_on(runtime: 
         run = claims.next_run(session, x, "other", None)
         assert run is not None
         assert run.sweep_id == sweep_id
+
+
+def test_a_refill_marks_the_freed_prompt_done_and_fills_its_slot_in_one_claim(
+    runtime: Runtime,
+) -> None:
+    sweep = start_sweep(runtime, make_team(runtime), 40)
+    held = [claim(runtime) for _ in range(len(INSTANCES) * SLOTS)]
+    assert all(c is not None for c in held)
+    assert claim(runtime) is None  # every slot holds a prompt
+    done = held[0]
+    assert done is not None
+    freed = FreedSlot(done.run_id, done.attempt, done.instance)
+    refill = take_work(runtime, f"task-{uuid4()}", freed)
+    assert refill is not None
+    assert refill.claim.instance == done.instance
+    assert refill.claim.sweep_id == sweep
+    with runtime.sessions() as session:
+        marked = session.scalar(sa.select(Run.prompt_done_at).where(Run.id == done.run_id))
+    assert marked is not None
+    assert claim(runtime) is None  # that one slot, and no other, was freed
+
+
+def test_a_stale_refill_frees_nothing(runtime: Runtime) -> None:
+    start_sweep(runtime, make_team(runtime), 40)
+    held = [claim(runtime) for _ in range(len(INSTANCES) * SLOTS)]
+    done = held[0]
+    assert done is not None
+    finish(runtime, done)  # recorded already: its slot was freed by its record
+    assert claim(runtime) is not None
+    stale = FreedSlot(done.run_id, done.attempt, done.instance)
+    assert take_work(runtime, f"task-{uuid4()}", stale) is None
