@@ -19,7 +19,8 @@ from app.db.base import utc_now
 from app.domain.states import SweepStatus
 from app.queue import WORK
 from app.stores import claims, instances, runs, sweeps
-from app.stores.instances import PoolEntry
+from app.stores.claims import InFlight
+from app.stores.instances import LockedInstance, PoolEntry
 from app.stores.runs import Claim
 from workers.runtime import Runtime
 
@@ -98,15 +99,21 @@ def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
         # Only this instance's row is locked, so claimers for other instances go on in
         # parallel; one that wants the same instance waits a moment rather than give up,
         # because a hint dropped here would leave the slot empty until the reconciler.
-        instance = instances.lock_healthy(session, entry.url, now)
-        if instance is None or runs.prompts_on(session, entry.url) >= slots:
+        locked = _lock_with_room(session, entry.url, now, slots)
+        if locked is None:
             session.rollback()  # filled meanwhile: release it before locking another
             continue
+        instance, flight = locked
         # A retry goes to another instance than the one its last attempt failed on (a stalled
         # prompt's instance may stall again), unless this is the only healthy one.
         avoid = entry.url if len(pool) > 1 else None
         run = claims.next_run(
-            session, entry.url, instance.model_key, avoid, instance_tags=instance.tags or ()
+            session,
+            entry.url,
+            instance.model_key,
+            avoid,
+            instance_tags=instance.tags,
+            running=flight.teams,
         )
         if run is None:
             if avoid is None:
@@ -118,6 +125,18 @@ def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
             instances.set_model_key(session, entry.url, claim.model_key)
         return claim
     return None
+
+
+def _lock_with_room(
+    session: Session, url: str, now: datetime, slots: int
+) -> tuple[LockedInstance, InFlight] | None:
+    """The instance locked, and the runs in flight read after the lock (so they include the
+    run the claimer that held it just started); None if it may not take a run now."""
+    instance = instances.lock_healthy(session, url, now)
+    if instance is None:
+        return None
+    flight = claims.in_flight(session)
+    return None if flight.prompts[url] >= slots else (instance, flight)
 
 
 def _emptiest_first(pool: list[PoolEntry], slots: int) -> list[PoolEntry]:

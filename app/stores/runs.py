@@ -5,7 +5,7 @@ run's status, each of which moves the sweep's per-status counters in the same tr
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -13,14 +13,14 @@ from uuid import UUID, uuid4
 
 import psycopg
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
 from app.db.models import Run, Sweep
-from app.domain.assignments import full_assignment
+from app.domain.assignments import full_assignment, plan_fixed
 from app.domain.states import RunStatus
 from app.stores import run_copy
-from app.stores.sweeps import fixed_values, move_counts
+from app.stores.sweeps import move_counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,72 +147,113 @@ class Claim:
     model_key: str
 
 
-def _claim_of(run: Run) -> Claim:
+# A claim's hot path runs Core statements on the tables, each built once here with bind
+# parameters: no ORM entity is loaded or kept in step, and SQLAlchemy's compiled cache hits
+# without building the statement again. The sweep's fixed values come in the same
+# statement, as a correlated subquery, not a round trip of their own.
+_runs = cast(sa.Table, Run.__table__)
+_sweeps = cast(sa.Table, Sweep.__table__)
+_FIXED = (
+    sa.select(_sweeps.c.plan["fixed"])
+    .where(_sweeps.c.id == _runs.c.sweep_id)
+    .correlate(_runs)
+    .scalar_subquery()
+    .label("fixed")
+)
+_CLAIM_COLUMNS = (
+    _runs.c.id,
+    _runs.c.sweep_id,
+    _runs.c.index,
+    _runs.c.own_values,
+    _runs.c.attempts,
+    _runs.c.instance,
+    _runs.c.model_key,
+    _FIXED,
+)
+
+
+def _claim_of(row: Sequence[Any]) -> Claim:
+    """The Claim of a row of _CLAIM_COLUMNS."""
+    run_id, sweep_id, index, own_values, attempts, instance, model_key, fixed = row
     return Claim(
-        run.id,
-        run.sweep_id,
-        run.index,
-        full_assignment(_sweep_fixed(run), run.own_values),
-        run.attempts,
-        run.instance or "",
-        run.model_key,
+        run_id,
+        sweep_id,
+        index,
+        full_assignment(plan_fixed({"fixed": fixed}), own_values),
+        attempts,
+        instance or "",
+        model_key,
     )
 
 
-def _sweep_fixed(run: Run) -> Mapping[str, Any]:
-    # From the run's own session, so every caller of _claim_of keeps its one argument.
-    session = object_session(run)
-    if session is None:
-        raise LookupError(f"run {run.id} is detached: its sweep's fixed values cannot be read")
-    return fixed_values(session, run.sweep_id)
+# Bind parameters of UPDATEs may not be named as the columns they set.
+_START = (
+    sa.update(_runs)
+    .where(_runs.c.id == sa.bindparam("run_id"), _runs.c.status == RunStatus.QUEUED)
+    .values(
+        status=RunStatus.RUNNING,
+        attempts=_runs.c.attempts + 1,
+        instance=sa.bindparam("to_instance"),
+        prompt_id=sa.bindparam("as_prompt"),
+        claimed_by=sa.bindparam("task_id"),
+        lease_expires_at=sa.bindparam("lease_until"),
+        started_at=sa.bindparam("now"),
+        finished_at=None,
+        prompt_done_at=None,
+    )
+    .returning(*_CLAIM_COLUMNS)
+)
 
 
 def start_run(
     session: Session, run_id: UUID, instance: str, task_id: str, lease_until: datetime
 ) -> Claim | None:
     """queued → running on `instance`, one more attempt; None if someone else got there."""
-    result = session.execute(
-        sa.update(Run)
-        .where(Run.id == run_id, Run.status == RunStatus.QUEUED)
-        .values(
-            status=RunStatus.RUNNING,
-            attempts=Run.attempts + 1,
-            instance=instance,
-            prompt_id=str(run_id),
-            claimed_by=task_id,
-            lease_expires_at=lease_until,
-            started_at=utc_now(),
-            finished_at=None,
-            prompt_done_at=None,
-        )
-        .returning(Run)
-    )
-    run = result.scalars().first()
-    if run is None:
+    params = {
+        "run_id": run_id,
+        "to_instance": instance,
+        "as_prompt": str(run_id),
+        "task_id": task_id,
+        "lease_until": lease_until,
+        "now": utc_now(),
+    }
+    row = session.execute(_START, params).first()
+    if row is None:
         return None
-    move_counts(session, run.sweep_id, {RunStatus.QUEUED: -1, RunStatus.RUNNING: 1})
-    return _claim_of(run)
+    move_counts(session, row.sweep_id, {RunStatus.QUEUED: -1, RunStatus.RUNNING: 1})
+    return _claim_of(row)
+
+
+_CLAIMED_BY = sa.select(*_CLAIM_COLUMNS).where(
+    _runs.c.claimed_by == sa.bindparam("task_id"), _runs.c.status == RunStatus.RUNNING
+)
 
 
 def claimed_by(session: Session, task_id: str) -> Claim | None:
     """The run this task id holds, if it is still running: a redelivered message resumes it."""
-    query = sa.select(Run).where(Run.claimed_by == task_id, Run.status == RunStatus.RUNNING)
-    run = session.scalars(query).first()
-    return None if run is None else _claim_of(run)
+    row = session.execute(_CLAIMED_BY, {"task_id": task_id}).first()
+    return None if row is None else _claim_of(row)
+
+
+_TAKE_OVER = (
+    sa.update(_runs)
+    .where(
+        _runs.c.id == sa.bindparam("run_id"),
+        _runs.c.status == RunStatus.RUNNING,
+        _runs.c.lease_expires_at < sa.bindparam("now"),
+    )
+    .values(claimed_by=sa.bindparam("task_id"), lease_expires_at=sa.bindparam("lease_until"))
+    .returning(*_CLAIM_COLUMNS)
+)
 
 
 def take_over(
     session: Session, run_id: UUID, task_id: str, now: datetime, lease_until: datetime
 ) -> Claim | None:
     """Take a running run whose lease lapsed (its worker died); re-checked in the UPDATE."""
-    result = session.execute(
-        sa.update(Run)
-        .where(Run.id == run_id, Run.status == RunStatus.RUNNING, Run.lease_expires_at < now)
-        .values(claimed_by=task_id, lease_expires_at=lease_until)
-        .returning(Run)
-    )
-    run = result.scalars().first()
-    return None if run is None else _claim_of(run)
+    params = {"run_id": run_id, "now": now, "task_id": task_id, "lease_until": lease_until}
+    row = session.execute(_TAKE_OVER, params).first()
+    return None if row is None else _claim_of(row)
 
 
 def renew_lease(session: Session, claim: Claim, task_id: str, lease_until: datetime) -> bool:
@@ -303,15 +344,10 @@ def holding_prompt() -> tuple[sa.ColumnElement[bool], ...]:
     """Runs whose prompt is queued or executing on their instance; once ComfyUI has finished
     a prompt, its run is being ingested and no longer takes an instance slot."""
     return (
-        Run.status == RunStatus.RUNNING,
-        Run.instance.is_not(None),
-        Run.prompt_done_at.is_(None),
+        _runs.c.status == RunStatus.RUNNING,
+        _runs.c.instance.is_not(None),
+        _runs.c.prompt_done_at.is_(None),
     )
-
-
-def prompts_on(session: Session, instance: str) -> int:
-    query = sa.select(sa.func.count()).where(*holding_prompt(), Run.instance == instance)
-    return session.scalar(query) or 0
 
 
 def count_unfinished(session: Session, sweep_id: UUID) -> int:
