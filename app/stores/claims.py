@@ -116,7 +116,7 @@ WAITING = (
         _active.c.created_at,
         _teams.c.weight,
         _teams.c.max_running,
-        _sweeps.c.status,
+        (_sweeps.c.status == SweepStatus.PENDING).label("pending"),
     )
     .select_from(_active)
     .join(_teams, _teams.c.id == _active.c.team_id)
@@ -138,11 +138,11 @@ def waiting_sweeps(
     waiting = []
     shares: dict[UUID, Share] = {}
     pending = set()
-    for sweep_id, team_id, priority, created_at, weight, max_running, status in rows:
+    for sweep_id, team_id, priority, created_at, weight, max_running, not_started in rows:
         waiting.append(Waiting(sweep_id, team_id, priority, created_at))
         if team_id not in shares:
             shares[team_id] = Share(weight, max_running, running[team_id])
-        if status == SweepStatus.PENDING:
+        if not_started:
             pending.add(sweep_id)
     return waiting, shares, pending
 
