@@ -256,30 +256,65 @@ def take_over(
     return None if row is None else _claim_of(row)
 
 
+# The held run's updates: a compare-and-set on (id, running, attempt), each built once.
+_HELD = (
+    _runs.c.id == sa.bindparam("run_id"),
+    _runs.c.status == RunStatus.RUNNING,
+    _runs.c.attempts == sa.bindparam("attempt"),
+)
+_BY_TASK = _runs.c.claimed_by == sa.bindparam("task_id")
+_RENEW = sa.update(_runs).where(*_HELD, _BY_TASK).values(lease_expires_at=sa.bindparam("until"))
+_HAND_BACK = (
+    sa.update(_runs)
+    .where(*_HELD, _BY_TASK)
+    .values(lease_expires_at=sa.bindparam("now"), claimed_by=None)
+)
+_PROMPT_DONE = sa.update(_runs).where(*_HELD).values(prompt_done_at=sa.bindparam("now"))
+_FINISH = (
+    sa.update(_runs)
+    .where(*_HELD)
+    .values(
+        status=sa.bindparam("to_status"),
+        error=sa.bindparam("report"),
+        finished_at=sa.bindparam("now"),
+        lease_expires_at=None,
+        claimed_by=None,
+    )
+)
+_REQUEUE = (
+    sa.update(_runs)
+    .where(*_HELD)
+    .values(
+        status=RunStatus.QUEUED,
+        error=sa.bindparam("report"),
+        instance=None,
+        prompt_done_at=None,
+        claimed_by=None,
+        lease_expires_at=None,
+    )
+)
+
+
+def _held(claim: Claim, **params: Any) -> dict[str, Any]:
+    return {"run_id": claim.run_id, "attempt": claim.attempt, **params}
+
+
 def renew_lease(session: Session, claim: Claim, task_id: str, lease_until: datetime) -> bool:
     """Extend our lease; False when the run was cancelled, finished or taken over."""
-    result = session.execute(
-        sa.update(Run)
-        .where(*_held(claim), Run.claimed_by == task_id)
-        .values(lease_expires_at=lease_until)
-    )
+    result = session.execute(_RENEW, _held(claim, task_id=task_id, until=lease_until))
     return _rows(result) == 1
 
 
 def hand_back(session: Session, claim: Claim, task_id: str, now: datetime) -> bool:
     """Give up our claim with the run still running: its lease lapses now, so the next
     `take_over` (a resume message, or the reconciler's next pass) gets it at once."""
-    result = session.execute(
-        sa.update(Run)
-        .where(*_held(claim), Run.claimed_by == task_id)
-        .values(lease_expires_at=now, claimed_by=None)
-    )
+    result = session.execute(_HAND_BACK, _held(claim, task_id=task_id, now=now))
     return _rows(result) == 1
 
 
 def mark_prompt_done(session: Session, claim: Claim) -> bool:
     """ComfyUI finished this attempt's prompt: its instance slot is free for the next one."""
-    result = session.execute(sa.update(Run).where(*_held(claim)).values(prompt_done_at=utc_now()))
+    result = session.execute(_PROMPT_DONE, _held(claim, now=utc_now()))
     return _rows(result) == 1
 
 
@@ -287,35 +322,16 @@ def finish_run(
     session: Session, claim: Claim, status: RunStatus, error: Mapping[str, Any] | None = None
 ) -> bool:
     """running → succeeded | failed for this attempt; False for a stale or duplicate report."""
-    result = session.execute(
-        sa.update(Run)
-        .where(*_held(claim))
-        .values(
-            status=status,
-            error=None if error is None else dict(error),
-            finished_at=utc_now(),
-            lease_expires_at=None,
-            claimed_by=None,
-        )
-    )
-    return _counted(session, claim, result, status)
+    report = None if error is None else dict(error)
+    params = _held(claim, to_status=status, report=report, now=utc_now())
+    return _counted(session, claim, session.execute(_FINISH, params), status)
 
 
 def requeue_run(session: Session, claim: Claim, error: Mapping[str, Any]) -> bool:
     """running → queued, to be tried again; the error names the instance it failed on, so
     that another one takes it if there is another (`claims.next_run`'s `avoid`)."""
-    result = session.execute(
-        sa.update(Run)
-        .where(*_held(claim))
-        .values(
-            status=RunStatus.QUEUED,
-            error={**error, FAILED_ON: claim.instance},
-            instance=None,
-            prompt_done_at=None,
-            claimed_by=None,
-            lease_expires_at=None,
-        )
-    )
+    params = _held(claim, report={**error, FAILED_ON: claim.instance})
+    result = session.execute(_REQUEUE, params)
     return _counted(session, claim, result, RunStatus.QUEUED)
 
 
@@ -330,10 +346,6 @@ def _counted(session: Session, claim: Claim, result: sa.Result[Any], to: RunStat
 def _rows(result: sa.Result[Any]) -> int:
     """Rows an UPDATE matched: the compare-and-set's verdict."""
     return cast(sa.CursorResult[Any], result).rowcount
-
-
-def _held(claim: Claim) -> tuple[sa.ColumnElement[bool], ...]:
-    return (Run.id == claim.run_id, Run.status == RunStatus.RUNNING, Run.attempts == claim.attempt)
 
 
 def run_status(session: Session, run_id: UUID) -> RunStatus | None:
