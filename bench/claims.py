@@ -6,8 +6,9 @@ history.
    measured claim (`take_work`) is followed by finishing its run, so the depth stays put.
    Target: median under 10 ms at 100,000, and no worse than 2x the 1,000 case. The
    first-come-first-served query that claims used before is timed beside it for scale.
-2. Per run: claim it for an instance slot, free the slot when its prompt is done, record the
-   outcome with one output, and check whether the sweep is done, first on an empty database,
+2. Per run, the worker's two transactions: claim it for an instance slot (marking the prompt
+   done whose slot it refills), then record the outcome with one output and check whether the
+   sweep is done, first on an empty database,
    then beside 1,000,000 finished runs of earlier sweeps: a farm keeps its history, and
    nothing a claim looks up may grow with it.
 
@@ -38,12 +39,11 @@ from app.settings import Settings
 from app.stores import instances, outputs, runs, sweeps, teams
 from app.stores.outputs import NewOutput
 from bench.submit import scratch_database
-from workers.dispatching import take_work
-from workers.finalization import finish_if_done
+from workers.dispatching import FreedSlot, take_work
 from workers.runtime import Runtime, build_runtime
 
 INSTANCES = [f"http://gpu{n}:8188" for n in range(4)]
-PHASES = ("claim", "free slot", "record", "sweep done?")
+PHASES = ("claim", "record")
 
 
 def add_sweep(rt: Runtime, count: int, status: SweepStatus) -> None:
@@ -76,25 +76,23 @@ def measure(rt: Runtime, count: int) -> dict[str, list[float]]:
         timings[phase].append((now - started) * 1000)
         return now
 
+    freed: FreedSlot | None = None
     for n in range(count):
         started = time.perf_counter()
-        work = take_work(rt, f"bench-{n}")
+        # As a worker's refill message: the previous run's prompt is done, its slot freed.
+        work = take_work(rt, f"bench-{n}", freed)
         if work is None:
             raise SystemExit(f"run {n} found no free slot")
         claim = work.claim
         started = timed("claim", started)
-        with rt.sessions() as session:
-            runs.mark_prompt_done(session, claim.run_id, claim.attempt)
-            session.commit()
-        started = timed("free slot", started)
         output = NewOutput(0, "image", f"x/{n}.png", "image/png", 1, "0" * 64)
         with rt.sessions() as session:
             if runs.finish_run(session, claim, RunStatus.SUCCEEDED):
                 outputs.add_outputs(session, claim.run_id, [output])
+            sweeps.start_finalizing_if_drained(session, claim.sweep_id)
             session.commit()
-        started = timed("record", started)
-        finish_if_done(rt, claim.sweep_id)
-        timed("sweep done?", started)
+        timed("record", started)
+        freed = FreedSlot(claim.run_id, claim.attempt, claim.instance)
     return timings
 
 

@@ -19,7 +19,8 @@ from app.db.base import utc_now
 from app.domain.states import SweepStatus
 from app.queue import WORK
 from app.stores import claims, instances, runs, sweeps
-from app.stores.instances import PoolEntry
+from app.stores.claims import InFlight
+from app.stores.instances import LockedInstance, PoolEntry
 from app.stores.runs import Claim
 from workers.runtime import Runtime
 
@@ -113,21 +114,23 @@ def _claim_in(session: Session, rt: Runtime, task_id: str, freed: FreedSlot | No
         # Only this instance's row is locked, so claimers for other instances go on in
         # parallel; one that wants the same instance waits a moment rather than give up,
         # because a hint dropped here would leave the slot empty until the reconciler.
-        instance = instances.lock_healthy(session, entry.url, now)
-        if instance is not None and freed is not None and freed.instance == entry.url:
-            # After the instance's lock and before any other run's: the order every
-            # transaction takes its locks in (instance, runs, sweep).
-            runs.mark_prompt_done(session, freed.run_id, freed.attempt)
-        if instance is None or runs.prompts_on(session, entry.url) >= slots:
+        locked = _lock_with_room(session, entry.url, now, slots, freed)
+        if locked is None:
             # Filled meanwhile: release it before locking another. A commit, not a rollback,
-            # so that the freed prompt's mark stays; nothing else was written.
+            # so that a freed prompt's mark stays; nothing else was written.
             session.commit()
             continue
+        instance, flight = locked
         # A retry goes to another instance than the one its last attempt failed on (a stalled
         # prompt's instance may stall again), unless this is the only healthy one.
         avoid = entry.url if len(pool) > 1 else None
         run = claims.next_run(
-            session, entry.url, instance.model_key, avoid, instance_tags=instance.tags or ()
+            session,
+            entry.url,
+            instance.model_key,
+            avoid,
+            instance_tags=instance.tags,
+            running=flight.teams,
         )
         if run is None:
             if avoid is None:
@@ -139,6 +142,22 @@ def _claim_in(session: Session, rt: Runtime, task_id: str, freed: FreedSlot | No
             instances.set_model_key(session, entry.url, claim.model_key)
         return claim
     return None
+
+
+def _lock_with_room(
+    session: Session, url: str, now: datetime, slots: int, freed: FreedSlot | None
+) -> tuple[LockedInstance, InFlight] | None:
+    """The instance locked, and the runs in flight read after the lock (so they include the
+    run the claimer that held it just started); None if it may not take a run now. A prompt
+    `freed` there is marked done first: after the instance's lock and before any other run's,
+    the order every transaction takes its locks in (instance, runs, sweep)."""
+    instance = instances.lock_healthy(session, url, now)
+    if instance is None:
+        return None
+    if freed is not None and freed.instance == url:
+        runs.mark_prompt_done(session, freed.run_id, freed.attempt)
+    flight = claims.in_flight(session)
+    return None if flight.prompts[url] >= slots else (instance, flight)
 
 
 def _emptiest_first(

@@ -51,18 +51,21 @@ class TeamTurn:
 
 def serving_order(waiting: Iterable[Waiting], shares: Mapping[UUID, Share]) -> list[TeamTurn]:
     """The turns in the order a free slot should try them."""
+    open_teams = {team_id for team_id, share in shares.items() if not share.at_cap}
+    # Ties by id: UUIDs order as their canonical strings do (fixed-width hex), without
+    # formatting one per sweep on every claim.
+    oldest_first = sorted(
+        (sweep for sweep in waiting if sweep.team_id in open_teams),
+        key=lambda s: (s.created_at, s.sweep_id),
+    )
     groups: dict[tuple[int, UUID], list[Waiting]] = {}
-    for sweep in waiting:
-        share = shares.get(sweep.team_id)
-        if share is None or share.at_cap:
-            continue
+    for sweep in oldest_first:
         groups.setdefault((sweep.priority, sweep.team_id), []).append(sweep)
-    turns: list[tuple[tuple[int, Fraction, datetime, str], TeamTurn]] = []
-    for (priority, team_id), sweeps in groups.items():
+    turns: list[tuple[tuple[int, Fraction, datetime, UUID], TeamTurn]] = []
+    for (priority, team_id), ordered in groups.items():
         share = shares[team_id]
-        ordered = sorted(sweeps, key=lambda s: (s.created_at, str(s.sweep_id)))
         # Exact fractions: 1/3 and 2/6 must tie, and then the longer wait decides.
         load = Fraction(share.running, max(share.weight, 1))
-        key = (-priority, load, ordered[0].created_at, str(team_id))
+        key = (-priority, load, ordered[0].created_at, team_id)
         turns.append((key, TeamTurn(team_id, tuple(s.sweep_id for s in ordered))))
     return [turn for _, turn in sorted(turns, key=lambda pair: pair[0])]

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -27,7 +28,7 @@ from app.db.models import ActiveSweep, Instance, Run, Sweep, Team
 from app.domain.fair_share import Share, Waiting, serving_order
 from app.domain.states import RunStatus, SweepStatus
 from app.stores import sweeps
-from app.stores.eligibility import sweep_fits_instance
+from app.stores.eligibility import SWEEP_FITS, fits_params
 from app.stores.runs import FAILED_ON
 
 # How many of a sweep's distinct models a claim looks at when seeking one no other instance
@@ -38,17 +39,36 @@ MODELS_LOOKED_AT = 32
 HELP_BACKLOG = 10
 
 
+@dataclass(frozen=True, slots=True)
+class QueuedRun:
+    """A queued run a claim has locked (or looked at): what it needs to start it."""
+
+    id: UUID
+    sweep_id: UUID
+    model_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """The runs now running: per team, and the prompts each instance holds."""
+
+    teams: Counter[UUID]
+    prompts: Counter[str]
+
+
 def next_run(
     session: Session,
     instance: str,
     model_key: str | None,
     avoid: str | None,
     instance_tags: Iterable[str] = (),
-) -> Run | None:
+    running: Counter[UUID] | None = None,
+) -> QueuedRun | None:
     """The queued run `instance` (holding `model_key`) should take next, locked; None when
     nothing is claimable for it. With `avoid` (the instance's URL), never a run whose last
-    attempt failed there; only runs of sweeps whose required tags the instance has."""
-    waiting, shares, pending = waiting_sweeps(session, instance_tags)
+    attempt failed there; only runs of sweeps whose required tags the instance has.
+    `running`: each team's running runs, if the caller has just read them (`in_flight`)."""
+    waiting, shares, pending = waiting_sweeps(session, instance_tags, running)
     waited = False
     for turn in serving_order(waiting, shares):
         locked = _lock_team(session, turn.team_id, wait=not waited)
@@ -79,45 +99,90 @@ def start_pending(session: Session, sweep_id: UUID) -> None:
         sweeps.mark_hinted(session, sweep_id, now)
 
 
+# Every statement of a claim is a Core statement on the tables, built once here with bind
+# parameters: a claim neither rebuilds them nor loads ORM objects, and SQLAlchemy's compiled
+# cache hits. What they read is unchanged; tests EXPLAIN each one (tests/db).
+_runs = cast(sa.Table, Run.__table__)
+_sweeps = cast(sa.Table, Sweep.__table__)
+_teams = cast(sa.Table, Team.__table__)
+_active = cast(sa.Table, ActiveSweep.__table__)
+_instances = cast(sa.Table, Instance.__table__)
+
+WAITING = (
+    sa.select(
+        _active.c.sweep_id,
+        _active.c.team_id,
+        _active.c.priority,
+        _active.c.created_at,
+        _teams.c.weight,
+        _teams.c.max_running,
+        (_sweeps.c.status == SweepStatus.PENDING).label("pending"),
+    )
+    .select_from(_active)
+    .join(_teams, _teams.c.id == _active.c.team_id)
+    .join(_sweeps, _sweeps.c.id == _active.c.sweep_id)
+    .where(_active.c.active.is_(True), SWEEP_FITS)
+)
+
+
 def waiting_sweeps(
-    session: Session, instance_tags: Iterable[str] = ()
+    session: Session, instance_tags: Iterable[str] = (), running: Counter[UUID] | None = None
 ) -> tuple[list[Waiting], dict[UUID, Share], set[UUID]]:
     """The sweeps whose queued runs an instance with `instance_tags` may claim, the standing
     of their teams, and which of the sweeps are not started yet."""
-    query = (
-        sa.select(
-            ActiveSweep.sweep_id,
-            ActiveSweep.team_id,
-            ActiveSweep.priority,
-            ActiveSweep.created_at,
-            Team.weight,
-            Team.max_running,
-            Sweep.status,
-        )
-        .join(Team, Team.id == ActiveSweep.team_id)
-        .join(Sweep, Sweep.id == ActiveSweep.sweep_id)
-        .where(ActiveSweep.active.is_(True), sweep_fits_instance(instance_tags))
-    )
-    rows = session.execute(query).all()
+    rows = session.execute(WAITING, fits_params(instance_tags)).all()
     if not rows:
         return [], {}, set()
-    running = Counter(session.scalars(running_teams_query()))
-    waiting = [Waiting(row.sweep_id, row.team_id, row.priority, row.created_at) for row in rows]
-    shares = {row.team_id: Share(row.weight, row.max_running, running[row.team_id]) for row in rows}
-    pending = {row.sweep_id for row in rows if row.status == SweepStatus.PENDING}
+    if running is None:
+        running = Counter(session.scalars(RUNNING_TEAMS))
+    waiting = []
+    shares: dict[UUID, Share] = {}
+    pending = set()
+    for sweep_id, team_id, priority, created_at, weight, max_running, not_started in rows:
+        waiting.append(Waiting(sweep_id, team_id, priority, created_at))
+        if team_id not in shares:
+            shares[team_id] = Share(weight, max_running, running[team_id])
+        if not_started:
+            pending.add(sweep_id)
     return waiting, shares, pending
 
 
+# The team of each running run: as many rows as runs in flight, read through their partial
+# index, and counted by the caller. Neither a GROUP BY (a sort) nor a filter on the team (a
+# plan that walks the team's whole history of sweeps).
+RUNNING_TEAMS = (
+    sa.select(_sweeps.c.team_id)
+    .select_from(_runs)
+    .join(_sweeps, _sweeps.c.id == _runs.c.sweep_id)
+    .where(_runs.c.status == RunStatus.RUNNING)
+)
+
+
 def running_teams_query() -> sa.Select[UUID]:
-    """The team of each running run: as many rows as runs in flight, read through their
-    partial index, and counted by the caller. Neither a GROUP BY (a sort) nor a filter on
-    the team (a plan that walks the team's whole history of sweeps)."""
-    return (
-        sa.select(Sweep.team_id)
-        .select_from(Run)
-        .join(Sweep, Sweep.id == Run.sweep_id)
-        .where(Run.status == RunStatus.RUNNING)
-    )
+    return RUNNING_TEAMS
+
+
+# The running runs with their team and whether their prompt holds an instance slot
+# (`runs.holding_prompt`): the same rows as RUNNING_TEAMS, so a claim learns both its
+# instance's free slots and every team's share in one read.
+IN_FLIGHT = (
+    sa.select(_sweeps.c.team_id, _runs.c.instance, _runs.c.prompt_done_at.is_(None))
+    .select_from(_runs)
+    .join(_sweeps, _sweeps.c.id == _runs.c.sweep_id)
+    .where(_runs.c.status == RunStatus.RUNNING)
+)
+
+
+def in_flight(session: Session) -> InFlight:
+    """The runs in flight now, read afresh (after the caller's instance lock, so it
+    includes the runs the claimer that held it just started)."""
+    teams: Counter[UUID] = Counter()
+    prompts: Counter[str] = Counter()
+    for team_id, instance, holding in session.execute(IN_FLIGHT):
+        teams[team_id] += 1
+        if holding and instance is not None:
+            prompts[instance] += 1
+    return InFlight(teams, prompts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,22 +190,29 @@ class _LockedTeam:
     max_running: int | None
 
 
-def _lock_team(session: Session, team_id: UUID, wait: bool) -> _LockedTeam | None:
-    """Lock the team's row (None when skipped: another claimer holds it) and read its cap
-    under the lock. FOR NO KEY UPDATE: it excludes other claimers but not the key-share
-    locks that inserting a sweep or an active_sweeps row takes on its team."""
-    query = (
-        sa.select(Team.id, Team.max_running)
-        .where(Team.id == team_id)
+def _team_lock(wait: bool) -> sa.Select[UUID, int | None]:
+    """Lock the team's row and read its cap under the lock. FOR NO KEY UPDATE: it excludes
+    other claimers but not the key-share locks that inserting a sweep or an active_sweeps
+    row takes on its team."""
+    return (
+        sa.select(_teams.c.id, _teams.c.max_running)
+        .where(_teams.c.id == sa.bindparam("team_id"))
         .with_for_update(key_share=True, skip_locked=not wait)
     )
-    row = session.execute(query).first()
+
+
+_TEAM_LOCKS = {wait: _team_lock(wait) for wait in (True, False)}
+
+
+def _lock_team(session: Session, team_id: UUID, wait: bool) -> _LockedTeam | None:
+    """None when skipped: another claimer holds it."""
+    row = session.execute(_TEAM_LOCKS[wait], {"team_id": team_id}).first()
     return None if row is None else _LockedTeam(row.max_running)
 
 
 def _running_of(session: Session, team_id: UUID) -> int:
     """The team's running runs, counted afresh: the shares may predate its last claim."""
-    return sum(1 for team in session.scalars(running_teams_query()) if team == team_id)
+    return sum(1 for team in session.scalars(RUNNING_TEAMS) if team == team_id)
 
 
 def models_elsewhere(session: Session, sweep_id: UUID, instance: str) -> Counter[str]:
@@ -149,124 +221,163 @@ def models_elsewhere(session: Session, sweep_id: UUID, instance: str) -> Counter
     two runs, they will claim again in a moment). Read under the team's lock, so it includes
     what the team's previous claim planned. An instance busy with other sweeps does not
     count, so its model's last runs here are not left waiting for it."""
-    return Counter(session.scalars(serving_models_query(sweep_id, instance)))
+    params = {"sweep_id": sweep_id, "instance": instance}
+    return Counter(session.scalars(SERVING_MODELS, params))
 
 
-def serving_models_query(sweep_id: UUID, instance: str) -> sa.Select[str | None]:
+def _serving_models() -> sa.Select[str | None]:
     """The models of the other instances serving the sweep. The runs read are running ones:
     the sweep's off the dispatch-order index's (sweep_id, status), all of them off their
     partial index, as many as there are runs in flight."""
-    on_sweep = sa.select(Run.instance).where(
-        Run.sweep_id == sweep_id, Run.status == RunStatus.RUNNING, Run.instance != instance
+    instance = sa.bindparam("instance", type_=sa.String())
+    on_sweep = sa.select(_runs.c.instance).where(
+        _runs.c.sweep_id == sa.bindparam("sweep_id"),
+        _runs.c.status == RunStatus.RUNNING,
+        _runs.c.instance != instance,
     )
-    busy = sa.select(Run.instance).where(Run.status == RunStatus.RUNNING, Run.instance.is_not(None))
-    return sa.select(Instance.model_key).where(
-        Instance.url != instance,
-        Instance.healthy.is_(True),
-        Instance.model_key.is_not(None),
-        Instance.model_key != "",
-        sa.or_(Instance.url.in_(on_sweep), Instance.url.not_in(busy)),
+    busy = sa.select(_runs.c.instance).where(
+        _runs.c.status == RunStatus.RUNNING, _runs.c.instance.is_not(None)
     )
+    return sa.select(_instances.c.model_key).where(
+        _instances.c.url != instance,
+        _instances.c.healthy.is_(True),
+        _instances.c.model_key.is_not(None),
+        _instances.c.model_key != "",
+        sa.or_(_instances.c.url.in_(on_sweep), _instances.c.url.not_in(busy)),
+    )
+
+
+SERVING_MODELS = _serving_models()
 
 
 def run_for(
     session: Session, sweep_id: UUID, instance: str, model_key: str, avoid: str | None
-) -> Run | None:
+) -> QueuedRun | None:
     """The sweep's run for an instance holding `model_key`: its next run of that model while
     there is one; else the next in dispatch order unless another instance serves that model;
     else the first run, by dispatch order, of a model nobody serves; else a model another
     instance serves, if this one has none loaded or that model's backlog is worth a load."""
     if model_key:
-        same = session.scalars(model_probe(sweep_id, model_key, avoid)).first()
+        same = next_of_model(session, sweep_id, model_key, avoid)
         if same is not None:
             return same
-    head = session.scalars(head_probe(sweep_id, avoid)).first()
+    head = next_queued(session, sweep_id, avoid)
     if head is None:
         return None
     held = models_elsewhere(session, sweep_id, instance)
     if head.model_key not in held:
         return head
     firsts: dict[str, int] = {}
-    for key in session.scalars(models_query(sweep_id)):
+    for key in session.scalars(MODELS, {"sweep_id": sweep_id}):
         if key not in held and key != model_key:
-            order = session.scalar(model_order_probe(sweep_id, key, avoid))
+            order = session.scalar(
+                ORDER_PROBES[avoid is not None], probe_params(sweep_id, key, avoid)
+            )
             if order is not None:
                 firsts[key] = order
     if not firsts:
         return head if not model_key or _worth_a_load(session, head, held, avoid) else None
     free = min(firsts, key=lambda key: (firsts[key], key))
-    return session.scalars(model_probe(sweep_id, free, avoid)).first() or head
+    return next_of_model(session, sweep_id, free, avoid) or head
 
 
-def _worth_a_load(session: Session, head: Run, held: Mapping[str, int], avoid: str | None) -> bool:
+def next_of_model(
+    session: Session, sweep_id: UUID, model_key: str, avoid: str | None
+) -> QueuedRun | None:
+    """The sweep's next queued run of one model, locked."""
+    params = probe_params(sweep_id, model_key, avoid)
+    row = session.execute(MODEL_PROBES[avoid is not None], params).first()
+    return None if row is None else QueuedRun(row.id, row.sweep_id, row.model_key)
+
+
+def next_queued(session: Session, sweep_id: UUID, avoid: str | None) -> QueuedRun | None:
+    """The sweep's next queued run in dispatch order, locked."""
+    row = session.execute(HEAD_PROBES[avoid is not None], probe_params(sweep_id, "", avoid)).first()
+    return None if row is None else QueuedRun(row.id, row.sweep_id, row.model_key)
+
+
+def _worth_a_load(
+    session: Session, head: QueuedRun, held: Mapping[str, int], avoid: str | None
+) -> bool:
     """Whether an instance should load a model others already serve, to help with its
     backlog. Near a sweep's end it waits instead: finishing the last few runs costs less
     than loading a checkpoint again, and the instances serving it are about to finish."""
     enough = HELP_BACKLOG * held[head.model_key]
-    backlog = session.scalar(backlog_query(head.sweep_id, head.model_key, avoid, enough))
+    params = {**probe_params(head.sweep_id, head.model_key, avoid), "upto": enough}
+    backlog = session.scalar(BACKLOGS[avoid is not None], params)
     return (backlog or 0) >= enough
 
 
-def backlog_query(sweep_id: UUID, model_key: str, avoid: str | None, upto: int) -> sa.Select[int]:
-    """How many queued runs of one model the sweep has, counting no further than `upto`."""
-    some = sa.select(Run.id).where(*_of_model(sweep_id, model_key, avoid)).limit(upto)
-    return sa.select(sa.func.count()).select_from(some.subquery())
+def probe_params(sweep_id: UUID, model_key: str, avoid: str | None) -> dict[str, Any]:
+    """The parameters of the probes below: with `avoid`, the *_PROBES[True] variants."""
+    return {"sweep_id": sweep_id, "model_key": model_key, "avoid": avoid or ""}
 
 
-def model_probe(sweep_id: UUID, model_key: str, avoid: str | None) -> sa.Select[Run]:
-    """The sweep's next queued run of one model, locked, straight off ix_runs_queued_model."""
-    return _locked(sa.select(Run).where(*_of_model(sweep_id, model_key, avoid)))
+def _queued(model: bool, avoid: bool) -> tuple[sa.ColumnElement[bool], ...]:
+    """The sweep's queued runs (of one model), not failed on the instance to avoid."""
+    match = [_runs.c.sweep_id == sa.bindparam("sweep_id"), _runs.c.status == RunStatus.QUEUED]
+    if model:
+        match.append(_runs.c.model_key == sa.bindparam("model_key"))
+    if avoid:
+        failed_on = sa.func.coalesce(_runs.c.error[FAILED_ON].as_string(), "")
+        match.append(failed_on != sa.bindparam("avoid", type_=sa.String()))
+    return tuple(match)
 
 
-def model_order_probe(sweep_id: UUID, model_key: str, avoid: str | None) -> sa.Select[int]:
-    """Where the sweep's next queued run of one model stands in dispatch order; nothing
-    locked, since the claim may prefer another model."""
-    query = sa.select(Run.dispatch_order).where(*_of_model(sweep_id, model_key, avoid))
-    return query.order_by(Run.dispatch_order).limit(1)
-
-
-def _of_model(
-    sweep_id: UUID, model_key: str, avoid: str | None
-) -> tuple[sa.ColumnElement[bool], ...]:
+def _locked(match: tuple[sa.ColumnElement[bool], ...]) -> sa.Select[UUID, UUID, str]:
+    """The first matching run in dispatch order, skipping rows another transaction holds."""
     return (
-        Run.sweep_id == sweep_id,
-        Run.status == RunStatus.QUEUED,
-        Run.model_key == model_key,
-        *_not_failed_on(avoid),
+        sa.select(_runs.c.id, _runs.c.sweep_id, _runs.c.model_key)
+        .where(*match)
+        .order_by(_runs.c.dispatch_order)
+        .limit(1)
+        .with_for_update(of=_runs, skip_locked=True)
     )
 
 
-def head_probe(sweep_id: UUID, avoid: str | None) -> sa.Select[Run]:
-    """The sweep's next queued run in dispatch order, locked, off
-    ix_runs_sweep_id_status_dispatch_order."""
-    match = (Run.sweep_id == sweep_id, Run.status == RunStatus.QUEUED, *_not_failed_on(avoid))
-    return _locked(sa.select(Run).where(*match))
+_BOTH = (False, True)
+# The sweep's next queued run of one model, locked, straight off ix_runs_queued_model.
+MODEL_PROBES = {avoid: _locked(_queued(model=True, avoid=avoid)) for avoid in _BOTH}
+# The sweep's next queued run in dispatch order, locked, off
+# ix_runs_sweep_id_status_dispatch_order.
+HEAD_PROBES = {avoid: _locked(_queued(model=False, avoid=avoid)) for avoid in _BOTH}
+# Where the sweep's next queued run of one model stands in dispatch order; nothing locked,
+# since the claim may prefer another model.
+ORDER_PROBES = {
+    avoid: sa.select(_runs.c.dispatch_order)
+    .where(*_queued(model=True, avoid=avoid))
+    .order_by(_runs.c.dispatch_order)
+    .limit(1)
+    for avoid in _BOTH
+}
 
 
-def models_query(sweep_id: UUID) -> sa.Select[str]:
+def _backlog(avoid: bool) -> sa.Select[int]:
+    """How many queued runs of one model the sweep has, counting no further than `upto`."""
+    some = (
+        sa.select(_runs.c.id).where(*_queued(model=True, avoid=avoid)).limit(sa.bindparam("upto"))
+    )
+    return sa.select(sa.func.count()).select_from(some.subquery())
+
+
+BACKLOGS = {avoid: _backlog(avoid) for avoid in _BOTH}
+
+
+def _models() -> sa.Select[str]:
     """The sweep's distinct models with queued runs, up to MODELS_LOOKED_AT: a loose index
     scan (each step one probe for the next larger key), not a scan of its runs."""
     # min() rather than ORDER BY ... LIMIT 1: SQLite refuses LIMIT inside a compound
     # select, and both databases answer min() over an index's column from its first entry.
-    queued = (Run.sweep_id == sweep_id, Run.status == RunStatus.QUEUED)
-    first = sa.select(sa.func.min(Run.model_key).label("key")).where(*queued)
+    queued = _queued(model=False, avoid=False)
+    first = sa.select(sa.func.min(_runs.c.model_key).label("key")).where(*queued)
     keys = first.cte("model_keys", recursive=True)
     following = (
-        sa.select(sa.func.min(Run.model_key))
-        .where(*queued, Run.model_key > keys.c.key)
+        sa.select(sa.func.min(_runs.c.model_key))
+        .where(*queued, _runs.c.model_key > keys.c.key)
         .scalar_subquery()
     )
     keys = keys.union_all(sa.select(following).where(keys.c.key.is_not(None)))
     return sa.select(keys.c.key).where(keys.c.key.is_not(None)).limit(MODELS_LOOKED_AT)
 
 
-def _locked(query: sa.Select[Run]) -> sa.Select[Run]:
-    """The first run in dispatch order, skipping rows another transaction holds."""
-    return query.order_by(Run.dispatch_order).limit(1).with_for_update(of=Run, skip_locked=True)
-
-
-def _not_failed_on(instance: str | None) -> tuple[sa.ColumnElement[bool], ...]:
-    if instance is None:
-        return ()
-    failed_on = sa.func.coalesce(Run.error[FAILED_ON].as_string(), "")
-    return (failed_on != instance,)
+MODELS = _models()

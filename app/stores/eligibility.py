@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import cast
 
 import sqlalchemy as sa
 
@@ -25,20 +26,32 @@ def instance_may_serve(instance: Instance, now: datetime) -> bool:
     return instance.healthy and not instance.drained and not benched
 
 
-def instance_serving(now: datetime) -> tuple[sa.ColumnElement[bool], ...]:
-    """`instance_may_serve` as a WHERE clause on `instances`."""
+_instances = cast(sa.Table, Instance.__table__)
+_sweeps = cast(sa.Table, Sweep.__table__)
+
+
+def instance_serving(
+    now: datetime | sa.BindParameter[datetime],
+) -> tuple[sa.ColumnElement[bool], ...]:
+    """`instance_may_serve` as a WHERE clause on `instances`; `now` may be a bind parameter,
+    for a statement built once."""
     return (
-        Instance.healthy.is_(True),
-        Instance.drained.is_(False),
-        sa.or_(Instance.benched_until.is_(None), Instance.benched_until <= now),
+        _instances.c.healthy.is_(True),
+        _instances.c.drained.is_(False),
+        sa.or_(_instances.c.benched_until.is_(None), _instances.c.benched_until <= now),
     )
 
 
-def sweep_fits_instance(instance_tags: Iterable[str]) -> sa.ColumnElement[bool]:
-    """A WHERE clause on `sweeps`: the sweep requires only tags the instance has."""
-    return Sweep.required_tags.in_(tag_subsets(instance_tags))
+# A WHERE clause on `sweeps`, for a statement built once: the sweep requires only tags the
+# instance has. Bind FITS to `fits_params(instance_tags)`.
+FITS = "fitting_tags"
+SWEEP_FITS = _sweeps.c.required_tags.in_(sa.bindparam(FITS, expanding=True))
+
+
+def fits_params(instance_tags: Iterable[str]) -> dict[str, list[str]]:
+    return {FITS: tag_subsets(instance_tags)}
 
 
 def sweep_fits(sweep_required_tags: str, instance_tags: Iterable[str]) -> bool:
-    """`sweep_fits_instance` for one sweep already read."""
+    """`SWEEP_FITS` for one sweep already read."""
     return covers(instance_tags, split_tags(sweep_required_tags))

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.db.base import UtcDateTime
 from app.db.models import Instance, Run
 from app.db.writes import write
 from app.stores.eligibility import instance_serving
@@ -38,37 +39,67 @@ class PoolEntry:
     tags: tuple[str, ...] = ()
 
 
+_instances = cast(sa.Table, Instance.__table__)
+_runs = cast(sa.Table, Run.__table__)
+
+
 def _prompts_by_instance() -> sa.Subquery:
     return (
-        sa.select(Run.instance, sa.func.count().label("prompts"))
+        sa.select(_runs.c.instance, sa.func.count().label("prompts"))
         .where(*holding_prompt())
-        .group_by(Run.instance)
+        .group_by(_runs.c.instance)
         .subquery()
     )
+
+
+# Every claim reads the pool and locks one instance: Core statements built once, with `now`
+# bound, so neither is rebuilt nor loads an ORM object per claim.
+_NOW = sa.bindparam("now", type_=UtcDateTime())
+_PROMPTS = _prompts_by_instance()
+_POOL = (
+    sa.select(
+        _instances.c.url,
+        _instances.c.model_key,
+        sa.func.coalesce(_PROMPTS.c.prompts, 0),
+        _instances.c.tags,
+    )
+    .outerjoin(_PROMPTS, _PROMPTS.c.instance == _instances.c.url)
+    .where(*instance_serving(_NOW))
+    .order_by(_instances.c.url)
+)
 
 
 def healthy_pool(session: Session, now: datetime) -> list[PoolEntry]:
     """The instances that may take new runs now (healthy, not drained, not benched) with the
     prompts each holds, in one query."""
-    prompts = _prompts_by_instance()
-    query = (
-        sa.select(Instance, sa.func.coalesce(prompts.c.prompts, 0))
-        .outerjoin(prompts, prompts.c.instance == Instance.url)
-        .where(*instance_serving(now))
-        .order_by(Instance.url)
-    )
     return [
-        PoolEntry(i.url, i.model_key or "", count, tuple(i.tags or ()))
-        for i, count in session.execute(query)
+        PoolEntry(url, model_key or "", prompts, tuple(tags or ()))
+        for url, model_key, prompts, tags in session.execute(_POOL, {"now": now})
     ]
 
 
-def lock_healthy(session: Session, url: str, now: datetime) -> Instance | None:
+@dataclass(frozen=True, slots=True)
+class LockedInstance:
+    """What a claim reads of the instance it locked: read under the lock, as another
+    claimer may have just changed its model."""
+
+    model_key: str  # "" when nothing is known to be loaded
+    tags: tuple[str, ...]
+
+
+_LOCK = (
+    sa.select(_instances.c.model_key, _instances.c.tags)
+    .where(_instances.c.url == sa.bindparam("url"), *instance_serving(_NOW))
+    .with_for_update()
+)
+
+
+def lock_healthy(session: Session, url: str, now: datetime) -> LockedInstance | None:
     """Lock one instance's row until the transaction ends, waiting for a claimer that holds
     it, so one claimer at a time fills its slots; None if it may no longer take new runs
     (unhealthy, drained or benched meanwhile)."""
-    query = sa.select(Instance).where(Instance.url == url, *instance_serving(now)).with_for_update()
-    return session.scalar(query)
+    row = session.execute(_LOCK, {"url": url, "now": now}).first()
+    return None if row is None else LockedInstance(row.model_key or "", tuple(row.tags or ()))
 
 
 def pool_with_prompts(session: Session) -> list[tuple[Instance, int]]:
@@ -147,5 +178,12 @@ def set_health(
     session.execute(sa.update(Instance).where(Instance.url == url).values(**values))
 
 
+_SET_MODEL_KEY = (
+    sa.update(_instances)
+    .where(_instances.c.url == sa.bindparam("at_url"))
+    .values(model_key=sa.bindparam("to_model"))
+)
+
+
 def set_model_key(session: Session, url: str, model_key: str) -> None:
-    session.execute(sa.update(Instance).where(Instance.url == url).values(model_key=model_key))
+    session.execute(_SET_MODEL_KEY, {"at_url": url, "to_model": model_key})

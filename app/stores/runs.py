@@ -5,7 +5,7 @@ run's status, each of which moves the sweep's per-status counters in the same tr
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -13,15 +13,14 @@ from uuid import UUID, uuid4
 
 import psycopg
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
-from app.db.models import Run
-from app.db.writes import write
-from app.domain.assignments import full_assignment
+from app.db.models import Run, Sweep
+from app.domain.assignments import full_assignment, plan_fixed
 from app.domain.states import RunStatus
 from app.stores import run_copy
-from app.stores.sweeps import fixed_values, move_counts
+from app.stores.sweeps import move_counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,101 +147,175 @@ class Claim:
     model_key: str
 
 
-def _claim_of(run: Run) -> Claim:
+# A claim's hot path runs Core statements on the tables, each built once here with bind
+# parameters: no ORM entity is loaded or kept in step, and SQLAlchemy's compiled cache hits
+# without building the statement again. The sweep's fixed values come in the same
+# statement, as a correlated subquery, not a round trip of their own.
+_runs = cast(sa.Table, Run.__table__)
+_sweeps = cast(sa.Table, Sweep.__table__)
+_FIXED = (
+    sa.select(_sweeps.c.plan["fixed"])
+    .where(_sweeps.c.id == _runs.c.sweep_id)
+    .correlate(_runs)
+    .scalar_subquery()
+    .label("fixed")
+)
+_CLAIM_COLUMNS = (
+    _runs.c.id,
+    _runs.c.sweep_id,
+    _runs.c.index,
+    _runs.c.own_values,
+    _runs.c.attempts,
+    _runs.c.instance,
+    _runs.c.model_key,
+    _FIXED,
+)
+
+
+def _claim_of(row: Sequence[Any]) -> Claim:
+    """The Claim of a row of _CLAIM_COLUMNS."""
+    run_id, sweep_id, index, own_values, attempts, instance, model_key, fixed = row
     return Claim(
-        run.id,
-        run.sweep_id,
-        run.index,
-        full_assignment(_sweep_fixed(run), run.own_values),
-        run.attempts,
-        run.instance or "",
-        run.model_key,
+        run_id,
+        sweep_id,
+        index,
+        full_assignment(plan_fixed({"fixed": fixed}), own_values),
+        attempts,
+        instance or "",
+        model_key,
     )
 
 
-def _sweep_fixed(run: Run) -> Mapping[str, Any]:
-    # From the run's own session, so every caller of _claim_of keeps its one argument.
-    session = object_session(run)
-    if session is None:
-        raise LookupError(f"run {run.id} is detached: its sweep's fixed values cannot be read")
-    return fixed_values(session, run.sweep_id)
+# Bind parameters of UPDATEs may not be named as the columns they set.
+_START = (
+    sa.update(_runs)
+    .where(_runs.c.id == sa.bindparam("run_id"), _runs.c.status == RunStatus.QUEUED)
+    .values(
+        status=RunStatus.RUNNING,
+        attempts=_runs.c.attempts + 1,
+        instance=sa.bindparam("to_instance"),
+        prompt_id=sa.bindparam("as_prompt"),
+        claimed_by=sa.bindparam("task_id"),
+        lease_expires_at=sa.bindparam("lease_until"),
+        started_at=sa.bindparam("now"),
+        finished_at=None,
+        prompt_done_at=None,
+    )
+    .returning(*_CLAIM_COLUMNS)
+)
 
 
 def start_run(
     session: Session, run_id: UUID, instance: str, task_id: str, lease_until: datetime
 ) -> Claim | None:
     """queued → running on `instance`, one more attempt; None if someone else got there."""
-    result = session.execute(
-        sa.update(Run)
-        .where(Run.id == run_id, Run.status == RunStatus.QUEUED)
-        .values(
-            status=RunStatus.RUNNING,
-            attempts=Run.attempts + 1,
-            instance=instance,
-            prompt_id=str(run_id),
-            claimed_by=task_id,
-            lease_expires_at=lease_until,
-            started_at=utc_now(),
-            finished_at=None,
-            prompt_done_at=None,
-        )
-        .returning(Run)
-    )
-    run = result.scalars().first()
-    if run is None:
+    params = {
+        "run_id": run_id,
+        "to_instance": instance,
+        "as_prompt": str(run_id),
+        "task_id": task_id,
+        "lease_until": lease_until,
+        "now": utc_now(),
+    }
+    row = session.execute(_START, params).first()
+    if row is None:
         return None
-    move_counts(session, run.sweep_id, {RunStatus.QUEUED: -1, RunStatus.RUNNING: 1})
-    return _claim_of(run)
+    move_counts(session, row.sweep_id, {RunStatus.QUEUED: -1, RunStatus.RUNNING: 1})
+    return _claim_of(row)
+
+
+_CLAIMED_BY = sa.select(*_CLAIM_COLUMNS).where(
+    _runs.c.claimed_by == sa.bindparam("task_id"), _runs.c.status == RunStatus.RUNNING
+)
 
 
 def claimed_by(session: Session, task_id: str) -> Claim | None:
     """The run this task id holds, if it is still running: a redelivered message resumes it."""
-    query = sa.select(Run).where(Run.claimed_by == task_id, Run.status == RunStatus.RUNNING)
-    run = session.scalars(query).first()
-    return None if run is None else _claim_of(run)
+    row = session.execute(_CLAIMED_BY, {"task_id": task_id}).first()
+    return None if row is None else _claim_of(row)
+
+
+_TAKE_OVER = (
+    sa.update(_runs)
+    .where(
+        _runs.c.id == sa.bindparam("run_id"),
+        _runs.c.status == RunStatus.RUNNING,
+        _runs.c.lease_expires_at < sa.bindparam("now"),
+    )
+    .values(claimed_by=sa.bindparam("task_id"), lease_expires_at=sa.bindparam("lease_until"))
+    .returning(*_CLAIM_COLUMNS)
+)
 
 
 def take_over(
     session: Session, run_id: UUID, task_id: str, now: datetime, lease_until: datetime
 ) -> Claim | None:
     """Take a running run whose lease lapsed (its worker died); re-checked in the UPDATE."""
-    result = session.execute(
-        sa.update(Run)
-        .where(Run.id == run_id, Run.status == RunStatus.RUNNING, Run.lease_expires_at < now)
-        .values(claimed_by=task_id, lease_expires_at=lease_until)
-        .returning(Run)
+    params = {"run_id": run_id, "now": now, "task_id": task_id, "lease_until": lease_until}
+    row = session.execute(_TAKE_OVER, params).first()
+    return None if row is None else _claim_of(row)
+
+
+# The held run's updates: a compare-and-set on (id, running, attempt), each built once.
+_HELD = (
+    _runs.c.id == sa.bindparam("run_id"),
+    _runs.c.status == RunStatus.RUNNING,
+    _runs.c.attempts == sa.bindparam("attempt"),
+)
+_BY_TASK = _runs.c.claimed_by == sa.bindparam("task_id")
+_RENEW = sa.update(_runs).where(*_HELD, _BY_TASK).values(lease_expires_at=sa.bindparam("until"))
+_HAND_BACK = (
+    sa.update(_runs)
+    .where(*_HELD, _BY_TASK)
+    .values(lease_expires_at=sa.bindparam("now"), claimed_by=None)
+)
+_PROMPT_DONE = sa.update(_runs).where(*_HELD).values(prompt_done_at=sa.bindparam("now"))
+_FINISH = (
+    sa.update(_runs)
+    .where(*_HELD)
+    .values(
+        status=sa.bindparam("to_status"),
+        error=sa.bindparam("report"),
+        finished_at=sa.bindparam("now"),
+        lease_expires_at=None,
+        claimed_by=None,
     )
-    run = result.scalars().first()
-    return None if run is None else _claim_of(run)
+)
+_REQUEUE = (
+    sa.update(_runs)
+    .where(*_HELD)
+    .values(
+        status=RunStatus.QUEUED,
+        error=sa.bindparam("report"),
+        instance=None,
+        prompt_done_at=None,
+        claimed_by=None,
+        lease_expires_at=None,
+    )
+)
+
+
+def _held(claim: Claim, **params: Any) -> dict[str, Any]:
+    return {"run_id": claim.run_id, "attempt": claim.attempt, **params}
 
 
 def renew_lease(session: Session, claim: Claim, task_id: str, lease_until: datetime) -> bool:
     """Extend our lease; False when the run was cancelled, finished or taken over."""
-    result = write(
-        session,
-        sa.update(Run)
-        .where(*_held(claim), Run.claimed_by == task_id)
-        .values(lease_expires_at=lease_until),
-    )
+    result = session.execute(_RENEW, _held(claim, task_id=task_id, until=lease_until))
     return _rows(result) == 1
 
 
 def hand_back(session: Session, claim: Claim, task_id: str, now: datetime) -> bool:
     """Give up our claim with the run still running: its lease lapses now, so the next
     `take_over` (a resume message, or the reconciler's next pass) gets it at once."""
-    result = write(
-        session,
-        sa.update(Run)
-        .where(*_held(claim), Run.claimed_by == task_id)
-        .values(lease_expires_at=now, claimed_by=None),
-    )
+    result = session.execute(_HAND_BACK, _held(claim, task_id=task_id, now=now))
     return _rows(result) == 1
 
 
 def mark_prompt_done(session: Session, run_id: UUID, attempt: int) -> bool:
     """ComfyUI finished this attempt's prompt: its instance slot is free for the next one."""
-    held = (Run.id == run_id, Run.status == RunStatus.RUNNING, Run.attempts == attempt)
-    result = write(session, sa.update(Run).where(*held).values(prompt_done_at=utc_now()))
+    params = {"run_id": run_id, "attempt": attempt, "now": utc_now()}
+    result = session.execute(_PROMPT_DONE, params)
     return _rows(result) == 1
 
 
@@ -250,37 +323,16 @@ def finish_run(
     session: Session, claim: Claim, status: RunStatus, error: Mapping[str, Any] | None = None
 ) -> bool:
     """running → succeeded | failed for this attempt; False for a stale or duplicate report."""
-    result = write(
-        session,
-        sa.update(Run)
-        .where(*_held(claim))
-        .values(
-            status=status,
-            error=None if error is None else dict(error),
-            finished_at=utc_now(),
-            lease_expires_at=None,
-            claimed_by=None,
-        ),
-    )
-    return _counted(session, claim, result, status)
+    report = None if error is None else dict(error)
+    params = _held(claim, to_status=status, report=report, now=utc_now())
+    return _counted(session, claim, session.execute(_FINISH, params), status)
 
 
 def requeue_run(session: Session, claim: Claim, error: Mapping[str, Any]) -> bool:
     """running → queued, to be tried again; the error names the instance it failed on, so
     that another one takes it if there is another (`claims.next_run`'s `avoid`)."""
-    result = write(
-        session,
-        sa.update(Run)
-        .where(*_held(claim))
-        .values(
-            status=RunStatus.QUEUED,
-            error={**error, FAILED_ON: claim.instance},
-            instance=None,
-            prompt_done_at=None,
-            claimed_by=None,
-            lease_expires_at=None,
-        ),
-    )
+    params = _held(claim, report={**error, FAILED_ON: claim.instance})
+    result = session.execute(_REQUEUE, params)
     return _counted(session, claim, result, RunStatus.QUEUED)
 
 
@@ -297,10 +349,6 @@ def _rows(result: sa.Result[Any]) -> int:
     return cast(sa.CursorResult[Any], result).rowcount
 
 
-def _held(claim: Claim) -> tuple[sa.ColumnElement[bool], ...]:
-    return (Run.id == claim.run_id, Run.status == RunStatus.RUNNING, Run.attempts == claim.attempt)
-
-
 def run_status(session: Session, run_id: UUID) -> RunStatus | None:
     return session.scalar(sa.select(Run.status).where(Run.id == run_id))
 
@@ -309,15 +357,10 @@ def holding_prompt() -> tuple[sa.ColumnElement[bool], ...]:
     """Runs whose prompt is queued or executing on their instance; once ComfyUI has finished
     a prompt, its run is being ingested and no longer takes an instance slot."""
     return (
-        Run.status == RunStatus.RUNNING,
-        Run.instance.is_not(None),
-        Run.prompt_done_at.is_(None),
+        _runs.c.status == RunStatus.RUNNING,
+        _runs.c.instance.is_not(None),
+        _runs.c.prompt_done_at.is_(None),
     )
-
-
-def prompts_on(session: Session, instance: str) -> int:
-    query = sa.select(sa.func.count()).where(*holding_prompt(), Run.instance == instance)
-    return session.scalar(query) or 0
 
 
 _UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db.models import Sweep
 from app.db.writes import write
@@ -122,23 +124,54 @@ def move_counts(session: Session, sweep_id: UUID, deltas: Mapping[RunStatus, int
     """Add `deltas` to the sweep's run counters. Only `app.stores.runs` calls it, in the
     transaction of the run transitions it counts and after them: every transaction locks run
     rows before the sweep row, so a worker and a cancellation never wait on each other."""
-    changes: dict[str, Any] = {
-        count_column(status): getattr(Sweep, count_column(status)) + delta
-        for status, delta in deltas.items()
-        if delta
-    }
-    if not changes:
+    moved = {count_column(status): delta for status, delta in deltas.items() if delta}
+    if not moved:
         return
+    params: dict[str, Any] = {f"add_{column}": delta for column, delta in moved.items()}
+    params["sweep_id"] = sweep_id
+    result = session.execute(_count_update(tuple(sorted(moved))), params)
+    queued_delta = deltas.get(RunStatus.QUEUED, 0)
+    counts = result.one() if queued_delta else result.first()
+    if counts is None:
+        return
+    _keep_loaded_in_step(session, sweep_id, counts._asdict())
+    if queued_delta:
+        active_sweeps.follow_queued(session, sweep_id, counts.queued_count, added=queued_delta > 0)
+
+
+_sweeps = cast(sa.Table, Sweep.__table__)
+
+
+@cache
+def _count_update(columns: tuple[str, ...]) -> sa.Update:
+    """The UPDATE adding a delta to each of `columns`, built once per set of columns: a
+    Core statement on the table, so the ORM neither rebuilds it nor evaluates it against
+    the session's objects (`_keep_loaded_in_step` does that from what it returns)."""
+    changes: dict[str, Any] = {
+        column: _sweeps.c[column] + sa.bindparam(f"add_{column}", type_=sa.Integer())
+        for column in columns
+    }
     # updated_at stays: it dates the sweep's own changes, which the reconciler's stall
     # checks go by, and a run moving is not one.
-    changes["updated_at"] = Sweep.updated_at
-    update = sa.update(Sweep).where(Sweep.id == sweep_id).values(changes)
-    queued_delta = deltas.get(RunStatus.QUEUED, 0)
-    if not queued_delta:
-        session.execute(update)
-        return
-    queued = session.execute(update.returning(Sweep.queued_count)).scalar_one()
-    active_sweeps.follow_queued(session, sweep_id, queued, added=queued_delta > 0)
+    changes["updated_at"] = _sweeps.c.updated_at
+    return (
+        sa.update(_sweeps)
+        .where(_sweeps.c.id == sa.bindparam("sweep_id"))
+        .values(changes)
+        .returning(*(_sweeps.c[column] for column in columns))
+    )
+
+
+def _keep_loaded_in_step(session: Session, sweep_id: UUID, counts: Mapping[str, int]) -> None:
+    """Set the new counts on the sweep's object if the session has it loaded, as an ORM
+    UPDATE would, so a caller reading it after a run moved sees the move."""
+    loaded = session.identity_map.get(_SWEEP_MAPPER.identity_key_from_primary_key((sweep_id,)))
+    if loaded is not None:
+        for column, count in counts.items():
+            set_committed_value(loaded, column, count)
+
+
+_SWEEP_MAPPER = sa.inspect(Sweep)
 
 
 def find_sweep(session: Session, sweep_id: UUID) -> Sweep | None:

@@ -250,7 +250,8 @@ def test_near_a_sweeps_end_an_instance_leaves_a_model_to_the_instance_serving_it
     sweep_id = start_sweep(runtime, make_team(runtime), 5)  # all of model m0
     hold_models(runtime, {x: "other", y: "m0"})
     with runtime.sessions() as session:
-        first = session.scalars(claims.head_probe(sweep_id, None)).one()
+        first = claims.next_queued(session, sweep_id, None)
+        assert first is not None
         assert runs.start_run(session, first.id, y, "t-y", utc_now()) is not None
         session.commit()
     with runtime.sessions() as session:
@@ -265,7 +266,8 @@ def test_an_instance_takes_a_models_last_runs_when_its_holder_moved_on(runtime: 
     hold_models(runtime, {x: "other", y: "m0"})
     with runtime.sessions() as session:
         # y holds m0 but is busy with another sweep; an idle y would count as serving m0.
-        busy = session.scalars(claims.head_probe(elsewhere, None)).one()
+        busy = claims.next_queued(session, elsewhere, None)
+        assert busy is not None
         assert runs.start_run(session, busy.id, y, "t-y", utc_now()) is not None
         session.commit()
     with runtime.sessions() as session:

@@ -42,3 +42,14 @@ def test_a_teams_sweeps_come_in_submission_order_and_capped_teams_not_at_all() -
     later, first = waiting(a, 3), waiting(a, 1)
     turns = serving_order([later, first, waiting(b, 0)], {a: Share(1, None, 0), b: Share(1, 2, 2)})
     assert [(t.team_id, t.sweeps) for t in turns] == [(a, (first.sweep_id, later.sweep_id))]
+
+
+def test_ties_go_by_the_ids_as_strings() -> None:
+    teams = [uuid4() for _ in range(20)]
+    sweeps = [Waiting(uuid4(), teams[0], 50, T0) for _ in range(20)]
+    others = [Waiting(uuid4(), team, 50, T0) for team in teams[1:]]
+    shares = {team: Share(1, None, 0) for team in teams}
+    turns = serving_order([*sweeps, *others], shares)
+    assert [str(t.team_id) for t in turns] == sorted(str(team) for team in teams)
+    mine = next(t for t in turns if t.team_id == teams[0])
+    assert [str(s) for s in mine.sweeps] == sorted(str(s.sweep_id) for s in sweeps)
