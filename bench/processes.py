@@ -41,8 +41,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def wait_up(url: str, what: str) -> None:
+def wait_up(
+    url: str, what: str, process: subprocess.Popen[bytes] | None = None, log: Path | None = None
+) -> None:
+    """Until `url` answers 200 (30 s at most); given the `process` serving it, stop at once,
+    with its `log`, if it exits first."""
     for _ in range(600):
+        if process is not None and process.poll() is not None:
+            output = log.read_text() if log is not None else ""
+            raise SystemExit(f"{what} at {url} exited with {process.returncode}:\n{output}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return

@@ -18,11 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -41,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from app.db.migrate import upgrade_to_head
 from app.services import keys
-from app.settings import PROJECT_ROOT
+from bench.processes import free_port, spawn, stop, wait_up
 
 ADMIN_URL = os.environ.get(
     "BENCH_DATABASE_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -85,41 +81,6 @@ def scratch_database() -> Iterator[str]:
         admin.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _spawn(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out
-        )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=15)
-
-
-def _wait_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    for _ in range(600):
-        if process.poll() is not None:
-            raise SystemExit(f"{url} exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"{url} did not answer:\n{log.read_text()}")
-
-
 @dataclass(frozen=True)
 class Served:
     api_url: str
@@ -140,12 +101,12 @@ def served_api(workdir: Path) -> Iterator[Served]:
         engine.dispose()
         urls = []
         for n in range(STANDINS):
-            port, log = _free_port(), workdir / f"standin{n}.log"
+            port, log = free_port(), workdir / f"standin{n}.log"
             args = ["app.standin", "--port", str(port), "--output-dir", str(workdir / f"out{n}")]
-            process = _spawn(args, dict(os.environ), log)
-            stack.callback(_stop, process)
+            process = spawn(args, dict(os.environ), log)
+            stack.callback(stop, process)
             urls.append(f"http://127.0.0.1:{port}")
-            _wait_up(f"{urls[-1]}/system_stats", process, log)
+            wait_up(f"{urls[-1]}/system_stats", "stand-in", process, log)
         queue = f"comfy-sweep-bench-{os.getpid()}-{time.monotonic_ns()}"
         # The start messages pile up unread in this queue; dropped at the end.
         stack.callback(lambda: redis.Redis.from_url(REDIS_URL).delete(queue))
@@ -157,8 +118,8 @@ def served_api(workdir: Path) -> Iterator[Served]:
             "COMFY_INSTANCES": ",".join(urls),
             "DATA_DIR": str(workdir / "data"),
         }
-        port, log = _free_port(), workdir / "api.log"
-        api = _spawn(
+        port, log = free_port(), workdir / "api.log"
+        api = spawn(
             [
                 "uvicorn",
                 "app.main:create_app",
@@ -174,9 +135,9 @@ def served_api(workdir: Path) -> Iterator[Served]:
             env,
             log,
         )
-        stack.callback(_stop, api)
+        stack.callback(stop, api)
         api_url = f"http://127.0.0.1:{port}"
-        _wait_up(f"{api_url}/healthz", api, log)
+        wait_up(f"{api_url}/healthz", "API", api, log)
         yield Served(api_url, api.pid, database_url, key)
 
 
