@@ -82,6 +82,16 @@ class Settings(BaseSettings):
         "connections. Others wait in line up to API_QUEUE_TIMEOUT_S, then get a 503.",
     )
     api_queue_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    api_limit_concurrency: int = Field(
+        default=1024,
+        ge=2,
+        description="Open connections (idle keep-alive ones too) or requests in progress "
+        "per API process above which uvicorn answers 503 itself, before the app runs.",
+    )
+    api_backlog: int = Field(
+        default=256, ge=16, le=65535, description="Connections the kernel queues unaccepted."
+    )
+    api_workers: int = Field(default=1, ge=1, le=64, description="API processes (uvicorn).")
     db_pool_timeout_s: float = Field(
         default=3.0, gt=0, le=60, description="Wait for a pooled connection before a 503."
     )
@@ -127,6 +137,16 @@ class Settings(BaseSettings):
     def _instances_parse(cls, value: str) -> str:
         parse_instances(value)
         return value
+
+    @model_validator(mode="after")
+    def _limit_above_admission(self) -> Settings:
+        # Below it, uvicorn would refuse what admission would have served or queued.
+        if self.api_limit_concurrency <= self.api_concurrency:
+            raise ValueError(
+                f"API_LIMIT_CONCURRENCY ({self.api_limit_concurrency}) must be above "
+                f"API_CONCURRENCY ({self.api_concurrency})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _lease_fits(self) -> Settings:
