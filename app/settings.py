@@ -82,14 +82,17 @@ class Settings(BaseSettings):
         "connections. Others wait in line up to API_QUEUE_TIMEOUT_S, then get a 503.",
     )
     api_queue_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    # Above the connections a stalled API collects from a crowd of pollers: past it /healthz
+    # is refused too (bench.load's 2,000 requests in flight got 503s on /healthz at 1024).
     api_limit_concurrency: int = Field(
-        default=1024,
+        default=4096,
         ge=2,
         description="Open connections (idle keep-alive ones too) or requests in progress "
         "per API process above which uvicorn answers 503 itself, before the app runs.",
     )
+    # uvicorn's own default; at 256, bench.load's clients met connection errors in stalls.
     api_backlog: int = Field(
-        default=256, ge=16, le=65535, description="Connections the kernel queues unaccepted."
+        default=2048, ge=16, le=65535, description="Connections the kernel queues unaccepted."
     )
     api_workers: int = Field(default=1, ge=1, le=64, description="API processes (uvicorn).")
     db_pool_timeout_s: float = Field(
