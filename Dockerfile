@@ -40,4 +40,5 @@ EXPOSE 8000
 # No HEALTHCHECK: the worker, reconciler and migration run this image too and do not serve
 # HTTP; each service's check is in docker-compose.yml.
 # Migrations are the `migrate` service's job (docker-compose.yml), never the API's start.
-CMD ["uvicorn", "app.main:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--timeout-graceful-shutdown", "20"]
+# app.serve is uvicorn with the overload guards from Settings (API_LIMIT_CONCURRENCY, ...).
+CMD ["python", "-m", "app.serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -30,6 +30,7 @@ from app.db.migrate import upgrade_to_head
 from app.demo import ApiUnavailable, follow_demo
 from app.main import create_app
 from app.queue import broker_url
+from app.serve import server_options
 from app.services import keys
 from app.settings import PROJECT_ROOT, Settings
 from app.supervisor import ChildExited, Supervisor
@@ -108,10 +109,21 @@ def _wait_until_up(urls: list[str], children: Supervisor, timeout: float = 30.0)
         raise SystemExit(f"stand-in {pending[0]} did not start; see var/logs/")
 
 
+def server_config(settings: Settings, host: str, port: int) -> uvicorn.Config:
+    """uvicorn as `python -m app.serve` runs it, less its worker processes: this one serves
+    in a thread of the launcher."""
+    return uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        **server_options(settings),
+    )
+
+
 @contextmanager
 def _serving(settings: Settings, host: str, port: int) -> Iterator[None]:
-    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(settings, host, port))
     # The launcher owns SIGINT and SIGTERM; uvicorn in a thread installs no handlers.
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

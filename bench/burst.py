@@ -63,8 +63,7 @@ def api_process(database_url: str, queue: str) -> Iterator[str]:
         port = int(probe.getsockname()[1])
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL}
     env["QUEUE_NAME"] = queue
-    command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
-    command += ["--port", str(port), "--log-level", "critical"]
+    command = [sys.executable, "-m", "app.serve", "--port", str(port), "--log-level", "critical"]
     process = subprocess.Popen(command, env=env)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -109,6 +109,14 @@ def run_phase(
     return [LoadResult.model_validate_json(out.read_bytes()) for _, out in files]
 
 
+def api_cpu_line(cpu_s: float, wall_s: float, requests: int) -> str:
+    """The API's own CPU over a phase (its drain included): how close to a core it ran."""
+    return (
+        f"  API processes' CPU: {cpu_s:.1f} s in {wall_s:.0f} s ({cpu_s / wall_s:.0%} of one "
+        f"core), {1000 * cpu_s / max(requests, 1):.2f} ms per request"
+    )
+
+
 def main() -> None:
     args = parse_args()
     per_step = step_ms(args)
@@ -137,6 +145,7 @@ def main() -> None:
             streams=[],
             timeout_s=args.timeout,
         )
+        cpu_before, began = system.cpu_s()["api"], time.monotonic()
         steady = run_phase(
             workdir,
             base,
@@ -152,9 +161,13 @@ def main() -> None:
             ],
         )
         report_steady(args.rate, args.seconds, steady[0], steady[1])
+        cpu = system.cpu_s()["api"] - cpu_before
+        sent = sum(len(r.samples) for r in steady)
+        print(api_cpu_line(cpu, time.monotonic() - began, sent))
         print(f"  sweep after the steady phase: {sweep_state(client, sweep_id)}")
         print(f"  machine load average (1 min): {os.getloadavg()[0]:.1f}")
         watched = args.burst_seconds + args.after_seconds
+        cpu_before, began = system.cpu_s()["api"], time.monotonic()
         burst = run_phase(
             workdir,
             base,
@@ -175,6 +188,9 @@ def main() -> None:
             ],
         )
         report_burst(2 * args.rate, args.burst_seconds, burst[0], burst[1])
+        cpu = system.cpu_s()["api"] - cpu_before
+        sent = sum(len(r.samples) for r in burst)
+        print(api_cpu_line(cpu, time.monotonic() - began, sent))
         print(f"  sweep after the burst: {sweep_state(client, sweep_id)}")
         print(f"  machine load average (1 min): {os.getloadavg()[0]:.1f}")
 

@@ -94,6 +94,8 @@ def report_steady(rate: float, seconds: float, load: LoadResult, probes: LoadRes
     after = [s for s in probes.samples if s.due_s >= seconds]
     print(f"  /healthz during: {spread(during)}; errors {error_text(errors(during))}")
     print(f"  /healthz after:  {spread(after)}; errors {error_text(errors(after))}")
+    polls = [s for s in load.samples if s.route == "status"]
+    print(f"  status, worst per 5 s: {timeline(polls, 5.0)}")
     status = [s.latency_s for s in load.samples if s.route == "status" and s.latency_s is not None]
     p99 = percentile(status, 0.99) if status else math.inf
     total = sum(counts.values())

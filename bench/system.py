@@ -80,9 +80,7 @@ def running_system(workdir: Path, instances: int, standin_args: list[str]) -> It
         api_port = free_port()
         api = spawn(
             [
-                "uvicorn",
-                "--factory",
-                "app.main:create_app",
+                "app.serve",  # API_WORKERS, API_LIMIT_CONCURRENCY, ... from the environment
                 "--host",
                 "127.0.0.1",
                 "--port",

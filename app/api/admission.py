@@ -6,7 +6,8 @@ sent. Unbounded, a burst fills every thread with requests waiting for a connecti
 requests holding the connections wait for a thread for their next hop: nothing moves until
 the pool times out. Admitted requests never outnumber the pool's connections or the threads,
 so none of them waits for either, and the excess is refused while it is still cheap: before
-it holds a thread, a connection or a body. `/healthz` is never queued.
+it holds a thread, a connection or a body. A request whose client hung up while it waited is
+dropped when admitted, unserved. `/healthz` is never queued.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 
 import anyio
 import anyio.to_thread
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,13 @@ class Admission:
             await _refuse(send)
             return
         try:
+            gone, receive = await _client_gone(receive)
+            if gone:
+                # Waited in line (or in the kernel, or the loop) past the client's patience:
+                # no one reads the answer, and after a burst such requests would keep the
+                # API busy for the ones that are still waiting.
+                log.info("request_dropped path=%s client gone before it ran", scope["path"])
+                return
             await self.app(scope, receive, send)
         finally:
             line.release()
@@ -58,6 +66,30 @@ class Admission:
             # Each admitted request uses one thread at a time; headroom for file reads.
             threads.total_tokens = max(threads.total_tokens, self.capacity + 8)
         return self._line[1]
+
+
+async def _client_gone(receive: Receive) -> tuple[bool, Receive]:
+    """Whether the client has already disconnected, without waiting: takes the next message
+    only if it is there at once, and hands it back through the returned `receive` (a body
+    taken here is still the app's)."""
+    message: Message | None = None
+    with anyio.CancelScope() as peek:
+        peek.cancel()  # a receive that would wait is cancelled at once
+        message = await receive()
+    if message is None:
+        return False, receive
+    if message["type"] == "http.disconnect":
+        return True, receive
+    taken: Message | None = message
+
+    async def replay() -> Message:
+        nonlocal taken
+        if taken is not None:
+            first, taken = taken, None
+            return first
+        return await receive()
+
+    return False, replay
 
 
 async def _refuse(send: Send) -> None:

@@ -41,12 +41,17 @@ async def _session(request: Request) -> AsyncIterator[Session]:
     # commit; anything uncommitted is rolled back here when the request ends, error or not.
     # Making the session does no I/O; closing it does, so it goes to a thread of its own
     # rather than waiting in line for a worker thread while holding the connection.
+    # A session that holds no transaction holds no connection (a read route released it,
+    # see app.api.prebuilt): closing it is bookkeeping, done here without a thread.
     session: Session = request.app.state.session_factory()
     try:
         yield session
     finally:
-        with anyio.CancelScope(shield=True):  # a client gone away must not leak the connection
-            await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
+        if session.get_transaction() is None:
+            session.close()
+        else:
+            with anyio.CancelScope(shield=True):  # a client gone away must not leak it
+                await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
 
 
 async def _celery(request: Request) -> Celery:
@@ -115,8 +120,9 @@ def require_admin(caller: CallerDep) -> Caller:
 AdminDep = Annotated[Caller, Depends(require_admin)]
 
 
-def sync_shipped_workflows(request: Request) -> None:
+async def sync_shipped_workflows(request: Request) -> None:
     """Brings the shipped workflow files into the database before the first route that
-    reads workflows; once per process, so later requests pay nothing."""
+    reads workflows; once per process, so later requests pay nothing, not even a thread."""
     shipped: ShippedWorkflows = request.app.state.shipped
-    shipped.ensure_synced(request.app.state.session_factory)
+    if not shipped.synced:
+        await anyio.to_thread.run_sync(shipped.ensure_synced, request.app.state.session_factory)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from math import ceil
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 
 @dataclass(frozen=True)
@@ -29,14 +31,48 @@ def make_engine(database_url: str, limits: PoolLimits | None = None) -> Engine:
     # No overflow: the size is the concurrency, so a wait means something holds connections
     # it should not, and a short timeout turns that into an answer instead of a pile-up.
     # connect_timeout: a database host that drops packets fails as fast as one that refuses.
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=limits.size,
         max_overflow=0,
         pool_timeout=limits.timeout_s,
         connect_args={"connect_timeout": max(1, ceil(limits.timeout_s))},
     )
+    sa.event.listen(engine, "connect", _note_checkin)  # a new connection needs no ping
+    sa.event.listen(engine, "checkin", _note_checkin)
+    sa.event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+# A pool that serves requests (the API's) pings only connections that sat idle this long:
+# pool_pre_ping's round trip on every checkout was one of the five a status read made, and a
+# connection back from a request milliseconds ago is as alive as a ping would show. One that
+# a restarted database dropped meanwhile fails its query; SQLAlchemy then discards the pool's
+# connections, and that request gets the database 503.
+IDLE_PING_S = 10.0
+_CHECKED_IN_AT = "comfy_sweep_checked_in_at"
+
+
+def _note_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info[_CHECKED_IN_AT] = time.monotonic()
+
+
+def _ping_if_idle(
+    dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+) -> None:
+    checked_in = record.info.get(_CHECKED_IN_AT)
+    if checked_in is not None and time.monotonic() - checked_in < IDLE_PING_S:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.rollback()  # the ping's own transaction; the checkout starts clean
+    except Exception as error:
+        # The pool discards this connection and checks out another (a fresh one if need be).
+        raise sa.exc.DisconnectionError(str(error)) from error
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -291,6 +291,10 @@ class ShippedWorkflows:
         self._lock = threading.Lock()
         self._synced = False
 
+    @property
+    def synced(self) -> bool:
+        return self._synced
+
     def ensure_synced(self, sessions: Callable[[], Session]) -> None:
         if self._synced:
             return

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, contains_eager, joinedload
+from sqlalchemy.orm import Session, contains_eager
 
 from app.db.base import utc_now
 from app.db.models import ActiveSweep, ApiKey, Sweep, Team
@@ -43,11 +43,9 @@ def add_key(
 
 
 def find_active_key(session: Session, key_hash: str) -> ApiKey | None:
-    query = (
-        sa.select(ApiKey)
-        .options(joinedload(ApiKey.team))
-        .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
-    )
+    """The key alone, its team not loaded (`key.team` raises): every request runs this, and
+    a caller needs only the team's id."""
+    query = sa.select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
     return session.scalars(query).one_or_none()
 
 

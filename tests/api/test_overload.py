@@ -62,6 +62,38 @@ def test_slow_requests_never_lock_the_api_up(small_app: FastAPI, database_url: s
         assert client.get(path, timeout=5).status_code == 200
 
 
+def test_a_request_whose_client_gave_up_in_line_is_not_served(
+    settings: Settings, database_url: str
+) -> None:
+    app = create_app(settings.model_copy(update={"api_concurrency": 1, "api_queue_timeout_s": 5}))
+    key = mint_key(app, "gave-up")
+    blocker = sa.create_engine(database_url, poolclass=sa.NullPool)
+    statements: list[str] = []
+    headers = {"Authorization": f"Bearer {key}"}
+    with serve(app) as base, httpx.Client(base_url=base, headers=headers) as client:
+        path = (
+            f"/v1/sweeps/{client.post('/v1/sweeps', json={'workflow': 'demo-noise'}).json()['id']}"
+        )
+        client.get(path).raise_for_status()  # warm: the key's last use is recorded
+        with blocker.connect() as lock, ThreadPoolExecutor(1) as pool:
+            lock.exec_driver_sql("LOCK TABLE sweeps IN ACCESS EXCLUSIVE MODE")
+            held = pool.submit(client.get, path, timeout=30)  # admitted; waits for the lock
+            time.sleep(0.3)
+            with pytest.raises(httpx.TimeoutException):  # in line behind it, then gone
+                httpx.get(f"{base}{path}", headers=headers, timeout=0.3)
+            time.sleep(0.3)
+            sa.event.listen(
+                app.state.engine, "before_cursor_execute", lambda *a: statements.append(a[2])
+            )
+            lock.rollback()
+            assert held.result().status_code == 200
+        time.sleep(0.3)  # the abandoned request has been admitted and dropped by now
+        assert statements == []
+        assert client.get(path).status_code == 200
+    app.state.engine.dispose()
+    blocker.dispose()
+
+
 def test_a_request_checks_out_one_connection(small_app: FastAPI) -> None:
     key = mint_key(small_app, "one-connection")
     checkouts: list[object] = []

@@ -6,6 +6,7 @@ that would make the stack race, leak a secret or build from unpinned dependencie
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Iterator
@@ -195,11 +196,19 @@ def test_service_processes_start_only_after_the_migration_succeeded(name: str) -
 def test_the_api_serves_without_migrating() -> None:
     # Several API replicas each migrating at start would race on the same revision.
     api_command = command(services()["api"])
-    assert api_command.startswith("uvicorn "), f"the api's command {api_command!r} is not uvicorn"
+    assert api_command.startswith("python -m app.serve "), f"the api's command: {api_command!r}"
     assert "alembic" not in api_command
     cmd = [args for stage in dockerfile_stages()[-1:] for op, args in stage if op == "CMD"]
     assert cmd, "the image has no default CMD"
     assert "alembic" not in cmd[-1], f"the image's CMD migrates: {cmd[-1]}"
+
+
+def test_the_image_and_compose_serve_the_api_through_app_serve() -> None:
+    # app.serve passes the overload guards from Settings to uvicorn; a bare `uvicorn` command
+    # would serve without them.
+    cmd = [args for stage in dockerfile_stages()[-1:] for op, args in stage if op == "CMD"]
+    assert json.loads(cmd[-1])[:3] == ["python", "-m", "app.serve"]
+    assert command(services()["api"]).startswith("python -m app.serve ")
 
 
 def test_every_long_running_service_restarts_unless_stopped() -> None:

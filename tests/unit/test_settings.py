@@ -39,3 +39,9 @@ def test_the_broker_redelivers_only_after_the_longest_run_and_long_after_the_lea
 def test_a_lease_shorter_than_two_heartbeats_is_refused_naming_both() -> None:
     with pytest.raises(ValidationError, match=r"LEASE_S \(6\.0\).*HEARTBEAT_S \(5\.0\)"):
         Settings(lease_s=6)
+
+
+def test_uvicorns_own_limit_sits_above_the_admission_line() -> None:
+    with pytest.raises(ValidationError, match="API_LIMIT_CONCURRENCY"):
+        Settings(api_concurrency=32, api_limit_concurrency=32)
+    assert Settings(api_concurrency=32, api_limit_concurrency=33).api_limit_concurrency == 33

@@ -17,6 +17,7 @@ from app.api.deps import (
     sync_shipped_workflows,
 )
 from app.api.errors import REJECTED_RESPONSE, NotFound, Unavailable, responses
+from app.api.prebuilt import answer_json
 from app.api.presenters import run_read, sweep_read, sweep_summary
 from app.api.schemas.common import Page
 from app.api.schemas.sweeps import RunRead, SweepCreate, SweepRead, SweepSummary
@@ -82,9 +83,17 @@ def list_sweeps(
 @router.get(
     "/{sweep_id}", response_model=SweepRead, responses=responses(NotFound), summary="A sweep"
 )
-def read_sweep(sweep_id: UUID, session: SessionDep, team_id: TeamDep) -> SweepRead:
-    sweep = _visible_sweep(session, team_id, sweep_id)
-    return sweep_read(sweep, sweep_store.run_counts(sweep), _pinned(session, sweep))
+async def read_sweep(sweep_id: UUID, session: SessionDep, team_id: TeamDep) -> Response:
+    # The route clients poll: see app.api.prebuilt.
+    return await answer_json(session, lambda: _sweep_status(session, team_id, sweep_id))
+
+
+def _sweep_status(session: SessionDep, team_id: UUID, sweep_id: UUID) -> SweepRead:
+    found = sweep_store.get_sweep_pinned(session, sweep_id, team_id)
+    if found is None:
+        raise NotFound(f"no sweep {sweep_id}")
+    sweep, pinned = found
+    return sweep_read(sweep, sweep_store.run_counts(sweep), pinned)
 
 
 @router.get(
@@ -93,19 +102,23 @@ def read_sweep(sweep_id: UUID, session: SessionDep, team_id: TeamDep) -> SweepRe
     responses=responses(NotFound),
     summary="A sweep's runs, by index",
 )
-def list_runs(
+async def list_runs(
     sweep_id: UUID,
     session: SessionDep,
     team_id: TeamDep,
     offset: Offset = 0,
     limit: Limit = 100,
     run_status: Annotated[RunStatus | None, Query(alias="status")] = None,
-) -> Page[RunRead]:
-    sweep = _visible_sweep(session, team_id, sweep_id)
-    runs, total = run_store.page_runs(session, sweep.id, offset, limit, run_status)
-    fixed = plan_fixed(sweep.plan)
-    items = [run_read(run, fixed) for run in runs]
-    return Page(items=items, total=total, offset=offset, limit=limit)
+) -> Response:
+    # Polled by dashboards: see app.api.prebuilt.
+    def page() -> Page[RunRead]:
+        sweep = _visible_sweep(session, team_id, sweep_id)
+        runs, total = run_store.page_runs(session, sweep.id, offset, limit, run_status)
+        fixed = plan_fixed(sweep.plan)
+        items = [run_read(run, fixed) for run in runs]
+        return Page(items=items, total=total, offset=offset, limit=limit)
+
+    return await answer_json(session, page)
 
 
 @router.post(

@@ -15,6 +15,7 @@ from app.api.deps import (
     sync_shipped_workflows,
 )
 from app.api.errors import REJECTED_RESPONSE, Conflict, Forbidden, NotFound, responses
+from app.api.prebuilt import answer_json
 from app.api.schemas.common import Page
 from app.api.schemas.workflows import (
     ParameterRead,
@@ -37,13 +38,18 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @router.get("", response_model=Page[WorkflowSummary], summary="Workflows your team can sweep")
-def list_workflows(session: SessionDep, team_id: TeamDep) -> Page[WorkflowSummary]:
+async def list_workflows(session: SessionDep, team_id: TeamDep) -> Response:
     """The global workflows and your team's own, by name, each at its latest version."""
-    items = [
-        _summary(workflow_service.pin(row, version))
-        for row, version in workflow_store.list_visible_latest(session, team_id)
-    ]
-    return Page(items=items, total=len(items), offset=0, limit=max(len(items), 1))
+
+    # Polled by dashboards: see app.api.prebuilt.
+    def page() -> Page[WorkflowSummary]:
+        items = [
+            _summary(workflow_service.pin(row, version))
+            for row, version in workflow_store.list_visible_latest(session, team_id)
+        ]
+        return Page(items=items, total=len(items), offset=0, limit=max(len(items), 1))
+
+    return await answer_json(session, page)
 
 
 @router.post(

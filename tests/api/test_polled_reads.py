@@ -1,0 +1,60 @@
+"""The routes clients poll answer from as few queries and as little work as they can: a
+status read is the key and the sweep, and its answer is the same document either way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from app.api.schemas.sweeps import SweepRead
+from tests.api.test_sweeps_api import submit
+
+
+def statements_of(app: FastAPI, client: TestClient, path: str) -> tuple[list[str], Any]:
+    seen: list[str] = []
+
+    def note(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    sa.event.listen(app.state.engine, "before_cursor_execute", note)
+    try:
+        response = client.get(path)
+    finally:
+        sa.event.remove(app.state.engine, "before_cursor_execute", note)
+    assert response.status_code == 200, response.text
+    return seen, response.json()
+
+
+def test_a_status_read_is_two_queries_the_key_and_the_sweep_with_its_version(
+    app: FastAPI, client: TestClient
+) -> None:
+    sweep = submit(client)
+    path = f"/v1/sweeps/{sweep['id']}"
+    client.get(path).raise_for_status()  # the key's last use is recorded: a write, once
+    statements, body = statements_of(app, client, path)
+    assert len(statements) == 2, statements
+    assert "api_keys" in statements[0]
+    assert "workflow_versions" in statements[1]  # the pinned version rides along
+    assert body["workflow_version"] is not None
+    assert body["workflow_hash"]
+
+
+def test_a_status_read_answers_the_documented_shape(client: TestClient) -> None:
+    sweep = submit(client)
+    body = client.get(f"/v1/sweeps/{sweep['id']}").json()
+    assert SweepRead.model_validate(body).model_dump(mode="json") == body
+    assert body == {**sweep, "counts": body["counts"]}  # as submitted, counts moving on
+
+
+def test_polled_reads_leave_no_connection_checked_out(app: FastAPI, client: TestClient) -> None:
+    sweep = submit(client)
+    for path in (f"/v1/sweeps/{sweep['id']}", f"/v1/sweeps/{sweep['id']}/runs", "/v1/workflows"):
+        client.get(path).raise_for_status()
+        assert app.state.engine.pool.checkedout() == 0, path
+    assert client.get(f"/v1/sweeps/{sweep['id']}x").status_code == 422
+    missing = "/v1/sweeps/00000000-0000-0000-0000-000000000000"
+    assert client.get(missing).status_code == 404
+    assert app.state.engine.pool.checkedout() == 0
