@@ -138,6 +138,8 @@ def _claim_in(session: Session, rt: Runtime, task_id: str, freed: FreedSlot | No
             session.commit()  # maybe only retries that avoid this instance: try the next
             continue
         claim = runs.start_run(session, run.id, entry.url, task_id, lease_until(rt))
+        # Routed in the transaction that chose the model, while it holds the team's lock:
+        # the next claimer for the team reads the route as soon as it gets the lock.
         if claim is not None and claim.model_key != instance.model_key:
             instances.set_model_key(session, entry.url, claim.model_key)
         return claim

@@ -6,10 +6,25 @@ sweeps with queued work come from `active_sweeps` (one row per sweep), running r
 partial index as small as the work in flight, and runs from LIMIT 1 probes of indexes that
 hand over the next row in order (no sort). Tests EXPLAIN each statement (tests/db).
 
-Locks, always in this order: the instance (the caller's), then one team row, waited for, so
-a team's claims run one at a time: its running cap holds under concurrent claimers, and a
-claimer sees which models the team's last claim just planned; other teams' rows only with
-SKIP LOCKED, so two claimers never wait on each other in a cycle. Run rows SKIP LOCKED.
+Locks, always in this order (`workers.dispatching` takes the first):
+1. the caller's instance row, waited for: one claimer at a time fills an instance's slots
+   (and marks the prompt it refills done, a run row under that lock);
+2. one team row, waited for, so a team's claims run one at a time; other teams' rows only
+   with SKIP LOCKED;
+3. run rows, SKIP LOCKED;
+4. the sweep row, when the claim starts a pending sweep.
+A claim waits for at most one instance and then one team, and never waits for an instance
+while it holds a team (the dispatcher commits before it tries another instance), so two
+claimers never wait on each other in a cycle.
+
+The team's lock is what makes a claim see its team's last claim: the running cap holds
+under concurrent claimers, and so does the choice of a model. A sweep belongs to one team,
+so every claim that chooses a model for a sweep (`run_for`) chooses under that team's lock,
+and writes its choice (the run it starts, and the model its instance is routed to,
+`instances.set_model_key`) in the same transaction, whose commit releases the lock. A claim
+for another instance waits for that commit and then reads the choice (READ COMMITTED: each
+statement sees what committed before it), so two instances freeing up at once never both
+take a model that neither serves yet: tests/db/test_fair_claims.py plays that order.
 """
 
 from __future__ import annotations

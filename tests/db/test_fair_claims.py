@@ -5,13 +5,16 @@ instance keeps to one checkpoint while the work allows (the real claim path, `ta
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from uuid import UUID, uuid4
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
 from app.db.models import ActiveSweep, Instance, Run
@@ -194,26 +197,81 @@ def test_a_stopped_sweep_is_not_claimed(runtime: Runtime) -> None:
     assert claim(runtime) is None
 
 
-def test_two_instances_keep_one_checkpoint_each_through_a_sweep(runtime: Runtime) -> None:
-    """2 checkpoints x 50 runs on 2 instances of 1 slot: each loads one checkpoint once."""
-    with runtime.sessions() as session:
+@contextmanager
+def only_two_instances(rt: Runtime, slots: int) -> Iterator[tuple[str, str]]:
+    """gpu0 and gpu1 alone, of `slots` slots each."""
+    with rt.sessions() as session:
         session.execute(sa.delete(Instance).where(Instance.url.in_(INSTANCES[2:])))
         session.commit()
-    object.__setattr__(runtime.settings, "instance_slots", 1)
+    object.__setattr__(rt.settings, "instance_slots", slots)
     try:
+        yield INSTANCES[0], INSTANCES[1]
+    finally:
+        object.__setattr__(rt.settings, "instance_slots", SLOTS)
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_two_instances_keep_one_checkpoint_each_through_a_sweep(
+    runtime: Runtime, slots: int
+) -> None:
+    """2 checkpoints x 50 runs on 2 instances: each loads one checkpoint once."""
+    with only_two_instances(runtime, slots) as pair:
         start_sweep(runtime, make_team(runtime), 100, models=2)
         loads: Counter[str] = Counter()
         holding: dict[str, str] = {}
-        # Both claim at once each round, as two instances of equal speed would.
-        while held := claim_together(runtime, 2):
+        # Every slot claims at once each round, as two instances of equal speed would.
+        while held := claim_together(runtime, 2 * slots):
             for one in held:
                 loads[one.instance] += holding.get(one.instance) != one.model_key
                 holding[one.instance] = one.model_key
+            for one in held:
                 finish(runtime, one)
-    finally:
-        object.__setattr__(runtime.settings, "instance_slots", SLOTS)
     assert sorted(holding.values()) == ["m0", "m1"]
-    assert loads == {INSTANCES[0]: 1, INSTANCES[1]: 1}
+    assert loads == dict.fromkeys(pair, 1)
+
+
+def lock_waiters(rt: Runtime) -> int:
+    """Backends of this database waiting for a row or transaction lock now."""
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    with rt.sessions() as session:
+        return session.scalar(query) or 0
+
+
+def test_a_claim_on_the_other_instance_waits_for_the_model_just_planned_and_takes_the_other(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two instances freeing up at once, played in the order that would load a checkpoint
+    twice: x's claim has routed x to m0 but not committed when y's claim chooses. y's choice
+    must wait for x's (the team's lock) and then see it."""
+    planned, go = threading.Event(), threading.Event()
+    route = instances.set_model_key
+
+    def route_then_hold(session: Session, url: str, model_key: str) -> None:
+        route(session, url, model_key)
+        if not planned.is_set():  # only the first claim holds its transaction open
+            planned.set()
+            assert go.wait(10)
+
+    monkeypatch.setattr(instances, "set_model_key", route_then_hold)
+    with only_two_instances(runtime, 1) as (x, y), ThreadPoolExecutor(2) as pool:
+        start_sweep(runtime, make_team(runtime), 100, models=2)
+        first = pool.submit(take_work, runtime, "task-x", FreedSlot(uuid4(), 1, x))
+        assert planned.wait(10)
+        # A slot freed on y: its claim locks y first, not x, so only the choice can wait.
+        second = pool.submit(take_work, runtime, "task-y", FreedSlot(uuid4(), 1, y))
+        deadline = time.monotonic() + 10
+        while not second.done() and lock_waiters(runtime) == 0:
+            assert time.monotonic() < deadline, "y's claim neither waited nor finished"
+            time.sleep(0.01)
+        go.set()
+        on_x, on_y = first.result(), second.result()
+    assert on_x is not None
+    assert on_y is not None
+    assert (on_x.claim.instance, on_x.claim.model_key) == (x, "m0")
+    assert (on_y.claim.instance, on_y.claim.model_key) == (y, "m1")
 
 
 def test_the_active_table_has_a_row_exactly_while_the_sweep_has_queued_runs(

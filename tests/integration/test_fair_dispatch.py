@@ -194,6 +194,19 @@ def switches(farm: Farm) -> list[Any]:
     return changed
 
 
+# Log events that move a run or a model off its instance: what else a failure shows.
+DETOURS = ("run_retrying", "run_lease_lapsed", "instance_health", "run_abandoned", "stalled")
+
+
+def detours(system: System) -> list[str]:
+    return [
+        line
+        for process in system.processes.values()
+        for line in process.log().splitlines()
+        if any(event in line for event in DETOURS)
+    ]
+
+
 def test_two_checkpoints_on_two_instances_are_each_loaded_once(
     system_factory: SystemFactory, farm_for: Callable[[System], Farm]
 ) -> None:
@@ -209,7 +222,6 @@ def test_two_checkpoints_on_two_instances_are_each_loaded_once(
         httpx.get(f"{s.base_url}/system_stats", timeout=5).json()["standin"]["checkpoint_loads"]
         for s in system.instances
     ]
-    # The plan is one load each, which most runs get. When both instances free up at once,
-    # each claim may pick before it sees the other's choice and one checkpoint is loaded a
-    # second time (about one run in ten): allowed here, and an open item of the dispatcher.
-    assert sorted(loads) in ([1, 1], [1, 2]), (loads, switches(farm))
+    # One load each, also when both instances free up at once: the claims choose their
+    # models one at a time, under the team's lock (tests/db plays that race step by step).
+    assert sorted(loads) == [1, 1], (loads, switches(farm), detours(system))
