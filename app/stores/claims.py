@@ -61,6 +61,7 @@ class QueuedRun:
     id: UUID
     sweep_id: UUID
     model_key: str
+    failed_on: str = ""  # a retry's: the instance its last attempt failed on, which it avoids
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +292,11 @@ def run_for(
             if order is not None:
                 firsts[key] = order
     if not firsts:
-        return head if not model_key or _worth_a_load(session, head, held, avoid) else None
+        # A retry avoids the instance it failed on, which may be the one serving its model:
+        # then no other instance would ever load it, and the sweep would never end. Retries
+        # are rare enough that loading for one is cheaper than working out who serves it.
+        helps = not model_key or bool(head.failed_on) or _worth_a_load(session, head, held, avoid)
+        return head if helps else None
     free = min(firsts, key=lambda key: (firsts[key], key))
     return next_of_model(session, sweep_id, free, avoid) or head
 
@@ -302,13 +307,13 @@ def next_of_model(
     """The sweep's next queued run of one model, locked."""
     params = probe_params(sweep_id, model_key, avoid)
     row = session.execute(MODEL_PROBES[avoid is not None], params).first()
-    return None if row is None else QueuedRun(row.id, row.sweep_id, row.model_key)
+    return None if row is None else QueuedRun(row.id, row.sweep_id, row.model_key, row.failed_on)
 
 
 def next_queued(session: Session, sweep_id: UUID, avoid: str | None) -> QueuedRun | None:
     """The sweep's next queued run in dispatch order, locked."""
     row = session.execute(HEAD_PROBES[avoid is not None], probe_params(sweep_id, "", avoid)).first()
-    return None if row is None else QueuedRun(row.id, row.sweep_id, row.model_key)
+    return None if row is None else QueuedRun(row.id, row.sweep_id, row.model_key, row.failed_on)
 
 
 def _worth_a_load(
@@ -328,21 +333,28 @@ def probe_params(sweep_id: UUID, model_key: str, avoid: str | None) -> dict[str,
     return {"sweep_id": sweep_id, "model_key": model_key, "avoid": avoid or ""}
 
 
+_last_failure_instance = sa.func.coalesce(_runs.c.error[FAILED_ON].as_string(), "")
+
+
 def _queued(model: bool, avoid: bool) -> tuple[sa.ColumnElement[bool], ...]:
     """The sweep's queued runs (of one model), not failed on the instance to avoid."""
     match = [_runs.c.sweep_id == sa.bindparam("sweep_id"), _runs.c.status == RunStatus.QUEUED]
     if model:
         match.append(_runs.c.model_key == sa.bindparam("model_key"))
     if avoid:
-        failed_on = sa.func.coalesce(_runs.c.error[FAILED_ON].as_string(), "")
-        match.append(failed_on != sa.bindparam("avoid", type_=sa.String()))
+        match.append(_last_failure_instance != sa.bindparam("avoid", type_=sa.String()))
     return tuple(match)
 
 
 def _locked(match: tuple[sa.ColumnElement[bool], ...]) -> sa.Select[UUID, UUID, str]:
     """The first matching run in dispatch order, skipping rows another transaction holds."""
     return (
-        sa.select(_runs.c.id, _runs.c.sweep_id, _runs.c.model_key)
+        sa.select(
+            _runs.c.id,
+            _runs.c.sweep_id,
+            _runs.c.model_key,
+            _last_failure_instance.label("failed_on"),
+        )
         .where(*match)
         .order_by(_runs.c.dispatch_order)
         .limit(1)

@@ -22,7 +22,7 @@ from app.domain.states import RunStatus, SweepStatus
 from app.queue import make_celery
 from app.settings import Settings
 from app.stores import claims, instances, runs, sweeps, teams
-from app.stores.runs import Claim
+from app.stores.runs import FAILED_ON, Claim
 from tests.conftest import REDIS_URL, scratch_database
 from workers.dispatching import FreedSlot, take_work
 from workers.runtime import Runtime, build_runtime
@@ -363,3 +363,21 @@ def test_a_stale_refill_frees_nothing(runtime: Runtime) -> None:
     assert claim(runtime) is not None
     stale = FreedSlot(done.run_id, done.attempt, done.instance)
     assert take_work(runtime, f"task-{uuid4()}", stale) is None
+
+
+def test_a_retry_that_must_avoid_the_only_instance_serving_its_model_is_taken_elsewhere(
+    runtime: Runtime,
+) -> None:
+    """x holds m0 and y m1, and the last queued run is of m0 but failed on x: x may not take
+    it, so y must load m0 rather than leave it queued for ever."""
+    x, y, *others = INSTANCES
+    sweep = start_sweep(runtime, make_team(runtime), 1)  # one run, of model m0
+    with runtime.sessions() as session:
+        session.execute(sa.update(Instance).where(Instance.url.in_(others)).values(drained=True))
+        session.execute(sa.update(Instance).where(Instance.url == x).values(model_key="m0"))
+        session.execute(sa.update(Instance).where(Instance.url == y).values(model_key="m1"))
+        failed_on_x = {"kind": "timeout", "message": "stalled", FAILED_ON: x}
+        session.execute(sa.update(Run).where(Run.sweep_id == sweep).values(error=failed_on_x))
+        session.commit()
+    taken = [c for c in (claim(runtime), claim(runtime)) if c is not None]
+    assert [(c.sweep_id, c.instance, c.model_key) for c in taken] == [(sweep, y, "m0")]
