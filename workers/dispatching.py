@@ -167,8 +167,14 @@ def _emptiest_first(
 ) -> list[PoolEntry]:
     """Instances with a free slot, emptiest first; ties in random order so that claimers
     arriving together spread over the pool instead of queueing on one row lock. The freed
-    slot's instance comes first: its prompt still counts until the claim marks it done."""
-    first = [e for e in pool if freed is not None and e.url == freed.instance]
-    free = [entry for entry in pool if entry.prompts < slots and entry not in first]
+    prompt no longer counts: it is done, only not yet marked so. An emptier instance still
+    comes first (one just back in the pool, say), and the freed one is then marked done by
+    its own run's record instead."""
+
+    def prompts(entry: PoolEntry) -> int:
+        done = 1 if freed is not None and entry.url == freed.instance else 0
+        return entry.prompts - done
+
+    free = [entry for entry in pool if prompts(entry) < slots]
     random.shuffle(free)
-    return first + sorted(free, key=lambda entry: entry.prompts)
+    return sorted(free, key=prompts)

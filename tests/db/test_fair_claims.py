@@ -381,3 +381,23 @@ def test_a_retry_that_must_avoid_the_only_instance_serving_its_model_is_taken_el
         session.commit()
     taken = [c for c in (claim(runtime), claim(runtime)) if c is not None]
     assert [(c.sweep_id, c.instance, c.model_key) for c in taken] == [(sweep, y, "m0")]
+
+
+def test_a_refill_goes_to_an_emptier_instance_than_the_one_that_freed_it(
+    runtime: Runtime,
+) -> None:
+    """An instance just back in the pool is empty: refills must reach it, or the instances
+    already busy would keep every run to themselves."""
+    start_sweep(runtime, make_team(runtime), 40)
+    held = [c for c in (claim(runtime) for _ in range(len(INSTANCES) * SLOTS)) if c is not None]
+    busy, emptied = (
+        held[0].instance,
+        next(c.instance for c in held if c.instance != held[0].instance),
+    )
+    for run in held:
+        if run.instance == emptied:
+            finish(runtime, run)  # now idle, as if it had just come back
+    done = held[0]
+    refill = take_work(runtime, f"task-{uuid4()}", FreedSlot(done.run_id, done.attempt, busy))
+    assert refill is not None
+    assert refill.claim.instance == emptied
