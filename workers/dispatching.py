@@ -167,14 +167,19 @@ def _emptiest_first(
 ) -> list[PoolEntry]:
     """Instances with a free slot, emptiest first; ties in random order so that claimers
     arriving together spread over the pool instead of queueing on one row lock. The freed
-    prompt no longer counts: it is done, only not yet marked so. An emptier instance still
-    comes first (one just back in the pool, say), and the freed one is then marked done by
-    its own run's record instead."""
+    prompt no longer counts: it is done, only not yet marked so. A strictly emptier instance
+    still comes first (one just back in the pool, say), and the freed prompt is then marked
+    done by its own run's record instead."""
 
     def prompts(entry: PoolEntry) -> int:
         done = 1 if freed is not None and entry.url == freed.instance else 0
         return entry.prompts - done
 
+    def order(entry: PoolEntry) -> tuple[int, bool]:
+        # Among equals the freed instance first: its claim marks the prompt done, where
+        # another's would leave that slot counted as taken until the run is recorded.
+        return prompts(entry), freed is None or entry.url != freed.instance
+
     free = [entry for entry in pool if prompts(entry) < slots]
     random.shuffle(free)
-    return sorted(free, key=prompts)
+    return sorted(free, key=order)
