@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from app.db.base import UtcDateTime
 from app.db.models import Instance, Run
-from app.db.writes import write
 from app.stores.eligibility import instance_serving
 from app.stores.runs import holding_prompt
 
@@ -152,12 +151,7 @@ def record_transport_failure(
 def record_success(session: Session, url: str) -> None:
     """A run succeeded there: its transport failure streak starts again from 0. Touches the
     row only when there is a streak, so the usual success takes no lock on it."""
-    write(
-        session,
-        sa.update(Instance)
-        .where(Instance.url == url, Instance.failure_streak > 0)
-        .values(failure_streak=0),
-    )
+    session.execute(_RESET_STREAK, {"at_url": url})
 
 
 def _rows(result: sa.Result[Any]) -> int:
@@ -178,6 +172,11 @@ def set_health(
     session.execute(sa.update(Instance).where(Instance.url == url).values(**values))
 
 
+_RESET_STREAK = (
+    sa.update(_instances)
+    .where(_instances.c.url == sa.bindparam("at_url"), _instances.c.failure_streak > 0)
+    .values(failure_streak=0)
+)
 _SET_MODEL_KEY = (
     sa.update(_instances)
     .where(_instances.c.url == sa.bindparam("at_url"))

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db.models import Sweep, WorkflowVersion
-from app.db.writes import write
 from app.domain.assignments import plan_fixed
 from app.domain.fair_share import DEFAULT_PRIORITY
 from app.domain.states import RunStatus, SweepStatus
@@ -113,17 +112,8 @@ def start_finalizing_if_drained(session: Session, sweep_id: UUID) -> bool:
     """running → finalizing once no run is queued or running, judged by the counters in the
     same UPDATE: called in the transaction that ended a run, after `move_counts` locked the
     sweep row, so exactly one ending run (or the reconciler) wins and sends the finalizer."""
-    result = write(
-        session,
-        sa.update(Sweep)
-        .where(
-            Sweep.id == sweep_id,
-            Sweep.status == SweepStatus.RUNNING,
-            Sweep.queued_count + Sweep.running_count == 0,
-        )
-        .values(status=SweepStatus.FINALIZING),
-    )
-    moved = result.rowcount == 1
+    result = session.execute(_FINALIZE_IF_DRAINED, {"sweep_id": sweep_id})
+    moved = cast(sa.CursorResult[Any], result).rowcount == 1
     if moved:
         active_sweeps.set_active(session, sweep_id, False)
     return moved
@@ -158,6 +148,16 @@ def move_counts(session: Session, sweep_id: UUID, deltas: Mapping[RunStatus, int
 
 
 _sweeps = cast(sa.Table, Sweep.__table__)
+# Built once: every run's record runs it (`start_finalizing_if_drained`).
+_FINALIZE_IF_DRAINED = (
+    sa.update(_sweeps)
+    .where(
+        _sweeps.c.id == sa.bindparam("sweep_id"),
+        _sweeps.c.status == SweepStatus.RUNNING,
+        _sweeps.c.queued_count + _sweeps.c.running_count == 0,
+    )
+    .values(status=SweepStatus.FINALIZING)
+)
 
 
 @cache
