@@ -89,8 +89,11 @@ def capped(app: FastAPI) -> TestClient:
     name = f"capped-{uuid4().hex[:8]}"
     with app.state.session_factory() as session:
         key = keys.create_key(session, name).plaintext
-        limits: dict[str, int | None] = {"max_priority": 80, "max_runs_per_sweep": 20}
-        limits["max_queued"] = 30
+        limits: dict[str, int | None] = {
+            "max_priority": 80,
+            "max_runs_per_sweep": 20,
+            "max_queued": 30,
+        }
         teams.set_limits(session, name, limits)
         session.commit()
     return TestClient(app, headers={"Authorization": f"Bearer {key}"})
