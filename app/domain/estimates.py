@@ -46,6 +46,12 @@ class WorkShape:
     sizes: tuple[tuple[InputSource, InputSource, InputSource], ...] | None
 
     @property
+    def params(self) -> tuple[str, ...]:
+        """The parameters the steps and sizes depend on."""
+        sources = [*(self.steps or ()), *(self.sizes or ())]
+        return tuple(sorted({s.param for group in sources for s in group if s.param}))
+
+    @property
     def unit(self) -> WorkUnit:
         if self.steps is not None and self.sizes is not None:
             return "step·megapixel"
@@ -147,15 +153,31 @@ class SweepWork:
     work: float
 
 
-def sweep_work(shape: WorkShape, assignments: Iterable[Mapping[str, JsonValue]]) -> SweepWork:
-    runs, steps, megapixels, work = 0, 0, 0.0, 0.0
-    for assignment in assignments:
-        runs += 1
-        steps += steps_of(shape, assignment) or 0
-        megapixels += megapixels_of(shape, assignment) or 0.0
-        work += work_of(shape, assignment)
+def sweep_work(
+    shape: WorkShape, fixed: Mapping[str, JsonValue], runs: Iterable[Mapping[str, JsonValue]]
+) -> SweepWork:
+    """The work of runs that vary `runs` (their own values) over `fixed`. Each distinct
+    combination of the values the shape reads is worked out once: a sweep of 10,000 runs
+    mostly varies seeds, which no step count or size depends on."""
+    names = shape.params
+    known: dict[tuple[JsonValue, ...], tuple[int, float, float]] = {}
+    count, steps, megapixels, work = 0, 0, 0.0, 0.0
+    for own in runs:
+        values = tuple(own.get(name, fixed.get(name)) for name in names)
+        if values not in known:
+            assignment = dict(zip(names, values, strict=True))
+            known[values] = (
+                steps_of(shape, assignment) or 0,
+                megapixels_of(shape, assignment) or 0.0,
+                work_of(shape, assignment),
+            )
+        run_steps, run_megapixels, run_work = known[values]
+        count += 1
+        steps += run_steps
+        megapixels += run_megapixels
+        work += run_work
     return SweepWork(
-        runs,
+        count,
         None if shape.steps is None else steps,
         None if shape.sizes is None else round(megapixels, 6),
         shape.unit,

@@ -48,7 +48,7 @@ def estimate_runs(
     """`runs` as `add_runs` would store them, `fixed` the plan's fixed values; `pool` the
     configured instances, of which those with `required_tags` and not drained serve it."""
     shape = work_shape(workflow.graph, workflow.contract)
-    work = sweep_work(shape, (full_assignment(fixed, run.own_values) for run in runs))
+    work = sweep_work(shape, fixed, (run.own_values for run in runs))
     serving = [i.url for i in pool if set(required_tags) <= set(i.tags)]
     loaded = estimate_store.usable_instances(session, serving)
     loads = 0

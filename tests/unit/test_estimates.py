@@ -62,7 +62,7 @@ def test_a_workflow_without_sampler_has_no_steps_and_is_measured_in_megapixels()
     demo = workflow("demo-noise")
     shape = work_shape(demo.graph, demo.contract)
     assert shape.unit == "megapixel"
-    work = sweep_work(shape, [{**contract_defaults(demo.contract), "width": 1000}] * 3)
+    work = sweep_work(shape, contract_defaults(demo.contract), [{"width": 1000}] * 3)
     assert (work.runs, work.steps) == (3, None)
     assert work.megapixels == pytest.approx(3 * 1000 * 512 / 1e6)
     assert work.work == pytest.approx(work.megapixels)
@@ -81,8 +81,8 @@ def test_a_size_another_node_computes_is_unknown() -> None:
 def test_sweep_work_sums_steps_times_megapixels_run_by_run() -> None:
     sd15 = workflow("sd15-txt2img")
     defaults = contract_defaults(sd15.contract)
-    runs = [{**defaults, "steps": 10, "width": 1000, "height": 1000}, {**defaults, "steps": 20}]
-    work = sweep_work(work_shape(sd15.graph, sd15.contract), runs)
+    runs = [{"steps": 10, "width": 1000, "height": 1000, "seed": 1}, {"steps": 20, "seed": 2}]
+    work = sweep_work(work_shape(sd15.graph, sd15.contract), defaults, runs)
     assert work.steps == 30
     assert work.work == pytest.approx(10 * 1.0 + 20 * 0.262144)
 
@@ -106,7 +106,7 @@ def test_rates_are_the_median_and_90th_percentile_per_unit_of_work() -> None:
 
 def test_without_history_the_times_are_null_with_the_reason() -> None:
     demo = workflow("demo-noise")
-    work = sweep_work(work_shape(demo.graph, demo.contract), [contract_defaults(demo.contract)])
+    work = sweep_work(work_shape(demo.graph, demo.contract), contract_defaults(demo.contract), [{}])
     estimate = estimate_sweep(work, 0, [], Pool(2, 0, T0))
     assert (estimate.gpu_seconds, estimate.makespan_s, estimate.finish_at) == (None, None, None)
     assert estimate.reason == NO_HISTORY
@@ -114,8 +114,9 @@ def test_without_history_the_times_are_null_with_the_reason() -> None:
 
 def test_gpu_time_spreads_over_the_instances_after_the_queue_ahead() -> None:
     sd15 = workflow("sd15-txt2img")
-    runs = [{**contract_defaults(sd15.contract), "steps": 10, "width": 1000, "height": 1000}] * 8
-    work = sweep_work(work_shape(sd15.graph, sd15.contract), runs)  # 80 step·megapixels
+    runs = [{"steps": 10, "width": 1000, "height": 1000, "seed": n} for n in range(8)]
+    defaults = contract_defaults(sd15.contract)
+    work = sweep_work(work_shape(sd15.graph, sd15.contract), defaults, runs)  # 80 step·MP
     history = [PastRun("gpu1", at(n), at(n + 1), 20.0) for n in range(5)]  # 0.05 s per unit
     estimate = estimate_sweep(work, 1, history, Pool(2, 4, T0))
     assert estimate.gpu_seconds is not None
@@ -130,7 +131,7 @@ def test_gpu_time_spreads_over_the_instances_after_the_queue_ahead() -> None:
 def test_with_no_instance_to_run_it_there_is_no_finish() -> None:
     history = [PastRun("gpu1", at(0), at(1), 1.0)]
     demo = workflow("demo-noise")
-    work = sweep_work(work_shape(demo.graph, demo.contract), [contract_defaults(demo.contract)])
+    work = sweep_work(work_shape(demo.graph, demo.contract), contract_defaults(demo.contract), [{}])
     estimate = estimate_sweep(work, 0, history, Pool(0, 0, T0))
     assert estimate.gpu_seconds is not None
     assert (estimate.makespan_s, estimate.reason) == (None, NO_INSTANCES)
