@@ -78,12 +78,9 @@ def exceeded_quotas(session: Session, team_id: UUID, priority: int, runs: int) -
     if team is None:
         return []
     queued = 0 if team.max_queued is None else teams.queued_runs(session, team_id)
+    top = MAX_PRIORITY if team.max_priority is None else team.max_priority
     checks = (
-        (
-            "max_priority",
-            MAX_PRIORITY if team.max_priority is None else team.max_priority,
-            priority,
-        ),
+        ("max_priority", top, priority),
         ("max_runs_per_sweep", team.max_runs_per_sweep, runs),
         ("max_queued", team.max_queued, queued + runs),
     )
