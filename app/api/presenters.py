@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from app.api.schemas.sweeps import AxisRead, RunRead, SweepRead, SweepSummary
-from app.db.models import Run, Sweep
+from app.api.schemas.sweeps import AttemptRead, AxisRead, RunRead, SweepRead, SweepSummary
+from app.db.models import Run, RunAttempt, Sweep
 from app.domain.assignments import full_assignment
 from app.domain.contracts import JsonValue
 from app.domain.states import EXECUTED_RUN_STATUSES, RunStatus
@@ -56,4 +56,15 @@ def run_read(run: Run, fixed: Mapping[str, JsonValue]) -> RunRead:
         instance=run.instance,
         started_at=run.started_at,
         finished_at=run.finished_at,
+    )
+
+
+def attempt_read(attempt: RunAttempt) -> AttemptRead:
+    return AttemptRead(
+        attempt=attempt.attempt,
+        status=attempt.status,
+        instance=attempt.instance,
+        started_at=attempt.started_at,
+        finished_at=attempt.finished_at,
+        error=attempt.error,
     )

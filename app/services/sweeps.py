@@ -78,7 +78,7 @@ def submit_sweep(
         required_tags=join_tags(required),
         priority=body.priority,
     )
-    run_store.add_runs(session, sweep.id, _ordered_runs(workflow, plan))
+    run_store.add_runs(session, sweep.id, ordered_runs(workflow, plan))
     send_after_commit(session, celery, START_SWEEP, [str(sweep.id)])
     session.commit()
     return sweep
@@ -106,7 +106,7 @@ def _required_tags(
     raise reject(loc, "no_instance_with_tags", msg, list(missing))
 
 
-def _ordered_runs(workflow: Workflow, plan: SweepPlan) -> list[NewRun]:
+def ordered_runs(workflow: Workflow, plan: SweepPlan) -> list[NewRun]:
     """Each run with its own values (what it varies; the plan keeps the fixed ones), its
     place in the cache-aware order and the key of the models it loads."""
     expanded = list(enumerate(expand_own_values(plan)))
