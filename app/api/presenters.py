@@ -29,6 +29,7 @@ def sweep_read(
     all_counts = {s: counts.get(s, 0) for s in RunStatus}
     executed = sum(all_counts[s] for s in EXECUTED_RUN_STATUSES)
     plan = sweep.plan
+    swept = {axis["param"] for axis in plan["axes"]}
     return SweepRead(
         **sweep_summary(sweep).model_dump(),
         counts=all_counts,
@@ -36,7 +37,9 @@ def sweep_read(
         mode=plan["mode"],
         axes=[AxisRead(param=a["param"], values=a["values"]) for a in plan["axes"]],
         seeds=plan["seeds"],
-        fixed=plan["fixed"],
+        # An axis an extension added keeps its first value in the stored fixed ones too,
+        # for the runs made before it (`app.domain.extension`); it is not fixed any more.
+        fixed={k: v for k, v in plan["fixed"].items() if k not in swept},
         started_at=sweep.started_at,
         finished_at=sweep.finished_at,
         workflow_version=None if pinned is None else pinned[0],

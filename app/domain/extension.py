@@ -146,8 +146,9 @@ def _extend_axis(
     if existing is not None:
         axes = tuple(grown if a.param == axis.param else a for a in plan.axes)
         return replace(plan, axes=axes)
-    fixed = {name: value for name, value in plan.fixed.items() if name != axis.param}
-    return replace(plan, fixed=fixed, axes=(*plan.axes, grown))
+    # The value stays among the fixed ones too: existing runs stored only what they varied,
+    # so theirs comes from there (`full_assignment`); every new run stores its own.
+    return replace(plan, axes=(*plan.axes, grown))
 
 
 def _axis_problem(

@@ -97,7 +97,9 @@ def test_next_seeds_count_from_a_given_start() -> None:
 def test_a_new_axis_keeps_the_fixed_value_as_its_first_cell() -> None:
     extension = extend(PLAN, AxisExtension("strength", [0.2, 0.8]))
     assert extension.plan.axes[-1] == Axis("strength", (0.5, 0.2, 0.8))
-    assert "strength" not in extension.plan.fixed
+    # Kept there for the existing runs, which store only what they varied.
+    assert extension.plan.fixed["strength"] == 0.5
+    assert all("strength" in own for own in extension.added)
     assert {own["strength"] for own in extension.added} == {0.2, 0.8}
     assert len(extension.added) == 2 * 2 * 2
     assert_new_plan_is_old_plus_added(PLAN, extension)
