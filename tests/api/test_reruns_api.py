@@ -11,6 +11,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
 from app.db.models import ActiveSweep
@@ -76,10 +77,12 @@ def partial_sweep(app: FastAPI, client: TestClient) -> str:
 
 def claimable(app: FastAPI, sweep_id: str) -> bool | None:
     """The sweep's row in active_sweeps: None if it has none."""
+    session: Session
     with app.state.session_factory() as session:
         assert_counts_match_recount(session, UUID(sweep_id))
         query = sa.select(ActiveSweep.active).where(ActiveSweep.sweep_id == UUID(sweep_id))
-        return session.scalar(query)
+        active: bool | None = session.scalar(query)
+    return active
 
 
 def statuses(client: TestClient, sweep_id: str) -> list[str]:
