@@ -5,7 +5,7 @@ row moving with them."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, get_args
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -13,11 +13,17 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.api.schemas.sweeps import ErrorType
+from app.comfy.errors import ERROR_KINDS
 from app.db.base import utc_now
 from app.db.models import ActiveSweep
 from app.domain.states import RunStatus, SweepStatus, final_sweep_status
+from app.media.storage import Storage
 from app.stores import runs, sweeps
 from tests.support.run_counts import assert_counts_match_recount
+from workers import finalization
+from workers.comfy_session import ComfySession
+from workers.runtime import Runtime
 
 GRID: dict[str, Any] = {
     "workflow": "demo-noise",
@@ -300,3 +306,24 @@ def test_an_extension_past_max_runs_is_refused(app: FastAPI, client: TestClient)
     response = client.post(f"/v1/sweeps/{sweep_id}/extend", json=body)
     assert response.status_code == 422
     assert response.json()["detail"][0]["type"] == "too_many_runs"
+
+
+def test_the_error_types_a_retry_takes_are_the_kinds_runs_fail_with() -> None:
+    assert set(get_args(ErrorType)) == ERROR_KINDS
+
+
+def test_a_stale_finalize_of_a_reopened_sweep_changes_nothing(
+    app: FastAPI, client: TestClient
+) -> None:
+    sweep_id = partial_sweep(app, client)
+    assert client.post(f"/v1/sweeps/{sweep_id}/retry").status_code == 200
+    runtime = Runtime(
+        settings=app.state.settings,
+        sessions=app.state.session_factory,
+        storage=Storage(app.state.settings.data_dir),
+        celery=app.state.celery,
+        comfy=ComfySession(),
+    )
+    finalization.finalize(runtime, UUID(sweep_id))  # redelivered from the first ending
+    assert client.get(f"/v1/sweeps/{sweep_id}").json()["status"] == "running"
+    assert client.get(f"/v1/sweeps/{sweep_id}/grids").status_code == 409

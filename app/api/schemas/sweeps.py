@@ -166,6 +166,8 @@ class RunRead(BaseModel):
 
 
 RetriedStatus = Literal["failed", "cancelled"]
+# The kinds of `app.comfy.errors.RunError`: the `kind` of a run's stored error.
+ErrorType = Literal["validation", "execution", "interrupted", "transport", "timeout", "protocol"]
 
 
 def _failed_only() -> list[RetriedStatus]:
@@ -180,11 +182,9 @@ class SweepRetry(BaseModel):
         min_length=1,
         description="Which ended runs to queue again; a succeeded run never runs again.",
     )
-    error_type: str | None = Field(
+    error_type: ErrorType | None = Field(
         default=None,
-        max_length=32,
-        description="Only runs whose error is of this kind: validation, execution, "
-        "interrupted, transport, timeout, protocol.",
+        description="Only runs whose stored error is of this kind (its `kind`).",
         examples=["execution"],
     )
 
