@@ -71,11 +71,14 @@ def extend_sweep(
         problems = preflight_sweep(workflow.graph, workflow.contract, extension.plan, object_info)
         if problems:
             raise SweepRejected(problems)
-    run_store.add_runs(session, sweep.id, _new_runs(workflow, extension, sweep.total))
-    record = _plan_record(sweep.plan, extension, body)
-    if not sweep_store.replace_plan(session, sweep.id, sweep.total, record, total):
+    # The plan first: its compare-and-set holds the sweep row, so a concurrent extension
+    # waits here and then finds the count moved, rather than colliding on new indices. This
+    # takes no run row's lock, so it cannot deadlock with workers (runs, then the sweep).
+    was_total, record = sweep.total, _plan_record(sweep.plan, extension, body)
+    if not sweep_store.replace_plan(session, sweep.id, was_total, record, total):
         session.rollback()
         raise Conflict(f"sweep {sweep.id} was extended meanwhile; read it and try again")
+    run_store.add_runs(session, sweep.id, _new_runs(workflow, extension, was_total))
     reopening.reopen_sweep(session, celery, sweep.id)
     session.commit()
     return len(extension.added)

@@ -5,15 +5,14 @@ attempt, the attempt it ended with kept in its history, and the sweep put back t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from uuid import UUID
 
 from celery import Celery
 from sqlalchemy.orm import Session
 
 from app.api.errors import Conflict
-from app.db.models import Run
+from app.db.models import Run, Sweep
 from app.domain.states import RunStatus
-from app.services import reopening
+from app.services import quotas, reopening
 from app.stores import runs as run_store
 from app.stores import sweeps as sweep_store
 
@@ -21,22 +20,28 @@ from app.stores import sweeps as sweep_store
 def retry_runs(
     session: Session,
     celery: Celery,
-    sweep_id: UUID,
+    sweep: Sweep,
     statuses: Sequence[RunStatus],
     error_type: str | None,
 ) -> int:
     """Queue the matching runs again; returns how many. Raises Conflict, changing nothing,
-    when no run matches: a retry that would do nothing is reported, not silently accepted."""
-    ended = run_store.ended_runs(session, sweep_id, statuses)
+    when no run matches: a retry that would do nothing is reported, not silently accepted.
+    The runs join the team's queue, so its queued cap applies as to a submission's."""
+    ended = run_store.ended_runs(session, sweep.id, statuses)
     chosen = [run for run in ended if _matches(run, error_type)]
     if not chosen:
-        status = sweep_store.sweep_status(session, sweep_id)
+        status = sweep_store.sweep_status(session, sweep.id)
         session.rollback()
         raise Conflict(
-            f"sweep {sweep_id} is {status} and has no {_described(statuses, error_type)}"
+            f"sweep {sweep.id} is {status} and has no {_described(statuses, error_type)}"
         )
-    queued = run_store.requeue_ended(session, sweep_id, chosen)
-    reopening.reopen_sweep(session, celery, sweep_id)
+    try:
+        quotas.check_requeue(session, sweep.team_id, len(chosen))
+    except Exception:
+        session.rollback()  # the runs' locks go now, not when the request's session closes
+        raise
+    queued = run_store.requeue_ended(session, sweep.id, chosen)
+    reopening.reopen_sweep(session, celery, sweep.id)
     session.commit()
     return queued
 

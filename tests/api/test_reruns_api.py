@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any, get_args
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -19,7 +19,8 @@ from app.db.base import utc_now
 from app.db.models import ActiveSweep
 from app.domain.states import RunStatus, SweepStatus, final_sweep_status
 from app.media.storage import Storage
-from app.stores import runs, sweeps
+from app.services import keys
+from app.stores import runs, sweeps, teams
 from tests.support.run_counts import assert_counts_match_recount
 from workers import finalization
 from workers.comfy_session import ComfySession
@@ -105,6 +106,10 @@ def test_retry_queues_only_the_failed_runs_and_reopens_an_ended_sweep(
     assert response.status_code == 200, response.text
     sweep = response.json()
     assert (sweep["status"], sweep["queued"], sweep["finished_at"]) == ("running", 2, None)
+    assert (
+        sweep["workflow_version"] == client.get(f"/v1/sweeps/{sweep_id}").json()["workflow_version"]
+    )
+    assert sweep["workflow_version"] is not None
     assert sweep["counts"] == {**sweep["counts"], "succeeded": 2, "failed": 0, "queued": 2}
     assert statuses(client, sweep_id) == ["succeeded", "queued", "succeeded", "queued"]
     assert claimable(app, sweep_id) is True
@@ -327,3 +332,41 @@ def test_a_stale_finalize_of_a_reopened_sweep_changes_nothing(
     finalization.finalize(runtime, UUID(sweep_id))  # redelivered from the first ending
     assert client.get(f"/v1/sweeps/{sweep_id}").json()["status"] == "running"
     assert client.get(f"/v1/sweeps/{sweep_id}/grids").status_code == 409
+
+
+def capped_client(app: FastAPI, **limits: int | None) -> TestClient:
+    name = f"capped-{uuid4().hex[:8]}"
+    with app.state.session_factory() as session:
+        key = keys.create_key(session, name).plaintext
+        teams.set_limits(session, name, limits)
+        session.commit()
+    return TestClient(app, headers={"Authorization": f"Bearer {key}"})
+
+
+def test_an_extension_past_the_teams_max_runs_per_sweep_is_refused(app: FastAPI) -> None:
+    client = capped_client(app, max_runs_per_sweep=5)
+    sweep_id = submit(client)
+    body = {"axes": [{"param": "blur_radius", "values": [9]}]}
+    response = client.post(f"/v1/sweeps/{sweep_id}/extend", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "above_max_runs_per_sweep"
+
+
+def test_a_retry_past_the_teams_max_queued_waits_for_room(app: FastAPI) -> None:
+    client = capped_client(app, max_queued=5)
+    sweep_id = partial_sweep(app, client)
+    submit(client, {**GRID, "seeds": {"count": 2, "start": 1}})  # 4 more queued
+    response = client.post(f"/v1/sweeps/{sweep_id}/retry")
+    assert response.status_code == 429
+    assert client.get(f"/v1/sweeps/{sweep_id}").json()["status"] == "partial"
+    assert statuses(client, sweep_id) == ["succeeded", "failed", "succeeded", "failed"]
+
+
+def test_an_extension_read_from_a_plan_since_extended_does_not_apply(
+    app: FastAPI, client: TestClient
+) -> None:
+    sweep_id = succeeded_sweep(app, client)
+    body = {"axes": [{"param": "blur_radius", "values": [9]}]}
+    assert client.post(f"/v1/sweeps/{sweep_id}/extend", json=body).status_code == 200
+    with app.state.session_factory() as session:
+        assert not sweeps.replace_plan(session, UUID(sweep_id), 4, {}, 6)  # read at total 4

@@ -15,6 +15,7 @@ from app.db.models import Sweep
 from app.domain.states import RunStatus
 from app.services import extending, retrying
 from app.stores import sweeps as sweep_store
+from app.stores import workflows as workflow_store
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 @router.post(
     "/{sweep_id}/retry",
     response_model=SweepReopened,
-    responses=responses(NotFound, Conflict),
+    responses=responses(NotFound, Conflict, QueueFull),
     summary="Retry a sweep's failed runs",
 )
 def retry_sweep(
@@ -38,7 +39,7 @@ def retry_sweep(
     wanted = body or SweepRetry()
     sweep = _visible_sweep(session, team_id, sweep_id)
     statuses = [RunStatus(status) for status in wanted.status]
-    queued = retrying.retry_runs(session, celery, sweep.id, statuses, wanted.error_type)
+    queued = retrying.retry_runs(session, celery, sweep, statuses, wanted.error_type)
     return _reopened(session, sweep, queued)
 
 
@@ -81,5 +82,9 @@ def _visible_sweep(session: SessionDep, team_id: UUID, sweep_id: UUID) -> Sweep:
 
 def _reopened(session: SessionDep, sweep: Sweep, queued: int) -> SweepReopened:
     session.refresh(sweep)
-    read = sweep_read(sweep, sweep_store.run_counts(sweep))
+    pinned = None
+    if sweep.workflow_version_id is not None:
+        versions = workflow_store.version_numbers(session, [sweep.workflow_version_id])
+        pinned = versions.get(sweep.workflow_version_id)
+    read = sweep_read(sweep, sweep_store.run_counts(sweep), pinned)
     return SweepReopened(**read.model_dump(), queued=queued)
