@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -121,3 +122,42 @@ def test_extend_runs_only_the_new_cells_and_the_rebuilt_grid_holds_every_cell(
     assert placed == [(b, s) for s in (0.2, 0.4) for b in (1, 3, 5, 9)]
     pages = api.get(f"/v1/sweeps/{sweep_id}/grids").json()["pages"]
     assert sum(page["cells"] for page in pages) == 8
+
+
+def test_a_cancelled_sweep_retried_runs_its_cancelled_runs_and_ends_succeeded(
+    system_factory: SystemFactory, api_for: ApiFor
+) -> None:
+    # The first two prompts hang until withdrawn: the sweep is cancelled with runs in flight.
+    system = system_factory("--faults", "hang:1,hang:2", instances=1)
+    api = api_for(system)
+    [standin] = system.instances
+    sweep_id = submit(api, GRID_3X2)
+    wait_for_sweep(api, sweep_id, system, until="running")
+    _wait_until(lambda: len(_prompts_on(standin)) == 2, system)
+    assert api.post(f"/v1/sweeps/{sweep_id}/cancel").json()["status"] == "cancelled"
+    _wait_until(lambda: not _prompts_on(standin), system)  # withdrawn
+    assert wait_for_sweep(api, sweep_id, system)["counts"]["cancelled"] == 6
+
+    response = api.post(f"/v1/sweeps/{sweep_id}/retry", json={"status": ["cancelled"]})
+    assert response.status_code == 200, response.text
+    assert (response.json()["status"], response.json()["queued"]) == ("running", 6)
+    sweep = wait_for_sweep(api, sweep_id, system)
+    assert sweep["status"] == "succeeded", system.logs()
+    withdrawn = [r for r in all_runs(api, sweep_id) if r["attempts"] == 2]
+    assert len(withdrawn) == 2  # the two that hung had started once already
+    for run in withdrawn:
+        detail = api.get(f"/v1/sweeps/{sweep_id}/runs/{run['index']}").json()
+        assert [a["status"] for a in detail["past_attempts"]] == ["cancelled"]
+    assert {cell["status"] for cell in grid_cells(api, sweep_id)} == {"succeeded"}
+
+
+def _prompts_on(standin: Standin) -> list[str]:
+    queue = httpx.get(f"{standin.base_url}/queue", timeout=5).json()
+    return [item[1] for item in queue["queue_running"] + queue["queue_pending"]]
+
+
+def _wait_until(condition: Callable[[], bool], system: System, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, system.logs()
+        time.sleep(0.2)
