@@ -331,7 +331,8 @@ def finish_run(
 
 def requeue_run(session: Session, claim: Claim, error: Mapping[str, Any]) -> bool:
     """running → queued, to be tried again; the error names the instance it failed on, so
-    that another one takes it if there is another (`claims.next_run`'s `avoid`)."""
+    that another one takes it if there is another (`claims.next_run`'s `avoid`). The attempt
+    it ends is kept in `run_attempts`, as the next one overwrites the run's own columns."""
     report = {**error, FAILED_ON: claim.instance}
     result = session.execute(_REQUEUE, _held(claim, report=report))
     if not _counted(session, claim, result, RunStatus.QUEUED):
