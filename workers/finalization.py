@@ -36,7 +36,12 @@ def send_finalize(rt: Runtime, sweep_id: UUID) -> None:
 
 def finalize(rt: Runtime, sweep_id: UUID) -> None:
     """Build the grids, then finalizing → succeeded | partial | failed from the runs' final
-    states. Grids come first so that a final status means the grids are there to fetch."""
+    states. Grids come first so that a final status means the grids are there to fetch.
+    A message arriving after the sweep was reopened (a retry, an extension) is stale: its
+    grids would show the new runs as queued, and its next finalizing sends another."""
+    if _reopened(rt, sweep_id):
+        log.info("finalize_skipped sweep=%s reason=reopened", sweep_id)
+        return
     _build_grids(rt, sweep_id)
     with rt.sessions() as session:
         sweep = sweeps.find_sweep(session, sweep_id)
@@ -54,8 +59,16 @@ def finalize(rt: Runtime, sweep_id: UUID) -> None:
 
 def finalize_cancelled(rt: Runtime, sweep_id: UUID) -> None:
     """A cancelled sweep keeps its status; its grids show what finished."""
+    if _reopened(rt, sweep_id):
+        return
     _build_grids(rt, sweep_id)
     remove_tiles(rt.storage, sweep_id)
+
+
+def _reopened(rt: Runtime, sweep_id: UUID) -> bool:
+    with rt.sessions() as session:
+        status = sweeps.sweep_status(session, sweep_id)
+    return status in (SweepStatus.PENDING, SweepStatus.RUNNING)
 
 
 def _build_grids(rt: Runtime, sweep_id: UUID) -> None:

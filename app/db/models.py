@@ -279,6 +279,26 @@ class Run(Base):
     prompt_done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
+class RunAttempt(Base):
+    """An attempt a run has left behind: written when the run goes back to queued (a
+    retryable failure, or `POST /retry` of a finished run), so the run's own columns show
+    its latest attempt and this table every earlier one."""
+
+    __tablename__ = "run_attempts"
+    __table_args__ = (sa.UniqueConstraint("run_id", "attempt"),)
+
+    id: Mapped[UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid4)
+    run_id: Mapped[UUID] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"))
+    # The run's `attempts` during it: 1 for the first submission.
+    attempt: Mapped[int] = mapped_column(sa.Integer())
+    # How it ended: failed, cancelled, or queued when the worker put it back for a retry.
+    status: Mapped[str] = mapped_column(sa.String(16))
+    instance: Mapped[str | None] = mapped_column(sa.String())
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+
 class Output(Base):
     __tablename__ = "outputs"
     __table_args__ = (sa.UniqueConstraint("run_id", "position"),)

@@ -70,7 +70,7 @@ def submit_sweep(
     plan, pinned = resolved.plan, resolved.pinned
     quotas.check_submission(session, team_id, body.priority, count_runs(plan))
     _preflight(resolved, object_info)
-    runs = _ordered_runs(pinned.workflow, plan)
+    runs = ordered_runs(pinned.workflow, plan)
     estimate = _estimate(session, resolved, runs, body.priority, pool)
     sweep = sweep_store.add_sweep(
         session,
@@ -105,7 +105,7 @@ def dry_run_sweep(
     pool_tags = [instance.tags for instance in pool]
     resolved = _resolve(session, team_id, body, max_runs, pool_tags)
     _preflight(resolved, object_info)
-    runs = _ordered_runs(resolved.pinned.workflow, resolved.plan)
+    runs = ordered_runs(resolved.pinned.workflow, resolved.plan)
     estimate = _estimate(session, resolved, runs, body.priority, pool)
     exceeded = quotas.exceeded_quotas(session, team_id, body.priority, len(runs))
     return SweepDryRun(
@@ -186,7 +186,7 @@ def _required_tags(
     raise reject(loc, "no_instance_with_tags", msg, list(missing))
 
 
-def _ordered_runs(workflow: Workflow, plan: SweepPlan) -> list[NewRun]:
+def ordered_runs(workflow: Workflow, plan: SweepPlan) -> list[NewRun]:
     """Each run with its own values (what it varies; the plan keeps the fixed ones), its
     place in the cache-aware order and the key of the models it loads."""
     expanded = list(enumerate(expand_own_values(plan)))

@@ -110,6 +110,38 @@ def move_sweep(
     return moved
 
 
+def reopen_sweep(session: Session, sweep_id: UUID, from_statuses: Iterable[SweepStatus]) -> bool:
+    """A sweep that had ended → running again, unstamped as finished: runs were just queued
+    in it (a retry, an extension). Called after the runs moved, so `move_counts` already
+    holds the sweep row's lock and no worker can move its status meanwhile."""
+    result = session.execute(
+        sa.update(Sweep)
+        .where(Sweep.id == sweep_id, Sweep.status.in_(tuple(from_statuses)))
+        .values(status=SweepStatus.RUNNING, finished_at=None)
+    )
+    moved = cast(sa.CursorResult[Any], result).rowcount == 1
+    if moved:
+        active_sweeps.set_active(session, sweep_id, True)
+    return moved
+
+
+def sweep_status(session: Session, sweep_id: UUID) -> SweepStatus | None:
+    return session.scalar(sa.select(Sweep.status).where(Sweep.id == sweep_id))
+
+
+def replace_plan(
+    session: Session, sweep_id: UUID, was_total: int, plan: Mapping[str, Any], total: int
+) -> bool:
+    """The extended plan and run count, compare-and-set on the count it was extended from,
+    so of two extensions read from the same plan only one applies."""
+    result = session.execute(
+        sa.update(Sweep)
+        .where(Sweep.id == sweep_id, Sweep.total == was_total)
+        .values(plan=dict(plan), total=total)
+    )
+    return cast(sa.CursorResult[Any], result).rowcount == 1
+
+
 def start_finalizing_if_drained(session: Session, sweep_id: UUID) -> bool:
     """running → finalizing once no run is queued or running, judged by the counters in the
     same UPDATE: called in the transaction that ended a run, after `move_counts` locked the

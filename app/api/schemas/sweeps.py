@@ -223,3 +223,64 @@ class RunRead(BaseModel):
     instance: str | None
     started_at: datetime | None
     finished_at: datetime | None
+
+
+RetriedStatus = Literal["failed", "cancelled"]
+# The kinds of `app.comfy.errors.RunError`: the `kind` of a run's stored error.
+ErrorType = Literal["validation", "execution", "interrupted", "transport", "timeout", "protocol"]
+
+
+def _failed_only() -> list[RetriedStatus]:
+    return ["failed"]
+
+
+class SweepRetry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[RetriedStatus] = Field(
+        default_factory=_failed_only,
+        min_length=1,
+        description="Which ended runs to queue again; a succeeded run never runs again.",
+    )
+    error_type: ErrorType | None = Field(
+        default=None,
+        description="Only runs whose stored error is of this kind (its `kind`).",
+        examples=["execution"],
+    )
+
+
+class SeedsMore(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(ge=1, le=1000, description="Seeds to add to every combination.")
+    start: int | None = Field(
+        default=None, ge=0, description="First new seed; by default just above the highest."
+    )
+
+
+class SweepExtend(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"axes": [{"param": "blur_radius", "values": [9]}]}]},
+    )
+
+    axes: list[AxisIn] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Values to add to an axis, or a new axis (its first value is the one "
+        "the existing runs have).",
+    )
+    seeds: SeedsMore | None = None
+
+
+class SweepReopened(SweepRead):
+    queued: int = Field(ge=0, description="Runs this request queued.")
+
+
+class AttemptRead(BaseModel):
+    attempt: int
+    status: str = Field(description="How it ended: failed, cancelled, or queued (retried).")
+    instance: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: dict[str, Any] | None
