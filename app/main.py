@@ -22,6 +22,7 @@ from app.api.routes import (
     health,
     instances,
     outputs,
+    replays,
     sweeps,
     teams,
     wildcards,
@@ -112,6 +113,7 @@ def _v1_router() -> APIRouter:
         prefix="/v1", dependencies=[Depends(require_team)], responses=responses(Unauthorized)
     )
     v1.include_router(sweeps.router)
+    v1.include_router(replays.router)
     v1.include_router(outputs.router)
     v1.include_router(browse.router)
     v1.include_router(grids.router)

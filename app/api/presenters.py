@@ -42,6 +42,7 @@ def sweep_read(
         workflow_version=None if pinned is None else pinned[0],
         workflow_hash=None if pinned is None else pinned[1],
         requires=list(split_tags(sweep.required_tags or "")),
+        source_sweep_id=sweep.source_sweep_id,
     )
 
 

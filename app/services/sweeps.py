@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -26,6 +26,7 @@ from app.domain.template_plan import Wildcards, referenced_wildcards
 from app.queue import START_SWEEP, send_after_commit
 from app.registry import Workflow
 from app.services import quotas, workflows
+from app.services.workflows import PinnedWorkflow
 from app.stores import runs as run_store
 from app.stores import sweeps as sweep_store
 from app.stores import wildcards as wildcard_store
@@ -61,24 +62,61 @@ def submit_sweep(
     request = _domain_request(body, workflow.contract)
     request = replace(request, wildcards=_wildcards(session, team_id, request))
     plan = resolve_plan(workflow.contract, request, max_runs)
-    quotas.check_submission(session, team_id, body.priority, count_runs(plan))
+    new = NewSweep(
+        team_id=team_id,
+        pinned=pinned,
+        request=body.model_dump(mode="json", exclude_none=True),
+        plan=plan,
+        plan_record=_plan_record(plan, request),
+        required_tags=required,
+        priority=body.priority,
+    )
+    return store_sweep(session, new, celery=celery, object_info=object_info)
+
+
+@dataclass(frozen=True)
+class NewSweep:
+    """A resolved sweep ready to be stored: a submission's, or a replay's of its source."""
+
+    team_id: UUID
+    pinned: PinnedWorkflow
+    request: dict[str, Any]  # as shown and stored
+    plan: SweepPlan
+    plan_record: dict[str, Any]  # the plan as JSON, with what replaying it needs
+    required_tags: tuple[str, ...]
+    priority: int
+    source_sweep_id: UUID | None = None
+
+
+def store_sweep(
+    session: Session,
+    new: NewSweep,
+    *,
+    celery: Celery,
+    object_info: Mapping[str, Any] | None,
+) -> Sweep:
+    """Check the team's caps and preflight, store sweep and runs in one transaction, and
+    send one start message after it commits."""
+    workflow = new.pinned.workflow
+    quotas.check_submission(session, new.team_id, new.priority, count_runs(new.plan))
     if object_info is not None:
-        problems = preflight_sweep(workflow.graph, workflow.contract, plan, object_info)
+        problems = preflight_sweep(workflow.graph, workflow.contract, new.plan, object_info)
         if problems:
             raise SweepRejected(problems)
     sweep = sweep_store.add_sweep(
         session,
         sweep_id=uuid4(),
-        team_id=team_id,
+        team_id=new.team_id,
         workflow=workflow.name,
-        workflow_version_id=pinned.version_id,
-        request=body.model_dump(mode="json", exclude_none=True),
-        plan=_plan_record(plan, request),
-        total=count_runs(plan),
-        required_tags=join_tags(required),
-        priority=body.priority,
+        workflow_version_id=new.pinned.version_id,
+        request=new.request,
+        plan=new.plan_record,
+        total=count_runs(new.plan),
+        required_tags=join_tags(new.required_tags),
+        priority=new.priority,
+        source_sweep_id=new.source_sweep_id,
     )
-    run_store.add_runs(session, sweep.id, _ordered_runs(workflow, plan))
+    run_store.add_runs(session, sweep.id, _ordered_runs(workflow, new.plan))
     send_after_commit(session, celery, START_SWEEP, [str(sweep.id)])
     session.commit()
     return sweep

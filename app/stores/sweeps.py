@@ -31,6 +31,7 @@ def add_sweep(
     workflow_version_id: UUID | None = None,
     required_tags: str = "",
     priority: int = DEFAULT_PRIORITY,
+    source_sweep_id: UUID | None = None,
 ) -> Sweep:
     sweep = Sweep(
         id=sweep_id,
@@ -42,6 +43,7 @@ def add_sweep(
         plan=dict(plan),
         total=total,
         required_tags=required_tags,
+        source_sweep_id=source_sweep_id,
     )
     session.add(sweep)
     # Flushed now so the runs' bulk insert, which bypasses the ORM, finds the parent row.

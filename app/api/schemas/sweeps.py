@@ -152,6 +152,10 @@ class SweepRead(SweepSummary):
         default_factory=list,
         description="Instance tags its runs need: the workflow's and the request's.",
     )
+    source_sweep_id: UUID | None = Field(
+        default=None,
+        description="The sweep this one replays (`POST /v1/sweeps/{id}/replay`); null otherwise.",
+    )
 
 
 class RunRead(BaseModel):
