@@ -22,6 +22,7 @@ from app.domain.idempotency import HEADER, key_problem
 from app.domain.problems import Problem
 from app.services import keys
 from app.stores import idempotency_keys as store
+from app.stores import teams
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +63,15 @@ Claim = Claimed | Replay | Refused
 
 
 def team_of(session: Session, auth_enabled: bool, token: str | None) -> UUID | None:
-    """The team a bearer token acts for, as the auth dependency decides it; None when the
-    route's own auth will refuse the request."""
+    """The team a bearer token acts for, found as the auth dependency finds it; None when
+    the route's own auth will refuse the request. Read only: the key's use is recorded by
+    that dependency, whose commit then releases SQLite's write lock as it always did."""
     if not auth_enabled:
         return keys.local_team(session)
-    caller = None if token is None else keys.caller_for_key(session, token)
-    return None if caller is None else caller.team_id
+    if token is None or not token.startswith(keys.KEY_PREFIX):
+        return None
+    key = teams.find_active_key(session, keys.hash_key(token))
+    return None if key is None else key.team_id
 
 
 def claim_key(

@@ -3,22 +3,28 @@ nothing again; a different request under the key, a bad key, a key in use are re
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
+from app.db.migrate import alembic_config
 from app.db.models import IdempotencyKey
 from app.domain.idempotency import request_fingerprint
+from app.main import create_app
 from app.services import idempotency
 from app.services.idempotency import Claimed
-from tests.api.conftest import ClientFactory
+from app.settings import Settings
+from tests.api.conftest import ClientFactory, mint_key
 
 BODY: dict[str, Any] = {
     "workflow": "demo-noise",
@@ -250,3 +256,48 @@ def test_an_unknown_caller_hears_about_auth_not_about_the_key(app: FastAPI) -> N
     with TestClient(app) as anonymous:
         refused = anonymous.post("/v1/sweeps", json=BODY, headers=[(b"Idempotency-Key", b"")])
     assert refused.status_code == 401
+
+
+def test_keys_and_replays_work_on_sqlite_as_make_run_serves(
+    settings: Settings, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    config = alembic_config(url)
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
+    app = create_app(settings.model_copy(update={"database_url": url}))
+    key = mint_key(app, "sqlite-team")
+    try:
+        with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as client:
+            first, again = post(client, "on-sqlite"), post(client, "on-sqlite")
+            assert (first.status_code, again.status_code) == (201, 201)
+            assert again.json()["id"] == first.json()["id"]
+            assert again.headers["Idempotent-Replayed"] == "true"
+            assert post(client, "on-sqlite", {**BODY, "mode": "zip"}).status_code == 422
+            replayed = client.post(f"/v1/sweeps/{first.json()['id']}/replay")
+            assert replayed.status_code == 201, replayed.text
+            assert replayed.json()["source_sweep_id"] == first.json()["id"]
+            assert sweep_count(client) == 2
+            with app.state.session_factory() as session:
+                later = utc_now() + idempotency.KEY_TTL + timedelta(seconds=1)
+                assert idempotency.forget_expired(session, later) == 1
+    finally:
+        app.state.engine.dispose()
+
+
+def test_an_oversized_streamed_body_is_a_413_as_without_a_key(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"max_request_bytes": 1024}))
+    key = mint_key(app, f"small-{uuid4().hex[:8]}")
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"workflow": "demo-noise", "base": {"x": "'
+        yield b"y" * 4096
+        yield b'"}}'
+
+    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": fresh_key()}
+    try:
+        with TestClient(app, headers=headers) as client:
+            refused = client.post("/v1/sweeps", content=chunks())
+    finally:
+        app.state.engine.dispose()
+    assert refused.status_code == 413, refused.text
