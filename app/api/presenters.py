@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from app.api.schemas.sweeps import AxisRead, RunRead, SweepRead, SweepSummary
+from app.api.schemas.sweeps import AxisRead, RunRead, SweepEstimate, SweepRead, SweepSummary
 from app.db.models import Run, Sweep
 from app.domain.assignments import full_assignment
 from app.domain.contracts import JsonValue
@@ -42,8 +42,16 @@ def sweep_read(
         workflow_version=None if pinned is None else pinned[0],
         workflow_hash=None if pinned is None else pinned[1],
         requires=list(split_tags(sweep.required_tags or "")),
+        estimate=None if sweep.estimate is None else SweepEstimate.model_validate(sweep.estimate),
+        elapsed_s=_elapsed_s(sweep),
         source_sweep_id=sweep.source_sweep_id,
     )
+
+
+def _elapsed_s(sweep: Sweep) -> float | None:
+    if sweep.started_at is None or sweep.finished_at is None:
+        return None
+    return (sweep.finished_at - sweep.started_at).total_seconds()
 
 
 def run_read(run: Run, fixed: Mapping[str, JsonValue]) -> RunRead:

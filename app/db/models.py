@@ -174,6 +174,9 @@ class Sweep(Base):
     priority: Mapped[int] = mapped_column(
         sa.Integer(), default=DEFAULT_PRIORITY, server_default=str(DEFAULT_PRIORITY)
     )
+    # What it was expected to cost when submitted (`app.domain.estimates`), shown beside its
+    # actual elapsed time; NULL for sweeps stored before estimates.
+    estimate: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     # The sweep this one replays (`POST /v1/sweeps/{id}/replay`); NULL for a submission.
     source_sweep_id: Mapped[UUID | None] = mapped_column(
         sa.ForeignKey("sweeps.id", ondelete="SET NULL")
@@ -201,6 +204,8 @@ class ActiveSweep(Base):
 
 # Paging a team's sweeps newest first (ties by id) reads this index in order, no sort.
 sa.Index("ix_sweeps_team_id_created_at", Sweep.team_id, Sweep.created_at.desc(), Sweep.id.desc())
+# An estimate reads a workflow's latest sweeps (`app.stores.estimates`), newest first.
+sa.Index("ix_sweeps_workflow_created_at", Sweep.workflow, Sweep.created_at.desc())
 
 
 # Predicates of partial indexes (both backends support them).

@@ -62,6 +62,35 @@ def check_submission(session: Session, team_id: UUID, priority: int, runs: int) 
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Exceeded:
+    """A cap a submission would break: its name, the team's limit and what it would reach."""
+
+    quota: str
+    limit: int
+    value: int
+
+
+def exceeded_quotas(session: Session, team_id: UUID, priority: int, runs: int) -> list[Exceeded]:
+    """The caps `check_submission` would refuse this submission for, all of them and without
+    raising or waiting for the team's other submissions: a dry run reports them."""
+    team = teams.get_team(session, team_id)
+    if team is None:
+        return []
+    queued = 0 if team.max_queued is None else teams.queued_runs(session, team_id)
+    top = MAX_PRIORITY if team.max_priority is None else team.max_priority
+    checks = (
+        ("max_priority", top, priority),
+        ("max_runs_per_sweep", team.max_runs_per_sweep, runs),
+        ("max_queued", team.max_queued, queued + runs),
+    )
+    return [
+        Exceeded(quota, limit, value)
+        for quota, limit, value in checks
+        if limit is not None and value > limit
+    ]
+
+
 def standing(session: Session, team_id: UUID) -> Standing:
     team = teams.get_team(session, team_id)
     if team is None:

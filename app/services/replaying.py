@@ -21,6 +21,7 @@ from app.domain.tags import missing_everywhere, split_tags
 from app.services import workflows
 from app.services.sweeps import NewSweep, store_sweep
 from app.services.workflows import PinnedWorkflow
+from app.settings import InstanceConfig
 from app.stores import workflows as workflow_store
 
 
@@ -31,14 +32,15 @@ def replay_sweep(
     *,
     celery: Celery,
     object_info: Mapping[str, Any] | None,
-    pool_tags: Sequence[Sequence[str]] = (),
+    pool: Sequence[InstanceConfig] = (),
 ) -> Sweep:
     """Raises SweepRejected (422) for an override that is unknown, invalid or of a value the
-    source varies, and for a sweep no configured instance can serve any more."""
+    source varies, and for a sweep no instance of `pool` (the configured ones, which its
+    stored estimate also counts on) can serve any more."""
     pinned = _pinned(session, source)
     plan = override_fixed(pinned.workflow.contract, sweep_plan_from_record(source.plan), overrides)
     required = split_tags(source.required_tags or "")
-    missing = missing_everywhere(required, pool_tags)
+    missing = missing_everywhere(required, [instance.tags for instance in pool])
     if missing is not None:
         msg = f"no configured instance has the tags {'+'.join(missing)} this sweep requires"
         raise reject(("requires",), "no_instance_with_tags", msg, list(missing))
@@ -50,11 +52,11 @@ def replay_sweep(
         request=request,
         plan=plan,
         plan_record={**source.plan, "fixed": dict(plan.fixed), "templates": list(plan.templates)},
-        required_tags=tuple(required),
+        required=required,
         priority=source.priority,
         source_sweep_id=source.id,
     )
-    return store_sweep(session, new, celery=celery, object_info=object_info)
+    return store_sweep(session, new, celery=celery, object_info=object_info, pool=pool)
 
 
 def _pinned(session: Session, source: Sweep) -> PinnedWorkflow:

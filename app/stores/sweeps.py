@@ -31,11 +31,13 @@ def add_sweep(
     workflow_version_id: UUID | None = None,
     required_tags: str = "",
     priority: int = DEFAULT_PRIORITY,
+    estimate: Mapping[str, Any] | None = None,
     source_sweep_id: UUID | None = None,
 ) -> Sweep:
     sweep = Sweep(
         id=sweep_id,
         priority=priority,
+        estimate=None if estimate is None else dict(estimate),
         team_id=team_id,
         workflow=workflow,
         workflow_version_id=workflow_version_id,

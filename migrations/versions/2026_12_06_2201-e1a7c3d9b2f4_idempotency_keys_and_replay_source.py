@@ -1,7 +1,7 @@
 """Idempotency keys with the answers they replay, and the source a replayed sweep links to.
 
 Revision ID: e1a7c3d9b2f4
-Revises: d4f1a2b3c5e6
+Revises: e7a3c1d5b9f2
 Create Date: 2026-12-06 22:01:00.000000
 
 """
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision: str = "e1a7c3d9b2f4"
-down_revision: str | Sequence[str] | None = "d4f1a2b3c5e6"
+down_revision: str | Sequence[str] | None = "e7a3c1d5b9f2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

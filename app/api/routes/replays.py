@@ -60,7 +60,7 @@ def replay_sweep(
         (body or SweepReplay()).base,
         celery=celery,
         object_info=node_specs.current(),
-        pool_tags=[instance.tags for instance in settings.instances],
+        pool=settings.instances,
     )
     response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
     return sweep_read(sweep, {RunStatus.QUEUED: sweep.total}, _pinned(session, sweep))

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.domain.estimates import WorkUnit
 from app.domain.fair_share import DEFAULT_PRIORITY, MAX_PRIORITY
 from app.domain.states import RunStatus, SweepStatus
 from app.domain.tags import MAX_INSTANCE_TAGS, TAG_PATTERN
@@ -128,6 +129,59 @@ class SweepSummary(BaseModel):
     created_at: datetime
 
 
+class SpreadRead(BaseModel):
+    median: float
+    p90: float
+
+
+class SweepEstimate(BaseModel):
+    """What a sweep is expected to cost, from its runs and the workflow's history here."""
+
+    runs: int
+    steps: int | None = Field(
+        description="Sampler steps of all runs; null when no sampler's steps can be read."
+    )
+    megapixels: float | None = Field(
+        description="Width × height × batch of all runs' latents or images; null when the "
+        "size is set by another node."
+    )
+    work_unit: WorkUnit = Field(
+        description="What the rates are per: steps × megapixels where both are known."
+    )
+    model_loads: int = Field(
+        description="Model loads of the planned order on the instances as they are now."
+    )
+    history_runs: int = Field(description="Finished runs of this workflow the rates are from.")
+    seconds_per_unit: SpreadRead | None = Field(
+        description="Instance-busy seconds per unit of work in that history."
+    )
+    gpu_seconds: SpreadRead | None = Field(description="Those rates times this sweep's work.")
+    instances: int = Field(description="Instances that may run it (tags, not drained).")
+    makespan_s: float | None = Field(
+        description="Median GPU time spread over those instances: the sweep's own duration."
+    )
+    queue_ahead_runs: int = Field(description="Queued runs at its priority or higher.")
+    queue_wait_s: float | None = Field(description="Their time at this sweep's run time.")
+    finish_at: datetime | None = Field(description="When it would end if submitted then.")
+    reason: str | None = Field(description='Why times are null, e.g. "no history yet".')
+
+
+class QuotaExceeded(BaseModel):
+    quota: Literal["max_priority", "max_runs_per_sweep", "max_queued"]
+    limit: int
+    value: int = Field(description="What the submission would reach.")
+
+
+class SweepDryRun(SweepEstimate):
+    """`POST /v1/sweeps?dry_run=true`: validated like a submission, nothing stored or sent."""
+
+    dry_run: Literal[True] = True
+    workflow: str
+    exceeds: list[QuotaExceeded] = Field(
+        description="The team's caps a submission would be refused for now."
+    )
+
+
 class SweepRead(SweepSummary):
     counts: dict[RunStatus, int] = Field(description="Runs in each state.")
     progress: float = Field(
@@ -151,6 +205,12 @@ class SweepRead(SweepSummary):
     requires: list[str] = Field(
         default_factory=list,
         description="Instance tags its runs need: the workflow's and the request's.",
+    )
+    estimate: SweepEstimate | None = Field(
+        default=None, description="Its estimate at submission; null for older sweeps."
+    )
+    elapsed_s: float | None = Field(
+        default=None, description="finished_at - started_at, once it has ended."
     )
     source_sweep_id: UUID | None = Field(
         default=None,
