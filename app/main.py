@@ -13,7 +13,7 @@ from app.api.admission import Admission
 from app.api.broker_probe import BrokerProbe
 from app.api.deps import require_team
 from app.api.errors import Unauthorized, install_error_handlers, responses
-from app.api.idempotency import IdempotentRequests
+from app.api.idempotency import IdempotentRequests, document_idempotency_key
 from app.api.limits import BodySizeLimit
 from app.api.log_redaction import install_token_redaction
 from app.api.routes import (
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         session_factory=app.state.session_factory,
         auth_enabled=settings.auth_enabled,
     )
+    document_idempotency_key(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     # Outermost of ours: a refused request costs nothing, not even reading its body.
     app.add_middleware(

@@ -19,13 +19,14 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import sqlalchemy.exc
+from fastapi import FastAPI
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import DATABASE_RETRY_AFTER_S, json_safe
 from app.api.limits import BodyTooLarge
-from app.domain.idempotency import HEADER, answer_is_kept, request_fingerprint
+from app.domain.idempotency import HEADER, MAX_KEY_LENGTH, answer_is_kept, request_fingerprint
 from app.services import idempotency
 from app.services.idempotency import Claim, Claimed, Refused, Replay
 
@@ -35,6 +36,38 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REPLAYED_HEADER = (b"idempotent-replayed", b"true")
 _HEADER_NAME = HEADER.lower().encode()
 _DATABASE_ERRORS = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.TimeoutError)
+
+
+def document_idempotency_key(app: FastAPI) -> None:
+    """Lists the header on every operation the middleware covers in the OpenAPI document,
+    computed from the routes when the document is first built, as the middleware is."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for path, operations in schema.get("paths", {}).items():
+                for method, operation in operations.items():
+                    if path.startswith("/v1/") and method.upper() in STATE_CHANGING:
+                        operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+IDEMPOTENCY_PARAMETER: dict[str, Any] = {
+    "name": HEADER,
+    "in": "header",
+    "required": False,
+    "description": (
+        "Makes a retry safe: a repeat of this request with the same key within 24 hours gets "
+        "the first answer again (`Idempotent-Replayed: true`) and does nothing. Another "
+        "request under the key is a 422; while the first is still served, 409 with "
+        "`Retry-After`. Keys are per team."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+}
 
 
 class IdempotentRequests:

@@ -301,3 +301,17 @@ def test_an_oversized_streamed_body_is_a_413_as_without_a_key(settings: Settings
     finally:
         app.state.engine.dispose()
     assert refused.status_code == 413, refused.text
+
+
+def test_the_openapi_document_lists_the_header_where_it_works(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+
+    def takes_key(path: str, method: str) -> bool:
+        parameters = paths[path][method].get("parameters", [])
+        return any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in parameters)
+
+    assert takes_key("/v1/sweeps", "post")
+    assert takes_key("/v1/sweeps/{sweep_id}/replay", "post")
+    assert takes_key("/v1/wildcards/{name}", "put")
+    assert not takes_key("/v1/sweeps", "get")
+    assert not takes_key("/v1/sweeps/{sweep_id}", "get")
