@@ -54,6 +54,7 @@ def sweep_read(
         requires=list(split_tags(sweep.required_tags or "")),
         estimate=None if sweep.estimate is None else SweepEstimate.model_validate(sweep.estimate),
         elapsed_s=_elapsed_s(sweep),
+        source_sweep_id=sweep.source_sweep_id,
     )
 
 

@@ -177,6 +177,10 @@ class Sweep(Base):
     # What it was expected to cost when submitted (`app.domain.estimates`), shown beside its
     # actual elapsed time; NULL for sweeps stored before estimates.
     estimate: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # The sweep this one replays (`POST /v1/sweeps/{id}/replay`); NULL for a submission.
+    source_sweep_id: Mapped[UUID | None] = mapped_column(
+        sa.ForeignKey("sweeps.id", ondelete="SET NULL")
+    )
 
 
 class ActiveSweep(Base):
@@ -357,3 +361,29 @@ class WildcardList(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UtcDateTime(), default=utc_now, onupdate=utc_now, server_default=sa.func.now()
     )
+
+
+class IdempotencyKey(Base):
+    """A team's `Idempotency-Key` and the answer its request got, replayed for a repeat of
+    the same request within a day (`app.services.idempotency`).
+
+    The unique (team_id, key) is what makes two concurrent requests with one key do the
+    work once: each inserts its claim first, and only one insert can win.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (sa.UniqueConstraint("team_id", "key"),)
+
+    # Compare-and-set token of the claim: a request records its answer only on its own row.
+    id: Mapped[UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid4)
+    team_id: Mapped[UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(sa.String(255))
+    # sha256 hex of method, path and canonical body: a reused key with another body is refused.
+    request_hash: Mapped[str] = mapped_column(sa.String(64))
+    # Expired records (older than a day) are ignored and deleted by the reconciler.
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    # NULL while the first request is still being served (the key is "in use").
+    status_code: Mapped[int | None] = mapped_column(sa.Integer())
+    # [name, value] pairs exactly as sent, Location included.
+    response_headers: Mapped[list[list[str]] | None] = mapped_column(JSONType)
+    response_body: Mapped[bytes | None] = mapped_column(sa.LargeBinary())

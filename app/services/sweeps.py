@@ -67,23 +67,59 @@ def submit_sweep(
     refused rather than left queued forever. `pool`, the configured instances, is what its
     stored estimate counts on."""
     resolved = _resolve(session, team_id, body, max_runs, pool_tags)
-    plan, pinned = resolved.plan, resolved.pinned
-    quotas.check_submission(session, team_id, body.priority, count_runs(plan))
-    _preflight(resolved, object_info)
-    runs = ordered_runs(pinned.workflow, plan)
-    estimate = _estimate(session, resolved, runs, body.priority, pool)
+    new = NewSweep(
+        team_id=team_id,
+        pinned=resolved.pinned,
+        request=body.model_dump(mode="json", exclude_none=True),
+        plan=resolved.plan,
+        plan_record=_plan_record(resolved.plan, resolved.request),
+        required=resolved.required,
+        priority=body.priority,
+    )
+    return store_sweep(session, new, celery=celery, object_info=object_info, pool=pool)
+
+
+@dataclass(frozen=True)
+class NewSweep:
+    """A checked sweep ready to be stored: a submission's, or a replay's of its source."""
+
+    team_id: UUID
+    pinned: workflows.PinnedWorkflow
+    request: dict[str, Any]  # as shown and stored
+    plan: SweepPlan
+    plan_record: dict[str, Any]  # the plan as JSON, with what replaying it needs
+    required: tuple[str, ...]
+    priority: int
+    source_sweep_id: UUID | None = None
+
+
+def store_sweep(
+    session: Session,
+    new: NewSweep,
+    *,
+    celery: Celery,
+    object_info: Mapping[str, Any] | None,
+    pool: Sequence[InstanceConfig] = (),
+) -> Sweep:
+    """Check the team's caps and preflight, store sweep, runs and estimate in one
+    transaction, and send one start message after it commits."""
+    quotas.check_submission(session, new.team_id, new.priority, count_runs(new.plan))
+    _preflight(new.pinned, new.plan, object_info)
+    runs = ordered_runs(new.pinned.workflow, new.plan)
+    estimate = _estimate(session, new.pinned, new.plan, new.required, runs, new.priority, pool)
     sweep = sweep_store.add_sweep(
         session,
         sweep_id=uuid4(),
-        team_id=team_id,
-        workflow=pinned.workflow.name,
-        workflow_version_id=pinned.version_id,
-        request=body.model_dump(mode="json", exclude_none=True),
-        plan=_plan_record(plan, resolved.request),
-        total=count_runs(plan),
-        required_tags=join_tags(resolved.required),
-        priority=body.priority,
+        team_id=new.team_id,
+        workflow=new.pinned.workflow.name,
+        workflow_version_id=new.pinned.version_id,
+        request=new.request,
+        plan=new.plan_record,
+        total=count_runs(new.plan),
+        required_tags=join_tags(new.required),
+        priority=new.priority,
         estimate=estimating.estimate_read(estimate).model_dump(mode="json"),
+        source_sweep_id=new.source_sweep_id,
     )
     run_store.add_runs(session, sweep.id, runs)
     send_after_commit(session, celery, START_SWEEP, [str(sweep.id)])
@@ -104,9 +140,10 @@ def dry_run_sweep(
     bad input, the caps it would break as a list rather than a refusal, and its estimate."""
     pool_tags = [instance.tags for instance in pool]
     resolved = _resolve(session, team_id, body, max_runs, pool_tags)
-    _preflight(resolved, object_info)
-    runs = ordered_runs(resolved.pinned.workflow, resolved.plan)
-    estimate = _estimate(session, resolved, runs, body.priority, pool)
+    pinned, plan = resolved.pinned, resolved.plan
+    _preflight(pinned, plan, object_info)
+    runs = ordered_runs(pinned.workflow, plan)
+    estimate = _estimate(session, pinned, plan, resolved.required, runs, body.priority, pool)
     exceeded = quotas.exceeded_quotas(session, team_id, body.priority, len(runs))
     return SweepDryRun(
         **estimating.estimate_read(estimate).model_dump(),
@@ -135,29 +172,33 @@ def _resolve(
     return _Resolved(pinned, required, request, plan)
 
 
-def _preflight(resolved: _Resolved, object_info: Mapping[str, Any] | None) -> None:
+def _preflight(
+    pinned: workflows.PinnedWorkflow, plan: SweepPlan, object_info: Mapping[str, Any] | None
+) -> None:
     if object_info is None:
         return
-    workflow = resolved.pinned.workflow
-    problems = preflight_sweep(workflow.graph, workflow.contract, resolved.plan, object_info)
+    workflow = pinned.workflow
+    problems = preflight_sweep(workflow.graph, workflow.contract, plan, object_info)
     if problems:
         raise SweepRejected(problems)
 
 
 def _estimate(
     session: Session,
-    resolved: _Resolved,
+    pinned: workflows.PinnedWorkflow,
+    plan: SweepPlan,
+    required: tuple[str, ...],
     runs: Sequence[NewRun],
     priority: int,
     pool: Sequence[InstanceConfig],
 ) -> Estimate:
     return estimating.estimate_runs(
         session,
-        resolved.pinned.workflow,
-        resolved.pinned.version_id,
+        pinned.workflow,
+        pinned.version_id,
         runs,
-        resolved.plan.fixed,
-        required_tags=resolved.required,
+        plan.fixed,
+        required_tags=required,
         priority=priority,
         pool=pool,
         now=utc_now(),

@@ -32,6 +32,7 @@ def add_sweep(
     required_tags: str = "",
     priority: int = DEFAULT_PRIORITY,
     estimate: Mapping[str, Any] | None = None,
+    source_sweep_id: UUID | None = None,
 ) -> Sweep:
     sweep = Sweep(
         id=sweep_id,
@@ -44,6 +45,7 @@ def add_sweep(
         plan=dict(plan),
         total=total,
         required_tags=required_tags,
+        source_sweep_id=source_sweep_id,
     )
     session.add(sweep)
     # Flushed now so the runs' bulk insert, which bypasses the ORM, finds the parent row.

@@ -212,6 +212,10 @@ class SweepRead(SweepSummary):
     elapsed_s: float | None = Field(
         default=None, description="finished_at - started_at, once it has ended."
     )
+    source_sweep_id: UUID | None = Field(
+        default=None,
+        description="The sweep this one replays (`POST /v1/sweeps/{id}/replay`); null otherwise.",
+    )
 
 
 class RunRead(BaseModel):
