@@ -7,7 +7,6 @@ version has a UI-format source, a `workflow` chunk holding it with the run's val
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import mimetypes
 import time
@@ -37,6 +36,8 @@ _object_info: dict[str, tuple[float, dict[str, Any]]] = {}
 async def collect_outputs(
     rt: Runtime, client: ComfyClient, claim: Claim, entry: HistoryEntry
 ) -> list[NewOutput]:
+    """Called once the prompt is followed, when nothing else runs on the worker's loop: the
+    database reads and file rewrites here block it in place rather than hop to a thread."""
     # Previews ("temp") are ComfyUI's scratch files, not results.
     kept = [o for o in entry.outputs if o.type == "output"]
     workflow = await _ui_workflow(rt, client, claim) if kept else None
@@ -47,7 +48,7 @@ async def collect_outputs(
 
 async def _ui_workflow(rt: Runtime, client: ComfyClient, claim: Claim) -> dict[str, Any] | None:
     """The version's UI-format source with this run's values in its widgets, or None."""
-    pinned = await asyncio.to_thread(pinned_workflow, rt, claim.sweep_id)
+    pinned = pinned_workflow(rt, claim.sweep_id)
     if pinned.ui_graph is None:
         return None
     contract = pinned.workflow.contract
@@ -98,10 +99,8 @@ async def _collect_one(
             "assignment": dict(claim.assignment),
         }
         text = infotext(claim.assignment)
-        await asyncio.to_thread(
-            annotate_png, destination, parameters=text, comfy_sweep=record, workflow=workflow
-        )
-        size, sha256 = await asyncio.to_thread(hash_file, destination)
+        annotate_png(destination, parameters=text, comfy_sweep=record, workflow=workflow)
+        size, sha256 = hash_file(destination)
     return NewOutput(
         position=position,
         kind=_kind(mime, output),
