@@ -42,6 +42,8 @@ from app.comfy.rejections import rejection_error
 from app.comfy.stall import PromptStalled
 
 log = logging.getLogger(__name__)
+# A prompt's routine steps (submitted, finished, downloaded) log at DEBUG: the worker logs
+# each run's claim and outcome at INFO already, and each line is CPU spent on every run.
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 WS_MAX_MESSAGE_BYTES = 64 << 20  # `executed`/`execution_error` can carry large node outputs
@@ -143,7 +145,7 @@ class ComfyClient:
             raise ComfyError(rejection_error(rejected, graph))
         accepted = self._model(PromptAccepted, self._ok(response))
         await self._check_accepted(accepted, prompt_id, graph)
-        log.info(
+        log.debug(
             "comfy.submitted instance=%s prompt_id=%s number=%s nodes=%d",
             self._label,
             prompt_id,
@@ -277,7 +279,7 @@ class ComfyClient:
             )
             error = RunError(kind="timeout", message=message, details="stalled")
             raise ComfyError(error) from stalled
-        log.info(
+        log.debug(
             "comfy.finished instance=%s prompt_id=%s status=%s outputs=%d",
             self._label,
             prompt_id,
@@ -342,7 +344,7 @@ class ComfyClient:
                 downloaded = await save_body(response, destination, output.filename)
         except httpx.TransportError as ex:
             raise _transport(f"GET /view failed: {type(ex).__name__}", str(ex) or None) from ex
-        log.info(
+        log.debug(
             "comfy.downloaded instance=%s node=%s size=%d mime=%s",
             self._label,
             output.node_id,
