@@ -11,17 +11,18 @@ import logging
 import mimetypes
 import time
 from collections.abc import Mapping
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from app.comfy.client import ComfyClient
+from app.comfy.download import Rewrite
 from app.comfy.errors import ComfyError
 from app.comfy.protocol import HistoryEntry, OutputFile
 from app.domain.infotext import infotext
 from app.domain.patching import patch_graph
 from app.domain.ui_widgets import patch_ui_graph
-from app.media.png_metadata import annotate_png
-from app.media.storage import hash_file
+from app.media.png_metadata import annotate_png, write_annotated_png
+from app.media.storage import Digest, hash_file
 from app.stores.outputs import NewOutput
 from app.stores.runs import Claim
 from workers.runtime import Runtime
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 # Node specs change only when an instance installs nodes or models; widget order even less.
 OBJECT_INFO_TTL_S = 300.0
 _object_info: dict[str, tuple[float, dict[str, Any]]] = {}
+PNG = "image/png"
 
 
 async def collect_outputs(
@@ -90,15 +92,23 @@ async def _collect_one(
     suffix = PurePosixPath(output.filename).suffix.lower() or ".bin"
     destination = rt.storage.output_path(claim.sweep_id, claim.index, position, suffix)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    downloaded = await client.download(output, destination)
+    text = infotext(claim.assignment)
+    record = {
+        "sweep_id": str(claim.sweep_id),
+        "run_index": claim.index,
+        "assignment": dict(claim.assignment),
+    }
+
+    def annotated(body: bytes, path: Path) -> Digest:
+        return write_annotated_png(
+            body, path, parameters=text, comfy_sweep=record, workflow=workflow
+        )
+
+    # A PNG of usual size is annotated in memory and written once; a larger one is saved
+    # as it came, then rewritten.
+    downloaded = await client.download(output, destination, Rewrite(PNG, annotated))
     size, sha256, mime = downloaded.size, downloaded.sha256, downloaded.mime
-    if mime == "image/png":
-        record = {
-            "sweep_id": str(claim.sweep_id),
-            "run_index": claim.index,
-            "assignment": dict(claim.assignment),
-        }
-        text = infotext(claim.assignment)
+    if mime == PNG and not downloaded.rewritten:
         annotate_png(destination, parameters=text, comfy_sweep=record, workflow=workflow)
         size, sha256 = hash_file(destination)
     return NewOutput(

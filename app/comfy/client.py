@@ -26,7 +26,7 @@ from websockets.asyncio.client import connect
 from websockets.proxy import get_proxy
 from websockets.uri import parse_uri
 
-from app.comfy.download import Downloaded, save_body, view_params
+from app.comfy.download import Downloaded, Rewrite, save_body, view_params
 from app.comfy.errors import ComfyError, RunError
 from app.comfy.follow import UNREACHABLE_GIVE_UP_S, EventCallback, PromptFollower, Socket
 from app.comfy.protocol import (
@@ -335,13 +335,16 @@ class ComfyClient:
 
     # --- files and instance ----------------------------------------------------------------
 
-    async def download(self, output: OutputFile, destination: Path) -> Downloaded:
-        """Stream one output file from `/view` into `destination`, hashing it on the way."""
+    async def download(
+        self, output: OutputFile, destination: Path, rewrite: Rewrite | None = None
+    ) -> Downloaded:
+        """Stream one output file from `/view` into `destination`, hashing it on the way; a
+        small one of `rewrite`'s mime type is written by it instead (download.py)."""
         params = view_params(output)
         try:
             async with self._http.stream("GET", "view", params=params) as response:
                 self._check_view(response, output)
-                downloaded = await save_body(response, destination, output.filename)
+                downloaded = await save_body(response, destination, output.filename, rewrite)
         except httpx.TransportError as ex:
             raise _transport(f"GET /view failed: {type(ex).__name__}", str(ex) or None) from ex
         log.debug(
