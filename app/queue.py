@@ -73,6 +73,15 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
+def marks_redeliveries(broker: str) -> bool:
+    """Whether the broker flags a message it delivers again: kombu's Redis transport sets
+    `delivery_info["redelivered"]` whenever it restores one (a lost worker's rejected task, an
+    unacked one past the visibility timeout, a shutdown's hand-back; tests/unit/
+    test_redelivery_flag.py holds it to that). Other transports may leave it unset, so only
+    Redis's word that a message is a first delivery is taken."""
+    return broker.startswith(("redis://", "rediss://"))
+
+
 def send_after_commit(
     session: Session, celery: Celery, name: str, args: Sequence[object], countdown: float = 0
 ) -> None:

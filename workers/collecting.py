@@ -7,22 +7,22 @@ version has a UI-format source, a `workflow` chunk holding it with the run's val
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import mimetypes
 import time
 from collections.abc import Mapping
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from app.comfy.client import ComfyClient
+from app.comfy.download import Rewrite
 from app.comfy.errors import ComfyError
 from app.comfy.protocol import HistoryEntry, OutputFile
 from app.domain.infotext import infotext
 from app.domain.patching import patch_graph
 from app.domain.ui_widgets import patch_ui_graph
-from app.media.png_metadata import annotate_png
-from app.media.storage import hash_file
+from app.media.png_metadata import annotate_png, write_annotated_png
+from app.media.storage import Digest, hash_file
 from app.stores.outputs import NewOutput
 from app.stores.runs import Claim
 from workers.runtime import Runtime
@@ -32,11 +32,14 @@ log = logging.getLogger(__name__)
 # Node specs change only when an instance installs nodes or models; widget order even less.
 OBJECT_INFO_TTL_S = 300.0
 _object_info: dict[str, tuple[float, dict[str, Any]]] = {}
+PNG = "image/png"
 
 
 async def collect_outputs(
     rt: Runtime, client: ComfyClient, claim: Claim, entry: HistoryEntry
 ) -> list[NewOutput]:
+    """Called once the prompt is followed, when nothing else runs on the worker's loop: the
+    database reads and file rewrites here block it in place rather than hop to a thread."""
     # Previews ("temp") are ComfyUI's scratch files, not results.
     kept = [o for o in entry.outputs if o.type == "output"]
     workflow = await _ui_workflow(rt, client, claim) if kept else None
@@ -47,7 +50,7 @@ async def collect_outputs(
 
 async def _ui_workflow(rt: Runtime, client: ComfyClient, claim: Claim) -> dict[str, Any] | None:
     """The version's UI-format source with this run's values in its widgets, or None."""
-    pinned = await asyncio.to_thread(pinned_workflow, rt, claim.sweep_id)
+    pinned = pinned_workflow(rt, claim.sweep_id)
     if pinned.ui_graph is None:
         return None
     contract = pinned.workflow.contract
@@ -89,19 +92,25 @@ async def _collect_one(
     suffix = PurePosixPath(output.filename).suffix.lower() or ".bin"
     destination = rt.storage.output_path(claim.sweep_id, claim.index, position, suffix)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    downloaded = await client.download(output, destination)
-    size, sha256, mime = downloaded.size, downloaded.sha256, downloaded.mime
-    if mime == "image/png":
-        record = {
-            "sweep_id": str(claim.sweep_id),
-            "run_index": claim.index,
-            "assignment": dict(claim.assignment),
-        }
-        text = infotext(claim.assignment)
-        await asyncio.to_thread(
-            annotate_png, destination, parameters=text, comfy_sweep=record, workflow=workflow
+    text = infotext(claim.assignment)
+    record = {
+        "sweep_id": str(claim.sweep_id),
+        "run_index": claim.index,
+        "assignment": dict(claim.assignment),
+    }
+
+    def annotated(body: bytes, path: Path) -> Digest:
+        return write_annotated_png(
+            body, path, parameters=text, comfy_sweep=record, workflow=workflow
         )
-        size, sha256 = await asyncio.to_thread(hash_file, destination)
+
+    # A PNG of usual size is annotated in memory and written once; a larger one is saved
+    # as it came, then rewritten.
+    downloaded = await client.download(output, destination, Rewrite(PNG, annotated))
+    size, sha256, mime = downloaded.size, downloaded.sha256, downloaded.mime
+    if mime == PNG and not downloaded.rewritten:
+        annotate_png(destination, parameters=text, comfy_sweep=record, workflow=workflow)
+        size, sha256 = hash_file(destination)
     return NewOutput(
         position=position,
         kind=_kind(mime, output),

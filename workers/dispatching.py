@@ -80,11 +80,15 @@ class Work:
     resumed: bool  # the run was already this message's: it came back after its worker died
 
 
-def take_work(rt: Runtime, task_id: str, freed: FreedSlot | None = None) -> Work | None:
+def take_work(
+    rt: Runtime, task_id: str, freed: FreedSlot | None = None, maybe_held: bool = True
+) -> Work | None:
     """The run this task's message already holds, else the best queued run for the emptiest
-    healthy instance's free slot (the `freed` one's first); None when there is nothing to do."""
+    healthy instance's free slot (the `freed` one's first); None when there is nothing to do.
+    Without `maybe_held` (the broker says the message is a first delivery), no held run is
+    looked for."""
     with rt.sessions() as session:
-        held = runs.claimed_by(session, task_id)
+        held = runs.claimed_by(session, task_id) if maybe_held else None
         if held is not None:
             work: Work | None = Work(held, resumed=True)
         else:

@@ -109,7 +109,9 @@ async def _drive(
                 stall_after=stall,
             )
         entry = await _with_heartbeat(rt, client, claim, task_id, following)
-        await asyncio.to_thread(_free_slot, rt, claim)
+        # From here on this coroutine is all the loop runs (the heartbeat stopped with the
+        # follow): blocking calls are made in place, as a thread hop would only add CPU.
+        _free_slot(rt, claim)
         if entry.error is not None:
             # A retry of the run (`POST .../retry`) resubmits under the same prompt id: it
             # must not find this entry on the instance and take it for its own result.
@@ -117,7 +119,7 @@ async def _drive(
             return Failed(entry.error)
         files = await collecting.collect_outputs(rt, client, claim, entry)
         # Before the run is recorded: the last one's record may start the finalizer.
-        await asyncio.to_thread(tiling.write_run_tile, rt, claim, files)
+        tiling.write_run_tile(rt, claim, files)
         await rt.comfy.forget(claim.instance, prompt_id)
         return Succeeded(files)
     except ComfyError as failure:

@@ -8,12 +8,21 @@ from uuid import UUID
 
 from celery import Celery
 
-from app.queue import CANCEL_PROMPTS, FINALIZE_SWEEP, RESUME_RUN, START_SWEEP, WORK
+from app.queue import (
+    CANCEL_PROMPTS,
+    FINALIZE_SWEEP,
+    RESUME_RUN,
+    START_SWEEP,
+    WORK,
+    marks_redeliveries,
+)
 from workers import cancelling, dispatching, execution, finalization
 from workers.runtime import current_runtime
 
 
 def register_tasks(app: Celery) -> None:
+    flags_redeliveries = marks_redeliveries(str(app.conf.broker_url))
+
     @app.task(name=START_SWEEP)
     def start_sweep(sweep_id: str) -> None:
         dispatching.start_sweep(current_runtime(), UUID(sweep_id))
@@ -32,7 +41,10 @@ def register_tasks(app: Celery) -> None:
         freed = None
         if freed_run is not None and freed_attempt is not None and freed_instance is not None:
             freed = dispatching.FreedSlot(UUID(freed_run), freed_attempt, freed_instance)
-        if (work := dispatching.take_work(rt, task_id, freed)) is not None:
+        # A first delivery holds no run yet: only a message delivered again is looked up.
+        redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+        maybe_held = redelivered or not flags_redeliveries
+        if (work := dispatching.take_work(rt, task_id, freed, maybe_held)) is not None:
             execution.execute(rt, work.claim, task_id, resumed=work.resumed)
 
     @app.task(name=RESUME_RUN, bind=True)

@@ -3,6 +3,8 @@
 Videos run to hundreds of MB, so the body is never held in memory, and a reader never sees a
 half-written file: bytes go to a hidden temp file beside the destination, are fsynced, and only
 then replace it (`os.replace`), so a crash leaves either the old file or the whole new one.
+A small body the caller would rewrite at once (a PNG it annotates) is the exception: it is
+handed over in memory, and the caller's `Rewrite` writes the file, just as atomically.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import mimetypes
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +26,10 @@ from app.comfy.protocol import OutputFile
 CHUNK_BYTES = 1 << 20
 VIEW_TYPES = frozenset({"output", "temp", "input"})  # the folders ComfyUI's /view serves
 GENERIC_MIME = "application/octet-stream"
+# Above this a body is streamed to disk even when the caller would rewrite it: creating,
+# syncing and reading back a file that is replaced at once costs a worker more CPU than
+# the rest of a small image's handling.
+REWRITE_IN_MEMORY_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,17 @@ class Downloaded:
     size: int
     sha256: str
     mime: str
+    rewritten: bool = False  # written by the caller's `Rewrite`, in its final form
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """What the caller does with a body of `mime` (at most REWRITE_IN_MEMORY_BYTES, as its
+    Content-Length says): `write(body, destination)` writes the file atomically in its final
+    form and returns its size and sha256 as written."""
+
+    mime: str
+    write: Callable[[bytes, Path], tuple[int, str]]
 
 
 def view_params(output: OutputFile) -> dict[str, str]:
@@ -48,8 +66,17 @@ def view_params(output: OutputFile) -> dict[str, str]:
     return {"filename": name, "subfolder": subfolder, "type": output.type}
 
 
-async def save_body(response: httpx.Response, destination: Path, filename: str) -> Downloaded:
-    """Stream `response` into `destination`; the temp file is removed on any failure."""
+async def save_body(
+    response: httpx.Response, destination: Path, filename: str, rewrite: Rewrite | None = None
+) -> Downloaded:
+    """Stream `response` into `destination`; the temp file is removed on any failure. A small
+    body of the mime type `rewrite` names goes to it instead."""
+    mime = mime_of(response, filename)
+    if rewrite is not None and mime == rewrite.mime and _fits_in_memory(response):
+        body = await response.aread()
+        _check_length(response, len(body))
+        size, sha256 = rewrite.write(body, destination)
+        return Downloaded(size=size, sha256=sha256, mime=mime, rewritten=True)
     destination.parent.mkdir(parents=True, exist_ok=True)
     temp = destination.with_name(f".{destination.name}.{secrets.token_hex(6)}.part")
     try:
@@ -59,7 +86,13 @@ async def save_body(response: httpx.Response, destination: Path, filename: str) 
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    return Downloaded(size=size, sha256=sha256, mime=mime_of(response, filename))
+    return Downloaded(size=size, sha256=sha256, mime=mime)
+
+
+def _fits_in_memory(response: httpx.Response) -> bool:
+    length = response.headers.get("Content-Length", "")
+    encoded = response.headers.get("Content-Encoding", "identity") != "identity"
+    return length.isdigit() and not encoded and int(length) <= REWRITE_IN_MEMORY_BYTES
 
 
 async def _write(response: httpx.Response, temp: Path) -> tuple[int, str]:

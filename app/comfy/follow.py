@@ -11,7 +11,8 @@ time, a prompt that makes no progress that long (stall.py) ends the follow with 
 
 A new prompt is best submitted by the follower itself, once its socket is registered (ComfyUI
 greets a registered socket with `status`): then no event of the prompt can have been missed,
-and the look-up after connecting, two requests per prompt, is not needed.
+and the look-up after connecting, two requests per prompt, is not needed. Nor, when such a
+socket sees the prompt succeed, is the history read at its end (witness.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from app.comfy.protocol import (
     prompt_id_of,
 )
 from app.comfy.stall import PromptStalled, StallWatch
+from app.comfy.witness import Witness
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +121,7 @@ class PromptFollower:
                 if self._submit is not None:
                     await self._greeted(socket)
                     await self._submit_once()
-                    return await self._listen(socket)
+                    return await self._listen(socket, Witness(self._prompt_id))
                 entry = await self._check()  # it may have finished before we connected
                 return entry if entry is not None else await self._listen(socket)
         except SOCKET_ERRORS as ex:
@@ -132,12 +134,17 @@ class PromptFollower:
             )
             return None
 
-    async def _listen(self, socket: Socket) -> HistoryEntry:
+    async def _listen(self, socket: Socket, witness: Witness | None = None) -> HistoryEntry:
+        """Until the prompt's history entry, or with a `witness` (the socket listened since
+        before the submission) what it saw, if it saw the prompt succeed."""
         loop = asyncio.get_running_loop()
         recheck_s = self._poll_interval * RECHECK_POLLS
         next_check = loop.time() + recheck_s
         while True:
-            finished = await self._receive(socket, next_check - loop.time())
+            finished = await self._receive(socket, next_check - loop.time(), witness)
+            seen = witness.entry() if finished and witness is not None else None
+            if seen is not None:
+                return seen
             if finished or loop.time() >= next_check:
                 entry = await self._check(judge=True)
                 if entry is not None:
@@ -151,7 +158,7 @@ class PromptFollower:
             while not isinstance(parse_ws_message(await socket.recv()), StatusMessage):
                 pass
 
-    async def _receive(self, socket: Socket, timeout: float) -> bool:
+    async def _receive(self, socket: Socket, timeout: float, witness: Witness | None) -> bool:
         """Handle at most one frame; True when it says our prompt finished."""
         try:
             # asyncio.timeout, not wait_for: no task is made for each of a prompt's frames.
@@ -162,6 +169,8 @@ class PromptFollower:
         if self._on_event is None:
             if isinstance(frame, bytes) or self._prompt_id in frame:
                 self._progressed()
+            if witness is not None:
+                witness.see_frame(frame)
             return is_finish_signal(frame, self._prompt_id)
         message = parse_ws_message(frame)
         if isinstance(frame, bytes):
@@ -169,6 +178,8 @@ class PromptFollower:
         if message is None or prompt_id_of(message) != self._prompt_id:
             return False
         self._progressed()
+        if witness is not None:
+            witness.see(message)
         self._emit(message)
         return isinstance(message, ExecutingMessage) and message.data.node is None
 

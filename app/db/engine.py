@@ -25,9 +25,8 @@ def make_engine(database_url: str, limits: PoolLimits | None = None) -> Engine:
     url = sa.make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return _make_sqlite_engine(url)
-    # pre_ping: a worker idle for hours must not fail its first query on a dropped connection.
     if limits is None:
-        return sa.create_engine(url, pool_pre_ping=True)
+        return _with_idle_ping(sa.create_engine(url))
     # No overflow: the size is the concurrency, so a wait means something holds connections
     # it should not, and a short timeout turns that into an answer instead of a pile-up.
     # connect_timeout: a database host that drops packets fails as fast as one that refuses.
@@ -38,19 +37,26 @@ def make_engine(database_url: str, limits: PoolLimits | None = None) -> Engine:
         pool_timeout=limits.timeout_s,
         connect_args={"connect_timeout": max(1, ceil(limits.timeout_s))},
     )
+    return _with_idle_ping(engine)
+
+
+# Pools ping only connections that sat idle this long, so a worker idle for hours does not
+# fail its first query on a connection the database dropped meanwhile. pool_pre_ping's round
+# trip on every checkout was one of the five a status read made, and one of a worker's ~15
+# statements per run; a connection back from a transaction milliseconds ago is as alive as a
+# ping would show. One that a restarted database dropped meanwhile fails its query and
+# SQLAlchemy discards the pool's connections: the API answers that request 503, a worker's
+# task fails, and its run comes back as any failed task's does (the reconciler's re-sent
+# hints, the lapsed lease's takeover).
+IDLE_PING_S = 10.0
+_CHECKED_IN_AT = "comfy_sweep_checked_in_at"
+
+
+def _with_idle_ping(engine: Engine) -> Engine:
     sa.event.listen(engine, "connect", _note_checkin)  # a new connection needs no ping
     sa.event.listen(engine, "checkin", _note_checkin)
     sa.event.listen(engine, "checkout", _ping_if_idle)
     return engine
-
-
-# A pool that serves requests (the API's) pings only connections that sat idle this long:
-# pool_pre_ping's round trip on every checkout was one of the five a status read made, and a
-# connection back from a request milliseconds ago is as alive as a ping would show. One that
-# a restarted database dropped meanwhile fails its query; SQLAlchemy then discards the pool's
-# connections, and that request gets the database 503.
-IDLE_PING_S = 10.0
-_CHECKED_IN_AT = "comfy_sweep_checked_in_at"
 
 
 def _note_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:

@@ -14,14 +14,15 @@ touch a file that is not a PNG.
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
-from app.media.storage import BLOCK_SIZE, atomic_file
+from app.media.storage import BLOCK_SIZE, Digest, HashingWriter, atomic_file
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PARAMETERS_KEY = "parameters"
@@ -31,6 +32,10 @@ _OWN_KEYWORDS = frozenset({PARAMETERS_KEY.encode(), COMFY_SWEEP_KEY.encode()})
 _TEXT_TYPES = frozenset({b"tEXt", b"zTXt", b"iTXt"})
 _HEADER = struct.Struct(">I4s")  # chunk data length, chunk type
 _MAX_CHUNK = 2**31 - 1  # PNG's own limit on a chunk's length
+
+
+class _Sink(Protocol):
+    def write(self, data: bytes, /) -> int: ...
 
 
 class MalformedPng(ValueError):
@@ -47,21 +52,51 @@ def annotate_png(
     """Rewrite `path` in place with `parameters` and `comfy_sweep` text chunks, and a
     `workflow` chunk when given; a file that is not a PNG is left untouched. The rewrite is
     atomic (temporary file, then rename)."""
-    # default=str: ids and other non-JSON scalars become their usual text form.
-    sweep_json = json.dumps(comfy_sweep, ensure_ascii=False, sort_keys=True, default=str)
-    new_chunks = text_chunk(PARAMETERS_KEY, parameters) + text_chunk(COMFY_SWEEP_KEY, sweep_json)
-    replaced = _OWN_KEYWORDS
-    if workflow is not None:
-        # Compact, like the frontend's own JSON.stringify: the chunk can be large.
-        workflow_json = json.dumps(workflow, ensure_ascii=False, separators=(",", ":"))
-        new_chunks += text_chunk(WORKFLOW_KEY, workflow_json)
-        replaced = _OWN_KEYWORDS | {WORKFLOW_KEY.encode()}
+    new_chunks, replaced = _annotation(parameters, comfy_sweep, workflow)
     with path.open("rb") as source:
         if source.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
             return
         with atomic_file(path) as target:
             target.write(PNG_SIGNATURE)
             _copy_chunks(source, target, new_chunks, replaced)
+
+
+def write_annotated_png(
+    body: bytes,
+    path: Path,
+    *,
+    parameters: str,
+    comfy_sweep: Mapping[str, Any],
+    workflow: Mapping[str, Any] | None = None,
+) -> Digest:
+    """Write `body`, a file still in memory, to `path` as `annotate_png` would leave it had
+    it been written first (a body that is not a PNG unchanged), atomically; its size and
+    sha256 as written. One file written and synced, none read back."""
+    with atomic_file(path) as file:
+        target = HashingWriter(file)
+        if not body.startswith(PNG_SIGNATURE):
+            target.write(body)
+            return target.digest
+        new_chunks, replaced = _annotation(parameters, comfy_sweep, workflow)
+        source = io.BytesIO(body)
+        target.write(source.read(len(PNG_SIGNATURE)))
+        _copy_chunks(source, target, new_chunks, replaced)
+    return target.digest
+
+
+def _annotation(
+    parameters: str, comfy_sweep: Mapping[str, Any], workflow: Mapping[str, Any] | None
+) -> tuple[bytes, frozenset[bytes]]:
+    """Our text chunks, and the keywords of the chunks they replace."""
+    # default=str: ids and other non-JSON scalars become their usual text form.
+    sweep_json = json.dumps(comfy_sweep, ensure_ascii=False, sort_keys=True, default=str)
+    new_chunks = text_chunk(PARAMETERS_KEY, parameters) + text_chunk(COMFY_SWEEP_KEY, sweep_json)
+    if workflow is None:
+        return new_chunks, _OWN_KEYWORDS
+    # Compact, like the frontend's own JSON.stringify: the chunk can be large.
+    workflow_json = json.dumps(workflow, ensure_ascii=False, separators=(",", ":"))
+    new_chunks += text_chunk(WORKFLOW_KEY, workflow_json)
+    return new_chunks, _OWN_KEYWORDS | {WORKFLOW_KEY.encode()}
 
 
 def text_chunk(keyword: str, text: str) -> bytes:
@@ -81,7 +116,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def _copy_chunks(
-    source: BinaryIO, target: BinaryIO, new_chunks: bytes, replaced: frozenset[bytes]
+    source: BinaryIO, target: _Sink, new_chunks: bytes, replaced: frozenset[bytes]
 ) -> None:
     inserted = False
     while True:
@@ -101,7 +136,7 @@ def _copy_chunks(
 
 def _copy_chunk(
     source: BinaryIO,
-    target: BinaryIO,
+    target: _Sink,
     header: bytes,
     kind: bytes,
     length: int,

@@ -147,7 +147,12 @@ def replace_plan(
 def start_finalizing_if_drained(session: Session, sweep_id: UUID) -> bool:
     """running → finalizing once no run is queued or running, judged by the counters in the
     same UPDATE: called in the transaction that ended a run, after `move_counts` locked the
-    sweep row, so exactly one ending run (or the reconciler) wins and sends the finalizer."""
+    sweep row, so exactly one ending run (or the reconciler) wins and sends the finalizer.
+    When that `move_counts` left runs queued or running, the UPDATE would match nothing
+    and is not sent: every run's record but the last saves a round trip."""
+    left = _runs_left(session, sweep_id)
+    if left is not None and left > 0:
+        return False
     result = session.execute(_FINALIZE_IF_DRAINED, {"sweep_id": sweep_id})
     moved = cast(sa.CursorResult[Any], result).rowcount == 1
     if moved:
@@ -179,8 +184,32 @@ def move_counts(session: Session, sweep_id: UUID, deltas: Mapping[RunStatus, int
     if counts is None:
         return
     _keep_loaded_in_step(session, sweep_id, counts._asdict())
+    _note_runs_left(session, sweep_id, counts.queued_count + counts.running_count)
     if queued_delta:
         active_sweeps.follow_queued(session, sweep_id, counts.queued_count, added=queued_delta > 0)
+
+
+# What the transaction's last `move_counts` left queued and running of a sweep, read from
+# its UPDATE, which holds the sweep row's lock until the transaction ends: no other
+# transaction can change those counters meanwhile, and in this one only `move_counts` does.
+_RUNS_LEFT = "comfy_sweep_runs_left"
+
+
+def _note_runs_left(session: Session, sweep_id: UUID, left: int) -> None:
+    session.info[_RUNS_LEFT] = (_current_transaction(session), sweep_id, left)
+
+
+def _runs_left(session: Session, sweep_id: UUID) -> int | None:
+    """None unless `move_counts` moved this sweep's counters in the current transaction."""
+    noted = session.info.get(_RUNS_LEFT)
+    if noted is None or noted[0] is not _current_transaction(session) or noted[1] != sweep_id:
+        return None
+    return int(noted[2])
+
+
+def _current_transaction(session: Session) -> object:
+    # A savepoint rolled back may have undone the move: only the innermost one counts.
+    return session.get_nested_transaction() or session.get_transaction()
 
 
 _sweeps = cast(sa.Table, Sweep.__table__)
@@ -208,11 +237,13 @@ def _count_update(columns: tuple[str, ...]) -> sa.Update:
     # updated_at stays: it dates the sweep's own changes, which the reconciler's stall
     # checks go by, and a run moving is not one.
     changes["updated_at"] = _sweeps.c.updated_at
+    # The queued and running counters always: `start_finalizing_if_drained` reads them.
+    returned = dict.fromkeys((*columns, "queued_count", "running_count"))
     return (
         sa.update(_sweeps)
         .where(_sweeps.c.id == sa.bindparam("sweep_id"))
         .values(changes)
-        .returning(*(_sweeps.c[column] for column in columns))
+        .returning(*(_sweeps.c[column] for column in returned))
     )
 
 

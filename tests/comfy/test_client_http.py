@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from app.comfy.client import ComfyClient
+from app.comfy.download import Rewrite
 from app.comfy.errors import ComfyError
 from app.comfy.protocol import OutputFile
 from tests.comfy.fakes import FakeComfy, body_of, capture, captured_response
@@ -128,6 +129,57 @@ async def test_a_download_streams_hashes_and_names_the_type(tmp_path: Path) -> N
         "type": "output",
     }
     assert os.listdir(destination.parent) == ["out.png"]  # no temp file left behind
+
+
+def keeping(seen: list[bytes]) -> Rewrite:
+    """A rewrite of PNGs that writes each body reversed, so a test can tell who wrote it."""
+
+    def write(body: bytes, path: Path) -> tuple[int, str]:
+        seen.append(body)
+        path.write_bytes(body[::-1])
+        return len(body), "rewritten"
+
+    return Rewrite("image/png", write)
+
+
+async def test_a_small_body_to_rewrite_is_handed_over_in_memory(tmp_path: Path) -> None:
+    headers = {"Content-Type": "image/png", "Content-Length": str(len(PNG))}
+    comfy, _ = view_server(httpx.Response(200, headers=headers, content=PNG))
+    seen: list[bytes] = []
+    destination = tmp_path / "out.png"
+    async with comfy.client() as client:
+        downloaded = await client.download(IMAGE, destination, keeping(seen))
+    assert seen == [PNG]
+    assert destination.read_bytes() == PNG[::-1]
+    assert (downloaded.size, downloaded.sha256, downloaded.rewritten) == (
+        len(PNG),
+        "rewritten",
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Type": "image/png", "Content-Length": "4"},  # over the limit set below
+        {"Content-Type": "image/png"},  # a length unknown up front may be any
+        {"Content-Type": "image/webp", "Content-Length": "4"},  # not the rewrite's type
+    ],
+)
+async def test_other_bodies_are_streamed_to_disk_despite_a_rewrite(
+    tmp_path: Path, headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.comfy.download.REWRITE_IN_MEMORY_BYTES", 3)
+    body = b"\x89PNG"
+    response = httpx.Response(200, headers=headers, stream=httpx.ByteStream(body))
+    comfy, _ = view_server(response)
+    seen: list[bytes] = []
+    destination = tmp_path / "out.png"
+    async with comfy.client() as client:
+        downloaded = await client.download(IMAGE, destination, keeping(seen))
+    assert seen == []
+    assert not downloaded.rewritten
+    assert downloaded.sha256 == hashlib.sha256(body).hexdigest()
 
 
 async def test_a_large_body_arrives_in_chunks(tmp_path: Path) -> None:

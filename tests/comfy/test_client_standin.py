@@ -100,6 +100,14 @@ async def test_the_demo_graph_runs_and_its_png_keeps_the_graph(
     assert json.loads(chunks["workflow"]) == WORKFLOW
 
 
+async def test_the_socket_is_opened_without_compression(standin: Standin) -> None:
+    # The stand-in accepts permessage-deflate, as ComfyUI does: only our offer decides.
+    async with ComfyClient(standin.base_url) as client, client.open_socket(new_id()) as socket:
+        response = getattr(socket, "response", None)
+        assert response is not None
+        assert "Sec-WebSocket-Extensions" not in response.headers
+
+
 async def test_wait_polls_the_history_when_the_socket_cannot_connect(
     standin: Standin, demo_graph: dict[str, Any]
 ) -> None:

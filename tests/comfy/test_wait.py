@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from app.comfy.errors import ComfyError
-from app.comfy.protocol import ExecutingMessage, StatusMessage, WsMessage
+from app.comfy.protocol import ExecutingMessage, StatusMessage, WsMessage, parse_history
 from tests.comfy.fakes import (
     FakeComfy,
     ScriptedSocket,
@@ -251,8 +251,51 @@ async def test_a_new_prompt_is_submitted_once_its_socket_is_greeted_then_read_on
         )
     assert entry.status_str == "success"
     assert submissions == [1]  # after the greeting `status`, before any other frame
-    assert history_reads(comfy) == 1  # only the final word: nothing to look up first
+    # The socket saw every event of the prompt, its success and outputs included: neither a
+    # look-up first nor the history entry at the end is read.
+    assert history_reads(comfy) == 0
     assert comfy.sent("GET", "/queue") == []
+    assert entry == parse_history(OK_ID, capture("get_history_ok"))
+
+
+async def test_a_socket_that_saw_all_of_a_cached_prompt_has_its_output_too() -> None:
+    cached_id = "7406cc1f-a455-4b02-9a93-c959874872b2"  # the prompt of ws_run_all_cached
+    comfy = FakeComfy()
+    comfy.on("GET", f"/history/{cached_id}", httpx.Response(500))  # never needed
+    socket = ScriptedSocket(frames_of("ws_run_all_cached"))
+    accepting(comfy, socket)
+    async with comfy.client(serving(socket)) as client:
+        entry = await client.submit_and_wait(
+            GRAPH, prompt_id=cached_id, client_id=CLIENT_ID, poll_interval=60.0
+        )
+    assert [(f.node_id, f.filename, f.type) for f in entry.outputs] == [
+        ("3", "sweep_probe_00001_.png", "output")
+    ]
+    assert comfy.sent("GET", f"/history/{cached_id}") == []
+
+
+async def test_a_prompt_its_socket_did_not_see_succeed_is_judged_by_its_history() -> None:
+    frames = [f for f in frames_of("ws_run_fresh") if '"execution_success"' not in f]
+    comfy = comfy_with(capture("get_history_ok"))
+    socket = ScriptedSocket(frames)
+    accepting(comfy, socket)
+    async with comfy.client(serving(socket)) as client:
+        entry = await client.submit_and_wait(
+            GRAPH, prompt_id=OK_ID, client_id=CLIENT_ID, poll_interval=60.0
+        )
+    assert entry == parse_history(OK_ID, capture("get_history_ok"))
+    assert history_reads(comfy) == 1
+
+
+async def test_a_socket_opened_after_the_submission_leaves_the_result_to_the_history() -> None:
+    # `wait` follows a prompt submitted earlier: its socket may have missed its `executed`.
+    frames = [f for f in frames_of("ws_run_fresh") if '"executed"' not in f]
+    comfy = comfy_with(UNFINISHED, capture("get_history_ok"))
+    socket = ScriptedSocket(frames)
+    async with comfy.client(serving(socket)) as client:
+        entry = await client.wait(OK_ID, client_id=CLIENT_ID, poll_interval=60.0)
+    assert [f.filename for f in entry.outputs] == ["sweep_probe_00001_.png"]
+    assert history_reads(comfy) == 2
 
 
 async def test_without_a_socket_the_prompt_is_submitted_anyway_and_polled() -> None:

@@ -136,6 +136,20 @@ def test_a_message_that_already_holds_a_run_gets_that_run_back(runtime: Runtime)
     assert again.claim.attempt == first.claim.attempt  # resumed, not a new attempt
 
 
+def test_a_first_delivery_is_not_looked_up_as_holding_a_run(runtime: Runtime) -> None:
+    """The broker flags a message it delivers again; one it does not holds nothing yet."""
+    free_all_slots(runtime)
+    start_sweep_of(runtime, 5)
+    first = take_work(runtime, "task-once")
+    assert first is not None
+
+    other = take_work(runtime, "task-once", maybe_held=False)
+
+    assert other is not None
+    assert not other.resumed
+    assert other.claim.run_id != first.claim.run_id
+
+
 def fail_and_requeue(rt: Runtime, claim: Claim) -> None:
     with rt.sessions() as session:
         error = {"kind": "timeout", "message": "prompt made no progress", "details": "stalled"}

@@ -1,6 +1,6 @@
-"""The API's pool pings a connection only after it sat idle: one back from a request
-moments ago goes straight out, and one that idled while the database dropped it is replaced
-before any request sees it."""
+"""The API's pool and a worker's ping a connection only after it sat idle: one back from a
+request or a task moments ago goes straight out, and one that idled while the database
+dropped it is replaced before any query sees it."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from app.db import engine as engine_module
 from app.db.engine import PoolLimits, make_engine
 
 
-@pytest.fixture
-def pool_engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url, PoolLimits(size=1, timeout_s=2.0))
+@pytest.fixture(params=["api", "worker"])
+def pool_engine(database_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    # The API sizes its pool; a worker process takes SQLAlchemy's default one.
+    limits = PoolLimits(size=1, timeout_s=2.0) if request.param == "api" else None
+    engine = make_engine(database_url, limits)
     yield engine
     engine.dispose()
 

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+import sqlalchemy as sa
 from celery import Celery
 from sqlalchemy.orm import Session
 
@@ -166,3 +167,45 @@ def test_a_rolled_back_transition_leaves_the_counters_as_they_were(db_session: S
     claim(db_session)
     db_session.rollback()
     assert assert_counts_match_recount(db_session, sweep.id) == counts(queued=2)
+
+
+def sweep_updates(session: Session) -> list[str]:
+    """The UPDATEs of sweeps the session sends from now on."""
+    sent: list[str] = []
+
+    def note(*args: Any) -> None:
+        statement = str(args[2])
+        if statement.lstrip().upper().startswith("UPDATE SWEEPS"):
+            sent.append(statement)
+
+    sa.event.listen(session.connection().engine, "before_cursor_execute", note)
+    return sent
+
+
+def test_only_the_record_that_ends_the_last_run_asks_to_finalize(db_session: Session) -> None:
+    sweep = running_sweep(db_session, 2)
+    first, second = claim(db_session), claim(db_session)
+    db_session.commit()
+    updates = sweep_updates(db_session)
+
+    assert runs.finish_run(db_session, first, RunStatus.SUCCEEDED)
+    # The counters' UPDATE said a run is still running: no second statement is sent.
+    assert not sweeps.start_finalizing_if_drained(db_session, sweep.id)
+    assert len(updates) == 1
+    db_session.commit()
+
+    assert runs.finish_run(db_session, second, RunStatus.SUCCEEDED)
+    assert sweeps.start_finalizing_if_drained(db_session, sweep.id)
+    status = db_session.scalar(sa.select(Sweep.status).where(Sweep.id == sweep.id))
+    assert status is SweepStatus.FINALIZING
+
+
+def test_a_transaction_that_moved_no_counters_asks_the_database(db_session: Session) -> None:
+    """The reconciler's check of a drained sweep: no `move_counts` of its own to go by."""
+    sweep = running_sweep(db_session, 1)
+    only = claim(db_session)
+    db_session.commit()
+    assert runs.finish_run(db_session, only, RunStatus.SUCCEEDED)
+    db_session.commit()  # the record's own check was lost, say, with its worker
+
+    assert sweeps.start_finalizing_if_drained(db_session, sweep.id)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, PngImagePlugin
 
-from app.media.png_metadata import MalformedPng, annotate_png, text_chunk
+from app.media.png_metadata import MalformedPng, annotate_png, text_chunk, write_annotated_png
+from app.media.storage import hash_file
 
 PROMPT_GRAPH = json.dumps({"3": {"class_type": "KSampler", "inputs": {"seed": 1}}})
 WORKFLOW = json.dumps({"nodes": [{"id": 3, "type": "KSampler"}], "links": []})
@@ -153,3 +154,28 @@ def test_without_a_workflow_the_savers_workflow_chunk_is_kept(tmp_path: Path) ->
     path = comfy_png(tmp_path / "out.png")
     annotate_png(path, parameters="x", comfy_sweep=SWEEP)
     assert text_of(path)["workflow"] == WORKFLOW
+
+
+@pytest.mark.parametrize("workflow", [None, {"nodes": [], "links": []}])
+def test_a_png_annotated_in_memory_is_the_file_annotated_on_disk(
+    tmp_path: Path, workflow: dict[str, list[object]] | None
+) -> None:
+    on_disk = comfy_png(tmp_path / "disk.png", parameters="stale")
+    body = on_disk.read_bytes()
+    annotate_png(on_disk, parameters="a cat", comfy_sweep=SWEEP, workflow=workflow)
+
+    in_memory = tmp_path / "memory.png"
+    digest = write_annotated_png(
+        body, in_memory, parameters="a cat", comfy_sweep=SWEEP, workflow=workflow
+    )
+
+    assert in_memory.read_bytes() == on_disk.read_bytes()
+    assert digest == hash_file(in_memory)
+
+
+def test_a_body_that_is_not_a_png_is_written_as_it_came(tmp_path: Path) -> None:
+    path = tmp_path / "out.png"
+    digest = write_annotated_png(b"GIF89a", path, parameters="a cat", comfy_sweep=SWEEP)
+    assert path.read_bytes() == b"GIF89a"
+    assert digest == hash_file(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no temp file left behind
