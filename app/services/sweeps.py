@@ -21,6 +21,7 @@ from app.domain.preflight import preflight_sweep
 from app.domain.problems import SweepRejected, reject
 from app.domain.resolution import SEED_PARAM, AxisRequest, SweepRequest, resolve_plan
 from app.domain.sampling import SampledRange, SamplingSpec
+from app.domain.states import SweepStatus
 from app.domain.tags import join_tags, missing_everywhere
 from app.domain.template_plan import Wildcards, referenced_wildcards
 from app.queue import START_SWEEP, send_after_commit
@@ -46,11 +47,11 @@ def submit_sweep(
     pool_tags: Sequence[Sequence[str]] = (),
 ) -> Sweep:
     """Validate, preflight against the pool's node specs, store sweep and runs in one
-    transaction, and send one start message after it commits. `object_info` is None when
-    no instance has answered yet; the instances then validate at submission. The sweep pins
-    the workflow's latest version: its runs use that content whatever is registered later.
-    `pool_tags` are the configured instances' tags: a sweep none of them can serve is
-    refused rather than left queued forever."""
+    transaction, and send one start message after it commits (none for a paused one).
+    `object_info` is None when no instance has answered yet; the instances then validate at
+    submission. The sweep pins the workflow's latest version: its runs use that content
+    whatever is registered later. `pool_tags` are the configured instances' tags: a sweep
+    none of them can serve is refused rather than left queued forever."""
     pinned = workflows.latest_visible(session, team_id, body.workflow)
     if pinned is None:
         known = ", ".join(workflows.visible_names(session, team_id))
@@ -77,9 +78,11 @@ def submit_sweep(
         total=count_runs(plan),
         required_tags=join_tags(required),
         priority=body.priority,
+        status=SweepStatus.PAUSED if body.paused else SweepStatus.PENDING,
     )
     run_store.add_runs(session, sweep.id, _ordered_runs(workflow, plan))
-    send_after_commit(session, celery, START_SWEEP, [str(sweep.id)])
+    if not body.paused:  # a paused one starts when it is resumed
+        send_after_commit(session, celery, START_SWEEP, [str(sweep.id)])
     session.commit()
     return sweep
 

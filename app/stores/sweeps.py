@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from app.db.models import Sweep, WorkflowVersion
 from app.domain.assignments import plan_fixed
 from app.domain.fair_share import DEFAULT_PRIORITY
-from app.domain.states import RunStatus, SweepStatus
+from app.domain.states import CLAIMABLE, DRAINABLE, RunStatus, SweepStatus
 from app.stores import active_sweeps
 
 
@@ -31,9 +31,12 @@ def add_sweep(
     workflow_version_id: UUID | None = None,
     required_tags: str = "",
     priority: int = DEFAULT_PRIORITY,
+    status: SweepStatus = SweepStatus.PENDING,
 ) -> Sweep:
+    """`status` paused holds its runs until it is resumed; pending ones start at once."""
     sweep = Sweep(
         id=sweep_id,
+        status=status,
         priority=priority,
         team_id=team_id,
         workflow=workflow,
@@ -104,14 +107,14 @@ def move_sweep(
     )
     moved = cast(sa.CursorResult[Any], result).rowcount == 1
     if moved:
-        active_sweeps.set_active(session, sweep_id, to in active_sweeps.CLAIMABLE)
+        active_sweeps.set_active(session, sweep_id, to in CLAIMABLE)
     return moved
 
 
 def start_finalizing_if_drained(session: Session, sweep_id: UUID) -> bool:
-    """running → finalizing once no run is queued or running, judged by the counters in the
-    same UPDATE: called in the transaction that ended a run, after `move_counts` locked the
-    sweep row, so exactly one ending run (or the reconciler) wins and sends the finalizer."""
+    """running | paused → finalizing once no run is queued or running, judged by the counters
+    in the same UPDATE: called in the transaction that ended a run, after `move_counts` locked
+    the sweep row, so exactly one ending run (or the reconciler) wins and sends the finalizer."""
     result = session.execute(_FINALIZE_IF_DRAINED, {"sweep_id": sweep_id})
     moved = cast(sa.CursorResult[Any], result).rowcount == 1
     if moved:
@@ -153,7 +156,8 @@ _FINALIZE_IF_DRAINED = (
     sa.update(_sweeps)
     .where(
         _sweeps.c.id == sa.bindparam("sweep_id"),
-        _sweeps.c.status == SweepStatus.RUNNING,
+        # A paused sweep too: with no run queued, nothing is held back, so it ends as usual.
+        _sweeps.c.status.in_(DRAINABLE),
         _sweeps.c.queued_count + _sweeps.c.running_count == 0,
     )
     .values(status=SweepStatus.FINALIZING)
@@ -206,6 +210,14 @@ def fixed_values(session: Session, sweep_id: UUID) -> Mapping[str, Any]:
 
 def sweeps_in(session: Session, status: SweepStatus, updated_before: datetime) -> list[Sweep]:
     query = sa.select(Sweep).where(Sweep.status == status, Sweep.updated_at < updated_before)
+    return list(session.scalars(query.limit(100)))
+
+
+def drained(session: Session, status: SweepStatus) -> list[UUID]:
+    """Sweeps in `status` with no run queued or running: each is owed finalizing."""
+    query = sa.select(Sweep.id).where(
+        Sweep.status == status, Sweep.queued_count + Sweep.running_count == 0
+    )
     return list(session.scalars(query.limit(100)))
 
 
