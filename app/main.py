@@ -13,6 +13,7 @@ from app.api.admission import Admission
 from app.api.broker_probe import BrokerProbe
 from app.api.deps import require_team
 from app.api.errors import Unauthorized, install_error_handlers, responses
+from app.api.idempotency import IdempotentRequests, document_idempotency_key
 from app.api.limits import BodySizeLimit
 from app.api.log_redaction import install_token_redaction
 from app.api.routes import (
@@ -21,6 +22,8 @@ from app.api.routes import (
     health,
     instances,
     outputs,
+    replays,
+    reruns,
     sweeps,
     teams,
     wildcards,
@@ -40,6 +43,9 @@ DESCRIPTION = """Turns ad-hoc image generation into systematic experiments: subm
 a registered ComfyUI workflow, follow its runs, compare the results.
 
 Every `/v1` route needs `Authorization: Bearer <key>`; create keys with `comfy-sweep keys create`.
+
+Every POST, PUT, PATCH or DELETE under `/v1` takes an `Idempotency-Key` header: a repeat of the
+request with the same key within 24 hours gets the first answer again, and nothing is done twice.
 """
 
 
@@ -67,6 +73,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log.warning("auth_disabled every caller acts as team=local; never do this in production")
     install_error_handlers(app)
     install_token_redaction()
+    # Inside the size limit, so the body it reads to fingerprint a request is bounded.
+    app.add_middleware(
+        IdempotentRequests,
+        session_factory=app.state.session_factory,
+        auth_enabled=settings.auth_enabled,
+    )
+    document_idempotency_key(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     # Outermost of ours: a refused request costs nothing, not even reading its body.
     app.add_middleware(
@@ -102,6 +115,8 @@ def _v1_router() -> APIRouter:
         prefix="/v1", dependencies=[Depends(require_team)], responses=responses(Unauthorized)
     )
     v1.include_router(sweeps.router)
+    v1.include_router(reruns.router)
+    v1.include_router(replays.router)
     v1.include_router(outputs.router)
     v1.include_router(browse.router)
     v1.include_router(grids.router)

@@ -8,7 +8,8 @@ from uuid import UUID
 
 from app.comfy.client import ComfyClient
 from app.comfy.errors import ComfyError
-from app.stores import runs
+from app.domain.states import SweepStatus
+from app.stores import runs, sweeps
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -16,6 +17,9 @@ log = logging.getLogger(__name__)
 
 def withdraw_prompts(rt: Runtime, sweep_id: UUID) -> None:
     with rt.sessions() as session:
+        # Retried since (`POST .../retry`): the prompts there now are its new attempts'.
+        if sweeps.sweep_status(session, sweep_id) != SweepStatus.CANCELLED:
+            return
         sent = runs.submitted_prompts(session, sweep_id)
     by_instance: dict[str, list[str]] = {}
     for instance, prompt_id in sent:

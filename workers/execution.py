@@ -111,6 +111,9 @@ async def _drive(
         entry = await _with_heartbeat(rt, client, claim, task_id, following)
         await asyncio.to_thread(_free_slot, rt, claim)
         if entry.error is not None:
+            # A retry of the run (`POST .../retry`) resubmits under the same prompt id: it
+            # must not find this entry on the instance and take it for its own result.
+            await _forget(client, prompt_id)
             return Failed(entry.error)
         files = await collecting.collect_outputs(rt, client, claim, entry)
         # Before the run is recorded: the last one's record may start the finalizer.

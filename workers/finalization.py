@@ -11,7 +11,7 @@ import logging
 from uuid import UUID
 
 from app.db.base import utc_now
-from app.domain.states import FINISHABLE, final_sweep_status
+from app.domain.states import FINISHABLE, SweepStatus, final_sweep_status
 from app.grids.tiles import remove_tiles
 from app.queue import FINALIZE_SWEEP
 from app.stores import sweeps
@@ -36,7 +36,12 @@ def send_finalize(rt: Runtime, sweep_id: UUID) -> None:
 
 def finalize(rt: Runtime, sweep_id: UUID) -> None:
     """Build the grids, then finalizing → succeeded | partial | failed from the runs' final
-    states. Grids come first so that a final status means the grids are there to fetch."""
+    states. Grids come first so that a final status means the grids are there to fetch.
+    A message arriving after the sweep was reopened (a retry, an extension) is stale: its
+    grids would show the new runs as queued, and its next finalizing sends another."""
+    if _reopened(rt, sweep_id):
+        log.info("finalize_skipped sweep=%s reason=reopened", sweep_id)
+        return
     _build_grids(rt, sweep_id)
     with rt.sessions() as session:
         sweep = sweeps.find_sweep(session, sweep_id)
@@ -52,8 +57,17 @@ def finalize(rt: Runtime, sweep_id: UUID) -> None:
 
 def finalize_cancelled(rt: Runtime, sweep_id: UUID) -> None:
     """A cancelled sweep keeps its status; its grids show what finished."""
+    if _reopened(rt, sweep_id):
+        return
     _build_grids(rt, sweep_id)
     remove_tiles(rt.storage, sweep_id)
+
+
+def _reopened(rt: Runtime, sweep_id: UUID) -> bool:
+    with rt.sessions() as session:
+        status = sweeps.sweep_status(session, sweep_id)
+    # Paused too: a sweep reopened and then paused has not ended either.
+    return status in (SweepStatus.PENDING, SweepStatus.RUNNING, SweepStatus.PAUSED)
 
 
 def _build_grids(rt: Runtime, sweep_id: UUID) -> None:

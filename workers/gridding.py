@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from app.domain.extension import EXTENDED, CellLocator
 from app.domain.grid_dimensions import sweep_plan_from_record
 from app.domain.grid_geometry import GridPlan, PageLayout, SeedLayout, Size
 from app.domain.grid_layout import cell_for, images_per_page, plan_grid
@@ -64,8 +65,7 @@ def build_grids(rt: Runtime, sweep_id: UUID) -> list[GridFile]:
     if sweep is None:
         log.warning("grids_skipped sweep=%s reason=unknown-sweep", sweep_id)
         return []
-    tiles = tiles_directory(rt.storage, sweep.id)
-    cells = {run.index: _content(rt.storage, run, tiles) for run in runs}
+    cells = _cells(rt.storage, sweep, runs)
     grid = plan_for(sweep, _first_image_size(cells))
     directory = grids_directory(rt.storage, sweep.id)
     directory.mkdir(parents=True, exist_ok=True)
@@ -92,6 +92,23 @@ def plan_for(sweep: GridSweep, first_image: Size | None) -> GridPlan:
     return plan_grid(
         plan, sweep.total, seed_layout=layout, cell=cell, title=title, max_pixels=PAGE_PIXELS
     )
+
+
+def _cells(storage: Storage, sweep: GridSweep, runs: list[GridRun]) -> dict[int, CellContent]:
+    """Each run's cell content by its grid position: its index, unless the sweep was
+    extended, whose runs keep their indices while the grid places them by assignment."""
+    tiles = tiles_directory(storage, sweep.id)
+    if not sweep.plan.get(EXTENDED):
+        return {run.index: _content(storage, run, tiles) for run in runs}
+    locator = CellLocator(sweep_plan_from_record(sweep.plan))
+    cells: dict[int, CellContent] = {}
+    for run in runs:
+        position = locator.position(run.assignment)
+        if position is None:
+            log.warning("grid_cell_unplaced sweep=%s index=%d", sweep.id, run.index)
+            continue
+        cells[position] = _content(storage, run, tiles)
+    return cells
 
 
 def _seed_layout(request: Mapping[str, Any]) -> SeedLayout:

@@ -21,6 +21,7 @@ from app.comfy.errors import ComfyError
 from app.db.base import utc_now
 from app.domain.states import RunStatus, SweepStatus
 from app.queue import FINALIZE_SWEEP, RESUME_RUN, START_SWEEP
+from app.services import idempotency
 from app.settings import InstanceConfig
 from app.stores import instances, runs, sweeps
 from workers.dispatching import pool_slots, send_work
@@ -38,6 +39,7 @@ def reconcile_once(rt: Runtime) -> None:
     _resume_lapsed(rt, now)
     _restart_stalled(rt, now, quiet_since)
     _resend_lost_messages(rt, now, quiet_since)
+    _forget_expired_idempotency_keys(rt, now)
 
 
 async def check_instances(rt: Runtime) -> None:
@@ -111,6 +113,13 @@ def _resend_lost_messages(rt: Runtime, now: datetime, quiet_since: datetime) -> 
     for sweep in finalizing:
         log.info("sweep_not_finalized sweep=%s resending=finalize", sweep.id)
         rt.send(FINALIZE_SWEEP, str(sweep.id))
+
+
+def _forget_expired_idempotency_keys(rt: Runtime, now: datetime) -> None:
+    with rt.sessions() as session:
+        forgotten = idempotency.forget_expired(session, now)
+    if forgotten:
+        log.info("idempotency_keys_forgotten count=%s", forgotten)
 
 
 def run_forever(rt: Runtime) -> None:

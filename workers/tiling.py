@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from typing import TypeVar
 from uuid import UUID
 
+from app.domain.extension import EXTENDED, CellLocator
+from app.domain.grid_dimensions import sweep_plan_from_record
 from app.domain.grid_geometry import GridPlan, Size
 from app.domain.grid_layout import slot_of
 from app.grids.render import CellUnreadable, load_thumbnail, peek_size
@@ -28,11 +30,12 @@ log = logging.getLogger(__name__)
 K = TypeVar("K")
 V = TypeVar("V")
 
-# A sweep's request and plan never change, and planning 1,000 cells takes milliseconds that
-# every run would otherwise repeat: remembered per process, by sweep and image size.
+# A sweep's request and plan change only when it is extended, and planning 1,000 cells takes
+# milliseconds that every run would otherwise repeat: remembered per process, by sweep and
+# image size (and total, which an extension grows).
 _CACHE_LIMIT = 64
 _sweeps: dict[UUID, GridSweep | None] = {}
-_plans: dict[tuple[UUID, Size | None], GridPlan] = {}
+_plans: dict[tuple[UUID, int, Size | None], GridPlan] = {}
 
 
 def write_run_tile(rt: Runtime, claim: Claim, outputs: Sequence[NewOutput]) -> None:
@@ -50,12 +53,12 @@ def write_run_tile(rt: Runtime, claim: Claim, outputs: Sequence[NewOutput]) -> N
 
 
 def _write(rt: Runtime, claim: Claim, shown: NewOutput) -> None:
-    sweep = _sweep(rt, claim.sweep_id)
+    sweep = _sweep(rt, claim.sweep_id, claim.index)
     key = tile_key(tiles_directory(rt.storage, claim.sweep_id), claim.index, shown.sha256)
     if sweep is None or key is None:
         return
     path = rt.storage.resolve(shown.path)
-    slot = slot_of(_plan(sweep, peek_size(path)), claim.index)
+    slot = slot_of(_plan(sweep, peek_size(path)), _position(sweep, claim))
     if slot is None:
         return
     box = Size(slot.rect.width, slot.rect.height)
@@ -63,7 +66,20 @@ def _write(rt: Runtime, claim: Claim, shown: NewOutput) -> None:
         write_tile(tile_path(key, box), fitted)
 
 
-def _sweep(rt: Runtime, sweep_id: UUID) -> GridSweep | None:
+def _position(sweep: GridSweep, claim: Claim) -> int:
+    """Where the grid places the run: its index, or by assignment once the sweep was
+    extended (`workers.gridding`); -1, which has no slot, if it is not in the plan."""
+    if not sweep.plan.get(EXTENDED):
+        return claim.index
+    position = CellLocator(sweep_plan_from_record(sweep.plan)).position(claim.assignment)
+    return -1 if position is None else position
+
+
+def _sweep(rt: Runtime, sweep_id: UUID, index: int) -> GridSweep | None:
+    # An index past the remembered total is a run an extension added: the plan changed.
+    remembered = _sweeps.get(sweep_id)
+    if remembered is not None and index >= remembered.total:
+        del _sweeps[sweep_id]
     if sweep_id not in _sweeps:
         with rt.sessions() as session:
             found = sweep_for_grids(session, sweep_id)
@@ -72,7 +88,7 @@ def _sweep(rt: Runtime, sweep_id: UUID) -> GridSweep | None:
 
 
 def _plan(sweep: GridSweep, first_image: Size | None) -> GridPlan:
-    key = (sweep.id, first_image)
+    key = (sweep.id, sweep.total, first_image)
     if key not in _plans:
         _remember(_plans, key, plan_for(sweep, first_image))
     return _plans[key]

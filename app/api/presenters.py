@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from app.api.schemas.sweeps import AxisRead, RunRead, SweepRead, SweepSummary
-from app.db.models import Run, Sweep
+from app.api.schemas.sweeps import (
+    AttemptRead,
+    AxisRead,
+    RunRead,
+    SweepEstimate,
+    SweepRead,
+    SweepSummary,
+)
+from app.db.models import Run, RunAttempt, Sweep
 from app.domain.assignments import full_assignment
 from app.domain.contracts import JsonValue
 from app.domain.states import EXECUTED_RUN_STATUSES, RunStatus
@@ -29,6 +36,7 @@ def sweep_read(
     all_counts = {s: counts.get(s, 0) for s in RunStatus}
     executed = sum(all_counts[s] for s in EXECUTED_RUN_STATUSES)
     plan = sweep.plan
+    swept = {axis["param"] for axis in plan["axes"]}
     return SweepRead(
         **sweep_summary(sweep).model_dump(),
         counts=all_counts,
@@ -36,13 +44,24 @@ def sweep_read(
         mode=plan["mode"],
         axes=[AxisRead(param=a["param"], values=a["values"]) for a in plan["axes"]],
         seeds=plan["seeds"],
-        fixed=plan["fixed"],
+        # An axis an extension added keeps its first value in the stored fixed ones too,
+        # for the runs made before it (`app.domain.extension`); it is not fixed any more.
+        fixed={k: v for k, v in plan["fixed"].items() if k not in swept},
         started_at=sweep.started_at,
         finished_at=sweep.finished_at,
         workflow_version=None if pinned is None else pinned[0],
         workflow_hash=None if pinned is None else pinned[1],
         requires=list(split_tags(sweep.required_tags or "")),
+        estimate=None if sweep.estimate is None else SweepEstimate.model_validate(sweep.estimate),
+        elapsed_s=_elapsed_s(sweep),
+        source_sweep_id=sweep.source_sweep_id,
     )
+
+
+def _elapsed_s(sweep: Sweep) -> float | None:
+    if sweep.started_at is None or sweep.finished_at is None:
+        return None
+    return (sweep.finished_at - sweep.started_at).total_seconds()
 
 
 def run_read(run: Run, fixed: Mapping[str, JsonValue]) -> RunRead:
@@ -56,4 +75,15 @@ def run_read(run: Run, fixed: Mapping[str, JsonValue]) -> RunRead:
         instance=run.instance,
         started_at=run.started_at,
         finished_at=run.finished_at,
+    )
+
+
+def attempt_read(attempt: RunAttempt) -> AttemptRead:
+    return AttemptRead(
+        attempt=attempt.attempt,
+        status=attempt.status,
+        instance=attempt.instance,
+        started_at=attempt.started_at,
+        finished_at=attempt.finished_at,
+        error=attempt.error,
     )

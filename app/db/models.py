@@ -174,6 +174,13 @@ class Sweep(Base):
     priority: Mapped[int] = mapped_column(
         sa.Integer(), default=DEFAULT_PRIORITY, server_default=str(DEFAULT_PRIORITY)
     )
+    # What it was expected to cost when submitted (`app.domain.estimates`), shown beside its
+    # actual elapsed time; NULL for sweeps stored before estimates.
+    estimate: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # The sweep this one replays (`POST /v1/sweeps/{id}/replay`); NULL for a submission.
+    source_sweep_id: Mapped[UUID | None] = mapped_column(
+        sa.ForeignKey("sweeps.id", ondelete="SET NULL")
+    )
 
 
 class ActiveSweep(Base):
@@ -197,6 +204,8 @@ class ActiveSweep(Base):
 
 # Paging a team's sweeps newest first (ties by id) reads this index in order, no sort.
 sa.Index("ix_sweeps_team_id_created_at", Sweep.team_id, Sweep.created_at.desc(), Sweep.id.desc())
+# An estimate reads a workflow's latest sweeps (`app.stores.estimates`), newest first.
+sa.Index("ix_sweeps_workflow_created_at", Sweep.workflow, Sweep.created_at.desc())
 
 
 # Predicates of partial indexes (both backends support them).
@@ -274,6 +283,26 @@ class Run(Base):
     prompt_done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
+class RunAttempt(Base):
+    """An attempt a run has left behind: written when the run goes back to queued (a
+    retryable failure, or `POST /retry` of a finished run), so the run's own columns show
+    its latest attempt and this table every earlier one."""
+
+    __tablename__ = "run_attempts"
+    __table_args__ = (sa.UniqueConstraint("run_id", "attempt"),)
+
+    id: Mapped[UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid4)
+    run_id: Mapped[UUID] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"))
+    # The run's `attempts` during it: 1 for the first submission.
+    attempt: Mapped[int] = mapped_column(sa.Integer())
+    # How it ended: failed, cancelled, or queued when the worker put it back for a retry.
+    status: Mapped[str] = mapped_column(sa.String(16))
+    instance: Mapped[str | None] = mapped_column(sa.String())
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+
+
 class Output(Base):
     __tablename__ = "outputs"
     __table_args__ = (sa.UniqueConstraint("run_id", "position"),)
@@ -332,3 +361,29 @@ class WildcardList(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UtcDateTime(), default=utc_now, onupdate=utc_now, server_default=sa.func.now()
     )
+
+
+class IdempotencyKey(Base):
+    """A team's `Idempotency-Key` and the answer its request got, replayed for a repeat of
+    the same request within a day (`app.services.idempotency`).
+
+    The unique (team_id, key) is what makes two concurrent requests with one key do the
+    work once: each inserts its claim first, and only one insert can win.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (sa.UniqueConstraint("team_id", "key"),)
+
+    # Compare-and-set token of the claim: a request records its answer only on its own row.
+    id: Mapped[UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid4)
+    team_id: Mapped[UUID] = mapped_column(sa.ForeignKey("teams.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(sa.String(255))
+    # sha256 hex of method, path and canonical body: a reused key with another body is refused.
+    request_hash: Mapped[str] = mapped_column(sa.String(64))
+    # Expired records (older than a day) are ignored and deleted by the reconciler.
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    # NULL while the first request is still being served (the key is "in use").
+    status_code: Mapped[int | None] = mapped_column(sa.Integer())
+    # [name, value] pairs exactly as sent, Location included.
+    response_headers: Mapped[list[list[str]] | None] = mapped_column(JSONType)
+    response_body: Mapped[bytes | None] = mapped_column(sa.LargeBinary())

@@ -99,6 +99,14 @@ def loader_params(contract: Contract, graph: Mapping[str, Any]) -> tuple[str, ..
     return tuple(name for tier, *_, name in _ranked(contract, graph) if tier == _LOADER)
 
 
+def loads_models(graph: Mapping[str, Any]) -> bool:
+    """Whether any node of the graph is a loader, i.e. its runs have models to load."""
+    return any(
+        isinstance(node, Mapping) and _tier(str(node.get("class_type", ""))) == _LOADER
+        for node in graph.values()
+    )
+
+
 def group_key(assignment: Mapping[str, JsonValue], expensive: Sequence[str]) -> str:
     """A short stable id shared by runs with the same values of `expensive` (hence the same
     cached upstream work); stable across processes and releases, so it may be stored."""

@@ -46,13 +46,15 @@ FINAL_SWEEP_STATUSES = frozenset(
 # start (pending → running, by its start message or its first claim),
 # pause (→ paused), resume (paused → running, or pending if it never started),
 # cancel (→ cancelled), drain (→ finalizing once no run is queued or running: a paused sweep
-# with queued runs stays paused), finish (finalizing → its final status).
+# with queued runs stays paused), finish (finalizing → its final status), reopen (an ended
+# sweep → running, when a retry or an extension queued runs in it again).
 STARTABLE = frozenset({SweepStatus.PENDING})
 PAUSABLE = frozenset({SweepStatus.PENDING, SweepStatus.RUNNING})
 RESUMABLE = frozenset({SweepStatus.PAUSED})
 CANCELLABLE = frozenset({SweepStatus.PENDING, SweepStatus.RUNNING, SweepStatus.PAUSED})
 DRAINABLE = frozenset({SweepStatus.RUNNING, SweepStatus.PAUSED})
 FINISHABLE = frozenset({SweepStatus.FINALIZING})
+REOPENABLE = FINAL_SWEEP_STATUSES
 # Whose queued runs claims may take (`active_sweeps.active`). A pending sweep's too: the claim
 # that takes its first run starts it, so a sweep submitted to a busy farm is served at the
 # next free slot, not after a worker process is free to handle its start message.
@@ -70,12 +72,14 @@ SWEEP_TRANSITIONS: frozenset[tuple[SweepStatus, SweepStatus]] = frozenset(
             for source in FINISHABLE
             for target in (SweepStatus.SUCCEEDED, SweepStatus.PARTIAL, SweepStatus.FAILED)
         ),
+        *((source, SweepStatus.RUNNING) for source in REOPENABLE),
     }
 )
 
 # A run moves by: claim (queued → running, one more attempt), finish (running → succeeded |
-# failed), retry (running → queued, the attempt failed in a way worth another), cancel
-# (queued | running → cancelled, with its sweep).
+# failed), requeue (running → queued, the attempt failed in a way worth another), cancel
+# (queued | running → cancelled, with its sweep), retry (failed | cancelled → queued, by
+# POST /v1/sweeps/{id}/retry; a succeeded run never runs again).
 RUN_TRANSITIONS: frozenset[tuple[RunStatus, RunStatus]] = frozenset(
     {
         (RunStatus.QUEUED, RunStatus.RUNNING),
@@ -84,6 +88,8 @@ RUN_TRANSITIONS: frozenset[tuple[RunStatus, RunStatus]] = frozenset(
         (RunStatus.RUNNING, RunStatus.QUEUED),
         (RunStatus.QUEUED, RunStatus.CANCELLED),
         (RunStatus.RUNNING, RunStatus.CANCELLED),
+        (RunStatus.FAILED, RunStatus.QUEUED),
+        (RunStatus.CANCELLED, RunStatus.QUEUED),
     }
 )
 

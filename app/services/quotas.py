@@ -62,6 +62,67 @@ def check_submission(session: Session, team_id: UUID, priority: int, runs: int) 
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Exceeded:
+    """A cap a submission would break: its name, the team's limit and what it would reach."""
+
+    quota: str
+    limit: int
+    value: int
+
+
+def exceeded_quotas(session: Session, team_id: UUID, priority: int, runs: int) -> list[Exceeded]:
+    """The caps `check_submission` would refuse this submission for, all of them and without
+    raising or waiting for the team's other submissions: a dry run reports them."""
+    team = teams.get_team(session, team_id)
+    if team is None:
+        return []
+    queued = 0 if team.max_queued is None else teams.queued_runs(session, team_id)
+    top = MAX_PRIORITY if team.max_priority is None else team.max_priority
+    checks = (
+        ("max_priority", top, priority),
+        ("max_runs_per_sweep", team.max_runs_per_sweep, runs),
+        ("max_queued", team.max_queued, queued + runs),
+    )
+    return [
+        Exceeded(quota, limit, value)
+        for quota, limit, value in checks
+        if limit is not None and value > limit
+    ]
+
+
+def check_extension(session: Session, team_id: UUID, total: int, added: int) -> None:
+    """A sweep extended to `total` runs by `added` new ones: the per-sweep cap counts the
+    whole sweep, the queued cap the runs that join the queue."""
+    team = teams.get_team(session, team_id)
+    if team is not None and team.max_runs_per_sweep is not None and total > team.max_runs_per_sweep:
+        msg = (
+            f"the extended sweep has {total} runs, above your team's max_runs_per_sweep of "
+            f"{team.max_runs_per_sweep}"
+        )
+        raise reject((), "above_max_runs_per_sweep", msg, total)
+    check_requeue(session, team_id, added)
+
+
+def check_requeue(session: Session, team_id: UUID, added: int) -> None:
+    """`added` runs joining the team's queue in an existing sweep (a retry, an extension):
+    the queued cap, as a submission's."""
+    team = teams.get_team(session, team_id)
+    if team is None or team.max_queued is None:
+        return
+    if added > team.max_queued:
+        msg = f"{added} runs is above your team's max_queued of {team.max_queued}"
+        raise reject((), "above_max_queued", msg, added)
+    teams.serialize_submissions(session, team_id)
+    queued = teams.queued_runs(session, team_id)
+    if queued + added > team.max_queued:
+        raise QueueFull(
+            f"your team has {queued} runs queued; {added} more would pass its max_queued of "
+            f"{team.max_queued}",
+            QUEUE_FULL_RETRY_AFTER_S,
+        )
+
+
 def standing(session: Session, team_id: UUID) -> Standing:
     team = teams.get_team(session, team_id)
     if team is None:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 from uuid import UUID, uuid4
 
 from celery import Celery
 from sqlalchemy.orm import Session
 
-from app.api.schemas.sweeps import SweepCreate
+from app.api.schemas.sweeps import QuotaExceeded, SweepCreate, SweepDryRun
+from app.db.base import utc_now
 from app.db.models import Sweep
 from app.domain.assignments import full_assignment
 from app.domain.contracts import Contract
+from app.domain.estimates import Estimate
 from app.domain.expansion import SweepPlan, count_runs, expand_own_values, varied_params
 from app.domain.ordering import checkpoint_key, dispatch_order, expensive_params, loader_params
 from app.domain.preflight import preflight_sweep
@@ -26,7 +28,8 @@ from app.domain.tags import join_tags, missing_everywhere
 from app.domain.template_plan import Wildcards, referenced_wildcards
 from app.queue import START_SWEEP, send_after_commit
 from app.registry import Workflow
-from app.services import quotas, workflows
+from app.services import estimating, quotas, workflows
+from app.settings import InstanceConfig
 from app.stores import runs as run_store
 from app.stores import sweeps as sweep_store
 from app.stores import wildcards as wildcard_store
@@ -34,6 +37,16 @@ from app.stores.runs import NewRun
 
 # JSON numbers beyond 2**53 lose precision in most clients; random seeds stay below it.
 MAX_RANDOM_SEED = 2**53 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    """A submission checked against its workflow's contract, before quotas and preflight."""
+
+    pinned: workflows.PinnedWorkflow
+    required: tuple[str, ...]
+    request: SweepRequest
+    plan: SweepPlan
 
 
 def submit_sweep(
@@ -45,13 +58,112 @@ def submit_sweep(
     celery: Celery,
     object_info: Mapping[str, Any] | None,
     pool_tags: Sequence[Sequence[str]] = (),
+    pool: Sequence[InstanceConfig] = (),
 ) -> Sweep:
     """Validate, preflight against the pool's node specs, store sweep and runs in one
-    transaction, and send one start message after it commits (none for a paused one).
-    `object_info` is None when no instance has answered yet; the instances then validate at
-    submission. The sweep pins the workflow's latest version: its runs use that content
-    whatever is registered later. `pool_tags` are the configured instances' tags: a sweep
-    none of them can serve is refused rather than left queued forever."""
+    transaction, and send one start message after it commits (none for a paused one: it
+    starts when it is resumed). `object_info` is None when no instance has answered yet; the
+    instances then validate at submission. The sweep pins the workflow's latest version: its
+    runs use that content whatever is registered later. `pool_tags` are the configured
+    instances' tags: a sweep none of them can serve is refused rather than left queued
+    forever. `pool`, the configured instances, is what its stored estimate counts on."""
+    resolved = _resolve(session, team_id, body, max_runs, pool_tags)
+    new = NewSweep(
+        team_id=team_id,
+        pinned=resolved.pinned,
+        request=body.model_dump(mode="json", exclude_none=True),
+        plan=resolved.plan,
+        plan_record=_plan_record(resolved.plan, resolved.request),
+        required=resolved.required,
+        priority=body.priority,
+        paused=body.paused,
+    )
+    return store_sweep(session, new, celery=celery, object_info=object_info, pool=pool)
+
+
+@dataclass(frozen=True)
+class NewSweep:
+    """A checked sweep ready to be stored: a submission's, or a replay's of its source."""
+
+    team_id: UUID
+    pinned: workflows.PinnedWorkflow
+    request: dict[str, Any]  # as shown and stored
+    plan: SweepPlan
+    plan_record: dict[str, Any]  # the plan as JSON, with what replaying it needs
+    required: tuple[str, ...]
+    priority: int
+    source_sweep_id: UUID | None = None
+    paused: bool = False  # stored paused: nothing of it runs until it is resumed
+
+
+def store_sweep(
+    session: Session,
+    new: NewSweep,
+    *,
+    celery: Celery,
+    object_info: Mapping[str, Any] | None,
+    pool: Sequence[InstanceConfig] = (),
+) -> Sweep:
+    """Check the team's caps and preflight, store sweep, runs and estimate in one
+    transaction, and send one start message after it commits (none for a paused one)."""
+    quotas.check_submission(session, new.team_id, new.priority, count_runs(new.plan))
+    _preflight(new.pinned, new.plan, object_info)
+    runs = ordered_runs(new.pinned.workflow, new.plan)
+    estimate = _estimate(session, new.pinned, new.plan, new.required, runs, new.priority, pool)
+    sweep = sweep_store.add_sweep(
+        session,
+        sweep_id=uuid4(),
+        team_id=new.team_id,
+        workflow=new.pinned.workflow.name,
+        workflow_version_id=new.pinned.version_id,
+        request=new.request,
+        plan=new.plan_record,
+        total=count_runs(new.plan),
+        required_tags=join_tags(new.required),
+        priority=new.priority,
+        estimate=estimating.estimate_read(estimate).model_dump(mode="json"),
+        source_sweep_id=new.source_sweep_id,
+        status=SweepStatus.PAUSED if new.paused else SweepStatus.PENDING,
+    )
+    run_store.add_runs(session, sweep.id, runs)
+    if not new.paused:
+        send_after_commit(session, celery, START_SWEEP, [str(sweep.id)])
+    session.commit()
+    return sweep
+
+
+def dry_run_sweep(
+    session: Session,
+    team_id: UUID,
+    body: SweepCreate,
+    *,
+    max_runs: int,
+    object_info: Mapping[str, Any] | None,
+    pool: Sequence[InstanceConfig],
+) -> SweepDryRun:
+    """What `submit_sweep` would do, without storing or sending anything: the same 422s for
+    bad input, the caps it would break as a list rather than a refusal, and its estimate."""
+    pool_tags = [instance.tags for instance in pool]
+    resolved = _resolve(session, team_id, body, max_runs, pool_tags)
+    pinned, plan = resolved.pinned, resolved.plan
+    _preflight(pinned, plan, object_info)
+    runs = ordered_runs(pinned.workflow, plan)
+    estimate = _estimate(session, pinned, plan, resolved.required, runs, body.priority, pool)
+    exceeded = quotas.exceeded_quotas(session, team_id, body.priority, len(runs))
+    return SweepDryRun(
+        **estimating.estimate_read(estimate).model_dump(),
+        workflow=resolved.pinned.workflow.name,
+        exceeds=[QuotaExceeded(quota=e.quota, limit=e.limit, value=e.value) for e in exceeded],
+    )
+
+
+def _resolve(
+    session: Session,
+    team_id: UUID,
+    body: SweepCreate,
+    max_runs: int,
+    pool_tags: Sequence[Sequence[str]],
+) -> _Resolved:
     pinned = workflows.latest_visible(session, team_id, body.workflow)
     if pinned is None:
         known = ", ".join(workflows.visible_names(session, team_id))
@@ -62,29 +174,40 @@ def submit_sweep(
     request = _domain_request(body, workflow.contract)
     request = replace(request, wildcards=_wildcards(session, team_id, request))
     plan = resolve_plan(workflow.contract, request, max_runs)
-    quotas.check_submission(session, team_id, body.priority, count_runs(plan))
-    if object_info is not None:
-        problems = preflight_sweep(workflow.graph, workflow.contract, plan, object_info)
-        if problems:
-            raise SweepRejected(problems)
-    sweep = sweep_store.add_sweep(
+    return _Resolved(pinned, required, request, plan)
+
+
+def _preflight(
+    pinned: workflows.PinnedWorkflow, plan: SweepPlan, object_info: Mapping[str, Any] | None
+) -> None:
+    if object_info is None:
+        return
+    workflow = pinned.workflow
+    problems = preflight_sweep(workflow.graph, workflow.contract, plan, object_info)
+    if problems:
+        raise SweepRejected(problems)
+
+
+def _estimate(
+    session: Session,
+    pinned: workflows.PinnedWorkflow,
+    plan: SweepPlan,
+    required: tuple[str, ...],
+    runs: Sequence[NewRun],
+    priority: int,
+    pool: Sequence[InstanceConfig],
+) -> Estimate:
+    return estimating.estimate_runs(
         session,
-        sweep_id=uuid4(),
-        team_id=team_id,
-        workflow=workflow.name,
-        workflow_version_id=pinned.version_id,
-        request=body.model_dump(mode="json", exclude_none=True),
-        plan=_plan_record(plan, request),
-        total=count_runs(plan),
-        required_tags=join_tags(required),
-        priority=body.priority,
-        status=SweepStatus.PAUSED if body.paused else SweepStatus.PENDING,
+        pinned.workflow,
+        pinned.version_id,
+        runs,
+        plan.fixed,
+        required_tags=required,
+        priority=priority,
+        pool=pool,
+        now=utc_now(),
     )
-    run_store.add_runs(session, sweep.id, _ordered_runs(workflow, plan))
-    if not body.paused:  # a paused one starts when it is resumed
-        send_after_commit(session, celery, START_SWEEP, [str(sweep.id)])
-    session.commit()
-    return sweep
 
 
 def _required_tags(
@@ -109,7 +232,7 @@ def _required_tags(
     raise reject(loc, "no_instance_with_tags", msg, list(missing))
 
 
-def _ordered_runs(workflow: Workflow, plan: SweepPlan) -> list[NewRun]:
+def ordered_runs(workflow: Workflow, plan: SweepPlan) -> list[NewRun]:
     """Each run with its own values (what it varies; the plan keeps the fixed ones), its
     place in the cache-aware order and the key of the models it loads."""
     expanded = list(enumerate(expand_own_values(plan)))

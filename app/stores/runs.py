@@ -19,7 +19,8 @@ from app.db.base import utc_now
 from app.db.models import Run, Sweep
 from app.domain.assignments import full_assignment, plan_fixed
 from app.domain.states import RunStatus
-from app.stores import run_copy
+from app.stores import attempts, run_copy
+from app.stores.attempts import PastAttempt
 from app.stores.sweeps import move_counts
 
 
@@ -330,10 +331,24 @@ def finish_run(
 
 def requeue_run(session: Session, claim: Claim, error: Mapping[str, Any]) -> bool:
     """running → queued, to be tried again; the error names the instance it failed on, so
-    that another one takes it if there is another (`claims.next_run`'s `avoid`)."""
-    params = _held(claim, report={**error, FAILED_ON: claim.instance})
-    result = session.execute(_REQUEUE, params)
-    return _counted(session, claim, result, RunStatus.QUEUED)
+    that another one takes it if there is another (`claims.next_run`'s `avoid`). The attempt
+    it ends is kept in `run_attempts`, as the next one overwrites the run's own columns."""
+    report = {**error, FAILED_ON: claim.instance}
+    result = session.execute(_REQUEUE, _held(claim, report=report))
+    if not _counted(session, claim, result, RunStatus.QUEUED):
+        return False
+    started_at = session.scalar(sa.select(_runs.c.started_at).where(_runs.c.id == claim.run_id))
+    attempt = PastAttempt(
+        claim.run_id,
+        claim.attempt,
+        RunStatus.QUEUED.value,
+        claim.instance,
+        started_at,
+        utc_now(),
+        report,
+    )
+    attempts.add_attempts(session, [attempt])
+    return True
 
 
 def _counted(session: Session, claim: Claim, result: sa.Result[Any], to: RunStatus) -> bool:
@@ -364,6 +379,70 @@ def holding_prompt() -> tuple[sa.ColumnElement[bool], ...]:
 
 
 _UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
+_ENDED_AGAIN = (RunStatus.FAILED, RunStatus.CANCELLED)  # what a retry may queue again
+
+
+def ended_runs(session: Session, sweep_id: UUID, statuses: Iterable[RunStatus]) -> list[Run]:
+    """The sweep's runs in `statuses` (failed or cancelled only: a succeeded run is never
+    executed again), locked in id order as `cancel_unfinished` locks them, so a retry and a
+    cancellation never wait on each other, and none of them can change before the commit."""
+    wanted = [status for status in statuses if status in _ENDED_AGAIN]
+    query = (
+        sa.select(Run)
+        .where(Run.sweep_id == sweep_id, Run.status.in_(wanted))
+        .order_by(Run.id)
+        .with_for_update()
+    )
+    return list(session.scalars(query))
+
+
+def requeue_ended(session: Session, sweep_id: UUID, ended: Sequence[Run]) -> int:
+    """Queue each of `ended` (from `ended_runs`, still locked) for a new attempt, keeping the
+    attempt it ended with in `run_attempts`; returns how many moved. Compare-and-set on
+    (id, status): a run that is no longer in the status it was read in stays as it is."""
+    moved: Counter[RunStatus] = Counter()
+    for status in _ENDED_AGAIN:
+        ids = [run.id for run in ended if run.status is status]
+        if ids:
+            result = session.execute(_REQUEUE_ENDED, {"ids": ids, "was": status, "now": utc_now()})
+            moved[status] = _rows(result)
+    # A run cancelled before it was ever started has no attempt to keep.
+    attempts.add_attempts(session, [_past(run) for run in ended if run.attempts > 0])
+    deltas = {status: -count for status, count in moved.items()}
+    total = sum(moved.values())
+    move_counts(session, sweep_id, {**deltas, RunStatus.QUEUED: total})
+    return total
+
+
+_REQUEUE_ENDED = (
+    sa.update(_runs)
+    .where(
+        _runs.c.id.in_(sa.bindparam("ids", expanding=True)), _runs.c.status == sa.bindparam("was")
+    )
+    .values(
+        status=RunStatus.QUEUED,
+        error=None,
+        instance=None,
+        started_at=None,
+        finished_at=None,
+        prompt_done_at=None,
+        claimed_by=None,
+        lease_expires_at=None,
+        queued_at=sa.bindparam("now"),
+    )
+)
+
+
+def _past(run: Run) -> PastAttempt:
+    return PastAttempt(
+        run.id,
+        run.attempts,
+        run.status.value,
+        run.instance,
+        run.started_at,
+        run.finished_at,
+        run.error,
+    )
 
 
 def cancel_unfinished(session: Session, sweep_id: UUID) -> int:

@@ -31,6 +31,8 @@ def add_sweep(
     workflow_version_id: UUID | None = None,
     required_tags: str = "",
     priority: int = DEFAULT_PRIORITY,
+    estimate: Mapping[str, Any] | None = None,
+    source_sweep_id: UUID | None = None,
     status: SweepStatus = SweepStatus.PENDING,
 ) -> Sweep:
     """`status` paused holds its runs until it is resumed; pending ones start at once."""
@@ -38,6 +40,7 @@ def add_sweep(
         id=sweep_id,
         status=status,
         priority=priority,
+        estimate=None if estimate is None else dict(estimate),
         team_id=team_id,
         workflow=workflow,
         workflow_version_id=workflow_version_id,
@@ -45,6 +48,7 @@ def add_sweep(
         plan=dict(plan),
         total=total,
         required_tags=required_tags,
+        source_sweep_id=source_sweep_id,
     )
     session.add(sweep)
     # Flushed now so the runs' bulk insert, which bypasses the ORM, finds the parent row.
@@ -109,6 +113,38 @@ def move_sweep(
     if moved:
         active_sweeps.set_active(session, sweep_id, to in CLAIMABLE)
     return moved
+
+
+def reopen_sweep(session: Session, sweep_id: UUID, from_statuses: Iterable[SweepStatus]) -> bool:
+    """A sweep that had ended → running again, unstamped as finished: runs were just queued
+    in it (a retry, an extension). Called after the runs moved, so `move_counts` already
+    holds the sweep row's lock and no worker can move its status meanwhile."""
+    result = session.execute(
+        sa.update(Sweep)
+        .where(Sweep.id == sweep_id, Sweep.status.in_(tuple(from_statuses)))
+        .values(status=SweepStatus.RUNNING, finished_at=None)
+    )
+    moved = cast(sa.CursorResult[Any], result).rowcount == 1
+    if moved:
+        active_sweeps.set_active(session, sweep_id, True)
+    return moved
+
+
+def sweep_status(session: Session, sweep_id: UUID) -> SweepStatus | None:
+    return session.scalar(sa.select(Sweep.status).where(Sweep.id == sweep_id))
+
+
+def replace_plan(
+    session: Session, sweep_id: UUID, was_total: int, plan: Mapping[str, Any], total: int
+) -> bool:
+    """The extended plan and run count, compare-and-set on the count it was extended from,
+    so of two extensions read from the same plan only one applies."""
+    result = session.execute(
+        sa.update(Sweep)
+        .where(Sweep.id == sweep_id, Sweep.total == was_total)
+        .values(plan=dict(plan), total=total)
+    )
+    return cast(sa.CursorResult[Any], result).rowcount == 1
 
 
 def start_finalizing_if_drained(session: Session, sweep_id: UUID) -> bool:

@@ -36,9 +36,10 @@ def test_cancelled_runs_among_successes_make_it_partial() -> None:
     assert final_sweep_status(counts) == SweepStatus.PARTIAL
 
 
-def test_a_final_sweep_never_moves() -> None:
-    for source, _ in SWEEP_TRANSITIONS:
-        assert source not in FINAL_SWEEP_STATUSES
+def test_a_final_sweep_moves_only_when_reopened_to_running() -> None:
+    for source, target in SWEEP_TRANSITIONS:
+        if source in FINAL_SWEEP_STATUSES:
+            assert target is SweepStatus.RUNNING
 
 
 def test_a_paused_sweep_moves_only_back_to_claimable_or_to_an_end() -> None:
@@ -76,7 +77,16 @@ def test_every_state_is_reachable_from_pending() -> None:
 
 
 def test_a_run_ends_only_from_running_except_by_cancellation() -> None:
-    assert run_may_move(RunStatus.RUNNING, RunStatus.QUEUED)  # a retry
+    assert run_may_move(RunStatus.RUNNING, RunStatus.QUEUED)  # a retryable failure
     assert not run_may_move(RunStatus.QUEUED, RunStatus.SUCCEEDED)
-    for final in FINAL_RUN_STATUSES:
-        assert not any(source is final for source, _ in RUN_TRANSITIONS)
+    assert {target for _, target in RUN_TRANSITIONS if _ is RunStatus.QUEUED} == {
+        RunStatus.RUNNING,
+        RunStatus.CANCELLED,
+    }
+
+
+def test_an_ended_run_moves_only_when_retried_and_a_succeeded_one_never() -> None:
+    for source, target in RUN_TRANSITIONS:
+        if source in FINAL_RUN_STATUSES:
+            assert source is not RunStatus.SUCCEEDED
+            assert target is RunStatus.QUEUED

@@ -21,11 +21,12 @@ from fastapi.responses import FileResponse
 
 from app.api.deps import SessionDep, SettingsDep, TeamDep
 from app.api.errors import NotFound, responses
-from app.api.presenters import run_read
+from app.api.presenters import attempt_read, run_read
 from app.api.schemas.outputs import OutputRead, RunDetail
 from app.db.models import Output, Run, Sweep
 from app.domain.assignments import plan_fixed
 from app.media.storage import Storage, UnsafePath, suffix_for_mime
+from app.stores import attempts as attempt_store
 from app.stores import outputs as output_store
 from app.stores import runs as run_store
 from app.stores import sweeps as sweep_store
@@ -70,7 +71,9 @@ def read_run(
     sweep, run = _visible_run(session, team_id, sweep_id, index)
     outputs = output_store.list_outputs(session, run.id)
     items = [_output_read(request, sweep_id, index, output) for output in outputs]
-    return RunDetail(**run_read(run, plan_fixed(sweep.plan)).model_dump(), outputs=items)
+    past = [attempt_read(a) for a in attempt_store.attempts_of(session, run.id)]
+    read = run_read(run, plan_fixed(sweep.plan)).model_dump()
+    return RunDetail(**read, outputs=items, past_attempts=past)
 
 
 @router.get(

@@ -20,7 +20,7 @@ from app.api.errors import REJECTED_RESPONSE, Conflict, NotFound, Unavailable, r
 from app.api.prebuilt import answer_json
 from app.api.presenters import run_read, sweep_read, sweep_summary
 from app.api.schemas.common import Page
-from app.api.schemas.sweeps import RunRead, SweepCreate, SweepRead, SweepSummary
+from app.api.schemas.sweeps import RunRead, SweepCreate, SweepDryRun, SweepRead, SweepSummary
 from app.db.models import Sweep
 from app.domain.assignments import plan_fixed
 from app.domain.states import RunStatus
@@ -39,8 +39,12 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=SweepRead,
-    responses={**REJECTED_RESPONSE, **responses(Unavailable)},
+    response_model=SweepRead | SweepDryRun,
+    responses={
+        **REJECTED_RESPONSE,
+        **responses(Unavailable),
+        200: {"model": SweepDryRun, "description": "With dry_run=true: what it would cost."},
+    },
     summary="Submit a sweep",
     dependencies=[Depends(sync_shipped_workflows)],
 )
@@ -53,9 +57,20 @@ def create_sweep(
     node_specs: NodeSpecsDep,
     team_id: TeamDep,
     broker: BrokerProbeDep,
-) -> SweepRead:
+    dry_run: Annotated[bool, Query(description="Validate and estimate; store nothing.")] = False,
+) -> SweepRead | SweepDryRun:
     """Validate the sweep against its workflow's contract and the pool's node specs, expand
-    it, store its runs and start it."""
+    it, store its runs and start it; with `dry_run=true`, answer its estimate instead."""
+    if dry_run:
+        response.status_code = status.HTTP_200_OK
+        return sweep_service.dry_run_sweep(
+            session,
+            team_id,
+            body,
+            max_runs=settings.max_runs_per_sweep,
+            object_info=node_specs.current(),
+            pool=settings.instances,
+        )
     if not broker.answers():
         raise Unavailable("the broker is unreachable, so nothing could start; nothing was stored")
     sweep = sweep_service.submit_sweep(
@@ -66,6 +81,7 @@ def create_sweep(
         celery=celery,
         object_info=node_specs.current(),
         pool_tags=[instance.tags for instance in settings.instances],
+        pool=settings.instances,
     )
     response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
     return sweep_read(sweep, {RunStatus.QUEUED: sweep.total}, _pinned(session, sweep))

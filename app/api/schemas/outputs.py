@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from app.api.schemas.sweeps import RunRead
+from app.api.schemas.sweeps import AttemptRead, RunRead
 
 
 class OutputRead(BaseModel):
@@ -18,3 +18,7 @@ class OutputRead(BaseModel):
 
 class RunDetail(RunRead):
     outputs: list[OutputRead] = Field(description="The run's files, by `n`; empty until done.")
+    past_attempts: list[AttemptRead] = Field(
+        default_factory=list,
+        description="Each earlier attempt, first first: its instance, timings and error.",
+    )

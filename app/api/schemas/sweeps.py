@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.domain.estimates import WorkUnit
 from app.domain.fair_share import DEFAULT_PRIORITY, MAX_PRIORITY
 from app.domain.states import RunStatus, SweepStatus
 from app.domain.tags import MAX_INSTANCE_TAGS, TAG_PATTERN
@@ -134,6 +135,59 @@ class SweepSummary(BaseModel):
     created_at: datetime
 
 
+class SpreadRead(BaseModel):
+    median: float
+    p90: float
+
+
+class SweepEstimate(BaseModel):
+    """What a sweep is expected to cost, from its runs and the workflow's history here."""
+
+    runs: int
+    steps: int | None = Field(
+        description="Sampler steps of all runs; null when no sampler's steps can be read."
+    )
+    megapixels: float | None = Field(
+        description="Width × height × batch of all runs' latents or images; null when the "
+        "size is set by another node."
+    )
+    work_unit: WorkUnit = Field(
+        description="What the rates are per: steps × megapixels where both are known."
+    )
+    model_loads: int = Field(
+        description="Model loads of the planned order on the instances as they are now."
+    )
+    history_runs: int = Field(description="Finished runs of this workflow the rates are from.")
+    seconds_per_unit: SpreadRead | None = Field(
+        description="Instance-busy seconds per unit of work in that history."
+    )
+    gpu_seconds: SpreadRead | None = Field(description="Those rates times this sweep's work.")
+    instances: int = Field(description="Instances that may run it (tags, not drained).")
+    makespan_s: float | None = Field(
+        description="Median GPU time spread over those instances: the sweep's own duration."
+    )
+    queue_ahead_runs: int = Field(description="Queued runs at its priority or higher.")
+    queue_wait_s: float | None = Field(description="Their time at this sweep's run time.")
+    finish_at: datetime | None = Field(description="When it would end if submitted then.")
+    reason: str | None = Field(description='Why times are null, e.g. "no history yet".')
+
+
+class QuotaExceeded(BaseModel):
+    quota: Literal["max_priority", "max_runs_per_sweep", "max_queued"]
+    limit: int
+    value: int = Field(description="What the submission would reach.")
+
+
+class SweepDryRun(SweepEstimate):
+    """`POST /v1/sweeps?dry_run=true`: validated like a submission, nothing stored or sent."""
+
+    dry_run: Literal[True] = True
+    workflow: str
+    exceeds: list[QuotaExceeded] = Field(
+        description="The team's caps a submission would be refused for now."
+    )
+
+
 class SweepRead(SweepSummary):
     counts: dict[RunStatus, int] = Field(description="Runs in each state.")
     progress: float = Field(
@@ -158,6 +212,16 @@ class SweepRead(SweepSummary):
         default_factory=list,
         description="Instance tags its runs need: the workflow's and the request's.",
     )
+    estimate: SweepEstimate | None = Field(
+        default=None, description="Its estimate at submission; null for older sweeps."
+    )
+    elapsed_s: float | None = Field(
+        default=None, description="finished_at - started_at, once it has ended."
+    )
+    source_sweep_id: UUID | None = Field(
+        default=None,
+        description="The sweep this one replays (`POST /v1/sweeps/{id}/replay`); null otherwise.",
+    )
 
 
 class RunRead(BaseModel):
@@ -169,3 +233,64 @@ class RunRead(BaseModel):
     instance: str | None
     started_at: datetime | None
     finished_at: datetime | None
+
+
+RetriedStatus = Literal["failed", "cancelled"]
+# The kinds of `app.comfy.errors.RunError`: the `kind` of a run's stored error.
+ErrorType = Literal["validation", "execution", "interrupted", "transport", "timeout", "protocol"]
+
+
+def _failed_only() -> list[RetriedStatus]:
+    return ["failed"]
+
+
+class SweepRetry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[RetriedStatus] = Field(
+        default_factory=_failed_only,
+        min_length=1,
+        description="Which ended runs to queue again; a succeeded run never runs again.",
+    )
+    error_type: ErrorType | None = Field(
+        default=None,
+        description="Only runs whose stored error is of this kind (its `kind`).",
+        examples=["execution"],
+    )
+
+
+class SeedsMore(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(ge=1, le=1000, description="Seeds to add to every combination.")
+    start: int | None = Field(
+        default=None, ge=0, description="First new seed; by default just above the highest."
+    )
+
+
+class SweepExtend(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"axes": [{"param": "blur_radius", "values": [9]}]}]},
+    )
+
+    axes: list[AxisIn] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Values to add to an axis, or a new axis (its first value is the one "
+        "the existing runs have).",
+    )
+    seeds: SeedsMore | None = None
+
+
+class SweepReopened(SweepRead):
+    queued: int = Field(ge=0, description="Runs this request queued.")
+
+
+class AttemptRead(BaseModel):
+    attempt: int
+    status: str = Field(description="How it ended: failed, cancelled, or queued (retried).")
+    instance: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: dict[str, Any] | None

@@ -1,8 +1,8 @@
 """Sweeps may be paused: the sweeps status CHECK constraint admits 'paused'.
 
 Revision ID: 05d46a42ade6
-Revises: d4f1a2b3c5e6
-Create Date: 2026-12-06 22:02:00.000000
+Revises: e1a7c3d9b2f4
+Create Date: 2026-12-06 22:07:00.000000
 
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "05d46a42ade6"
-down_revision: str | Sequence[str] | None = "d4f1a2b3c5e6"
+down_revision: str | Sequence[str] | None = "e1a7c3d9b2f4"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
