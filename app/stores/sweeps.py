@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.db.base import utc_now
 from app.db.models import Sweep, WorkflowVersion
 from app.domain.assignments import plan_fixed
 from app.domain.fair_share import DEFAULT_PRIORITY
@@ -118,11 +119,16 @@ def move_sweep(
 def reopen_sweep(session: Session, sweep_id: UUID, from_statuses: Iterable[SweepStatus]) -> bool:
     """A sweep that had ended → running again, unstamped as finished: runs were just queued
     in it (a retry, an extension). Called after the runs moved, so `move_counts` already
-    holds the sweep row's lock and no worker can move its status meanwhile."""
+    holds the sweep row's lock and no worker can move its status meanwhile. One cancelled
+    before it ever started is stamped as started now: a running sweep has started."""
     result = session.execute(
         sa.update(Sweep)
         .where(Sweep.id == sweep_id, Sweep.status.in_(tuple(from_statuses)))
-        .values(status=SweepStatus.RUNNING, finished_at=None)
+        .values(
+            status=SweepStatus.RUNNING,
+            finished_at=None,
+            started_at=sa.func.coalesce(Sweep.started_at, utc_now()),
+        )
     )
     moved = cast(sa.CursorResult[Any], result).rowcount == 1
     if moved:

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 
 from app.db.base import utc_now
 from app.db.models import ActiveSweep
-from app.domain.states import SweepStatus
+from app.domain.states import RunStatus, SweepStatus
 from app.queue import START_SWEEP
 from app.stores import claims, sweeps
-from tests.api.test_sweeps_api import EXAMPLE, submit
+from tests.api.test_sweeps_api import EXAMPLE, finish_runs, submit
 from tests.conftest import REDIS_URL
 
 FINAL = ("succeeded", "partial", "failed", "cancelled")
@@ -183,3 +183,29 @@ def test_another_teams_sweep_cannot_be_paused_or_resumed(
     for action in ("pause", "resume"):
         assert stranger.post(f"/v1/sweeps/{sweep_id}/{action}").status_code == 404
     assert client.get(f"/v1/sweeps/{sweep_id}").json()["status"] == "pending"
+
+
+def test_runs_retried_into_a_paused_sweep_wait_for_its_resume(
+    app: FastAPI, client: TestClient
+) -> None:
+    sweep_id = submit(client)["id"]
+    finish_runs(app, sweep_id, range(2), RunStatus.FAILED)
+    post(client, sweep_id, "pause")
+    retried = post(client, sweep_id, "retry")
+    assert retried["status"] == "paused"
+    assert retried["counts"]["queued"] == 12
+    assert not claimable(app, sweep_id)
+    assert post(client, sweep_id, "resume")["status"] == "pending"
+    assert claimable(app, sweep_id)
+
+
+def test_a_sweep_cancelled_before_it_started_and_retried_runs_as_started(
+    client: TestClient,
+) -> None:
+    sweep_id = submit(client)["id"]
+    post(client, sweep_id, "cancel")
+    reopened = client.post(f"/v1/sweeps/{sweep_id}/retry", json={"status": ["cancelled"]})
+    assert reopened.status_code == 200, reopened.text
+    sweep = client.get(f"/v1/sweeps/{sweep_id}").json()
+    assert sweep["status"] == "running"
+    assert sweep["started_at"] is not None

@@ -1,9 +1,10 @@
 """The sweep and run state machine, driven by Hypothesis through the real stores and services
 on Postgres: random sequences of submit, start, claim, run outcomes (success, failure, a
-retryable failure), pause, resume, cancel and finalize, with stale and duplicate reports
-mixed in. After every step:
+retryable failure), pause, resume, cancel, finalize and retry (which reopens an ended
+sweep), with stale and duplicate reports mixed in. After every step:
 
-- every status change is a move `app.domain.states` allows (so a final sweep stays final);
+- every status change is a move `app.domain.states` allows (so a final sweep stays final
+  unless a retry reopens it);
 - each sweep's per-status counters equal a recount of its runs;
 - `active_sweeps` has a row exactly for the sweeps with queued runs, active exactly while
   the sweep is claimable;
@@ -56,7 +57,7 @@ from app.domain.states import (
     sweep_may_move,
 )
 from app.queue import START_SWEEP
-from app.services import cancelling, pausing
+from app.services import cancelling, pausing, retrying
 from app.stores import claims, runs, sweeps, teams
 from app.stores.runs import Claim
 
@@ -284,6 +285,26 @@ class SweepLifecycle(RuleBasedStateMachine):
         # Its workers' claims are void: their reports must change nothing.
         for held in [c for c in self.held.values() if c.sweep_id == sweep_id]:
             self.end_attempt(held)
+
+    @precondition(lambda self: self.retryable())
+    @rule(data=st.data())
+    def retry(self, data: st.DataObject) -> None:
+        """POST .../retry: the sweep's failed and cancelled runs are queued again; an ended
+        sweep is reopened to running, an open one (paused too) keeps its status."""
+        sweep_id = data.draw(st.sampled_from(self.retryable()))
+        before = self.seen[sweep_id]
+        wanted = [RunStatus.FAILED, RunStatus.CANCELLED]
+        sweep = self.fresh_sweep(sweep_id)
+        queued = retrying.retry_runs(self.session, self.celery(), sweep, wanted, None)
+        assert queued == sum(before.counters[status] for status in wanted)
+
+    def retryable(self) -> list[UUID]:
+        """Sweeps with failed or cancelled runs that a retry may queue (not finalizing)."""
+        return [
+            i
+            for i in self.sweep_ids(*UNFINISHED, *FINAL_SWEEP_STATUSES)
+            if self.seen[i].counters[RunStatus.FAILED] + self.seen[i].counters[RunStatus.CANCELLED]
+        ]
 
     @precondition(lambda self: self.sweep_ids(SweepStatus.FINALIZING))
     @rule(data=st.data())
