@@ -50,9 +50,11 @@ fmt: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-## fuzz: schemathesis against the OpenAPI document, more examples than `make test` runs
+## fuzz: schemathesis against the OpenAPI document and the sweep state machine, more
+## examples than `make test` runs
 fuzz: install-dev
 	FUZZ_EXAMPLES=300 $(PY) -m pytest tests/api/test_openapi_fuzz.py -p no:cacheprovider
+	STATE_MACHINE_EXAMPLES=300 $(PY) -m pytest tests/db/test_state_machine.py -p no:cacheprovider
 
 bench: install-dev
 	$(PY) -m bench.submit

@@ -16,7 +16,7 @@ from uuid import UUID
 from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
-from app.domain.states import SweepStatus
+from app.domain.states import STARTABLE, SweepStatus
 from app.queue import WORK
 from app.stores import claims, instances, runs, sweeps
 from app.stores.claims import InFlight
@@ -33,9 +33,7 @@ def start_sweep(rt: Runtime, sweep_id: UUID) -> None:
     free slots beyond the one that claim filled need them."""
     with rt.sessions() as session:
         now = utc_now()
-        if sweeps.move_sweep(
-            session, sweep_id, [SweepStatus.PENDING], SweepStatus.RUNNING, started_at=now
-        ):
+        if sweeps.move_sweep(session, sweep_id, STARTABLE, SweepStatus.RUNNING, started_at=now):
             sweeps.mark_hinted(session, sweep_id, now)
             session.commit()
             log.info("sweep_started sweep=%s", sweep_id)

@@ -11,7 +11,7 @@ import logging
 from uuid import UUID
 
 from app.db.base import utc_now
-from app.domain.states import SweepStatus, final_sweep_status
+from app.domain.states import FINISHABLE, SweepStatus, final_sweep_status
 from app.grids.tiles import remove_tiles
 from app.queue import FINALIZE_SWEEP
 from app.stores import sweeps
@@ -48,9 +48,7 @@ def finalize(rt: Runtime, sweep_id: UUID) -> None:
         if sweep is None:
             return
         status = final_sweep_status(sweeps.run_counts(sweep))
-        moved = sweeps.move_sweep(
-            session, sweep_id, [SweepStatus.FINALIZING], status, finished_at=utc_now()
-        )
+        moved = sweeps.move_sweep(session, sweep_id, FINISHABLE, status, finished_at=utc_now())
         session.commit()
     if moved:
         log.info("sweep_finished sweep=%s status=%s", sweep_id, status)
@@ -68,7 +66,8 @@ def finalize_cancelled(rt: Runtime, sweep_id: UUID) -> None:
 def _reopened(rt: Runtime, sweep_id: UUID) -> bool:
     with rt.sessions() as session:
         status = sweeps.sweep_status(session, sweep_id)
-    return status in (SweepStatus.PENDING, SweepStatus.RUNNING)
+    # Paused too: a sweep reopened and then paused has not ended either.
+    return status in (SweepStatus.PENDING, SweepStatus.RUNNING, SweepStatus.PAUSED)
 
 
 def _build_grids(rt: Runtime, sweep_id: UUID) -> None:

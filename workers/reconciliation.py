@@ -2,10 +2,11 @@
 this loop re-sends whatever the database says is owed and nothing is working on.
 
 Each pass: health-checks the instances (out while they do not answer, back when they do),
-hands runs with lapsed leases to a resume task, re-sends work for sweeps that have queued
-runs but no activity, and re-sends start and finalize messages that were lost (for example
-when Redis restarted empty). Every action it triggers re-checks in a compare-and-set, so
-running two reconcilers, or one too eagerly, is harmless.
+hands runs with lapsed leases to a resume task, re-sends work for running (never paused)
+sweeps that have queued runs but no activity, finalizes drained ones, and re-sends start
+and finalize messages that were lost (for example when Redis restarted empty). Every action
+it triggers re-checks in a compare-and-set, so running two reconcilers, or one too eagerly,
+is harmless.
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ def _resume_lapsed(rt: Runtime, now: datetime) -> None:
 
 def _restart_stalled(rt: Runtime, now: datetime, quiet_since: datetime) -> None:
     with rt.sessions() as session:
-        stalled = []
+        # A paused sweep gets no work; once its last queued and running runs are gone (its
+        # prompts finished, nothing was queued) it is finalized like a running one.
+        stalled = [(sweep_id, False) for sweep_id in sweeps.drained(session, SweepStatus.PAUSED)]
         for sweep in sweeps.sweeps_in(session, SweepStatus.RUNNING, updated_before=now):
             counts = sweeps.run_counts(sweep)
             if counts[RunStatus.QUEUED] + counts[RunStatus.RUNNING] == 0:

@@ -8,11 +8,9 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
 from app.db.models import Sweep
-from app.domain.states import SweepStatus
+from app.domain.states import CANCELLABLE, SweepStatus
 from app.queue import CANCEL_PROMPTS, send_after_commit
 from app.stores import runs, sweeps
-
-CANCELLABLE = (SweepStatus.PENDING, SweepStatus.RUNNING)
 
 
 def cancel_sweep(session: Session, celery: Celery, sweep: Sweep) -> bool:

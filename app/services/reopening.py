@@ -4,9 +4,10 @@ counters in the same transaction, which locked the sweep row (`stores.sweeps.mov
 so the status read here cannot change before the commit.
 
 An ended sweep goes back to running and is finalized again when its new runs end: the
-finalizer rebuilds its grids from every run (`workers.finalization`). A sweep still pending
-or running keeps its status. A finalizing one is refused: its finalizer is about to stamp a
-final status that the new runs would contradict.
+finalizer rebuilds its grids from every run (`workers.finalization`). A sweep still pending,
+running or paused keeps its status (a paused one's new runs wait for its resume). A
+finalizing one is refused: its finalizer is about to stamp a final status that the new runs
+would contradict.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ from celery import Celery
 from sqlalchemy.orm import Session
 
 from app.api.errors import Conflict
-from app.domain.states import SweepStatus
+from app.domain.states import REOPENABLE, SweepStatus
 from app.queue import START_SWEEP, send_after_commit
 from app.stores import sweeps
 
-REOPENABLE = (SweepStatus.SUCCEEDED, SweepStatus.PARTIAL, SweepStatus.FAILED, SweepStatus.CANCELLED)
-STILL_OPEN = (SweepStatus.PENDING, SweepStatus.RUNNING)
+STILL_OPEN = (SweepStatus.PENDING, SweepStatus.RUNNING, SweepStatus.PAUSED)
 
 
 def reopen_sweep(session: Session, celery: Celery, sweep_id: UUID) -> None:

@@ -23,6 +23,7 @@ from app.domain.preflight import preflight_sweep
 from app.domain.problems import SweepRejected, reject
 from app.domain.resolution import SEED_PARAM, AxisRequest, SweepRequest, resolve_plan
 from app.domain.sampling import SampledRange, SamplingSpec
+from app.domain.states import SweepStatus
 from app.domain.tags import join_tags, missing_everywhere
 from app.domain.template_plan import Wildcards, referenced_wildcards
 from app.queue import START_SWEEP, send_after_commit
@@ -60,12 +61,12 @@ def submit_sweep(
     pool: Sequence[InstanceConfig] = (),
 ) -> Sweep:
     """Validate, preflight against the pool's node specs, store sweep and runs in one
-    transaction, and send one start message after it commits. `object_info` is None when
-    no instance has answered yet; the instances then validate at submission. The sweep pins
-    the workflow's latest version: its runs use that content whatever is registered later.
-    `pool_tags` are the configured instances' tags: a sweep none of them can serve is
-    refused rather than left queued forever. `pool`, the configured instances, is what its
-    stored estimate counts on."""
+    transaction, and send one start message after it commits (none for a paused one: it
+    starts when it is resumed). `object_info` is None when no instance has answered yet; the
+    instances then validate at submission. The sweep pins the workflow's latest version: its
+    runs use that content whatever is registered later. `pool_tags` are the configured
+    instances' tags: a sweep none of them can serve is refused rather than left queued
+    forever. `pool`, the configured instances, is what its stored estimate counts on."""
     resolved = _resolve(session, team_id, body, max_runs, pool_tags)
     new = NewSweep(
         team_id=team_id,
@@ -75,6 +76,7 @@ def submit_sweep(
         plan_record=_plan_record(resolved.plan, resolved.request),
         required=resolved.required,
         priority=body.priority,
+        paused=body.paused,
     )
     return store_sweep(session, new, celery=celery, object_info=object_info, pool=pool)
 
@@ -91,6 +93,7 @@ class NewSweep:
     required: tuple[str, ...]
     priority: int
     source_sweep_id: UUID | None = None
+    paused: bool = False  # stored paused: nothing of it runs until it is resumed
 
 
 def store_sweep(
@@ -102,7 +105,7 @@ def store_sweep(
     pool: Sequence[InstanceConfig] = (),
 ) -> Sweep:
     """Check the team's caps and preflight, store sweep, runs and estimate in one
-    transaction, and send one start message after it commits."""
+    transaction, and send one start message after it commits (none for a paused one)."""
     quotas.check_submission(session, new.team_id, new.priority, count_runs(new.plan))
     _preflight(new.pinned, new.plan, object_info)
     runs = ordered_runs(new.pinned.workflow, new.plan)
@@ -120,9 +123,11 @@ def store_sweep(
         priority=new.priority,
         estimate=estimating.estimate_read(estimate).model_dump(mode="json"),
         source_sweep_id=new.source_sweep_id,
+        status=SweepStatus.PAUSED if new.paused else SweepStatus.PENDING,
     )
     run_store.add_runs(session, sweep.id, runs)
-    send_after_commit(session, celery, START_SWEEP, [str(sweep.id)])
+    if not new.paused:
+        send_after_commit(session, celery, START_SWEEP, [str(sweep.id)])
     session.commit()
     return sweep
 

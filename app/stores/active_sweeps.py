@@ -14,12 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.db.models import ActiveSweep, Sweep
-from app.domain.states import SweepStatus
-
-# A pending sweep's runs are claimable too: the claim that takes its first run starts it, so
-# a sweep submitted to a busy farm is served at the next free slot, not after a worker
-# process is free to handle its start message.
-CLAIMABLE = (SweepStatus.PENDING, SweepStatus.RUNNING)
+from app.domain.states import CLAIMABLE
 
 
 def follow_queued(session: Session, sweep_id: UUID, queued: int, added: bool) -> None:
@@ -46,8 +41,8 @@ def _insert_if_missing(session: Session, sweep_id: UUID) -> None:
 
 
 def set_active(session: Session, sweep_id: UUID, active: bool) -> None:
-    """Whether claims may take the sweep's queued runs: cleared when it stops (and, one day,
-    while it is paused)."""
+    """Whether claims may take the sweep's queued runs: cleared when it stops and while it
+    is paused, set again when it is resumed."""
     session.execute(
         sa.update(ActiveSweep).where(ActiveSweep.sweep_id == sweep_id).values(active=active)
     )

@@ -12,7 +12,11 @@ Locks, always in this order (`workers.dispatching` takes the first):
 2. one team row, waited for, so a team's claims run one at a time; other teams' rows only
    with SKIP LOCKED;
 3. run rows, SKIP LOCKED;
-4. the sweep row, when the claim starts a pending sweep.
+4. the sweep row of the run it takes, waited for (`LOCK_SWEEP`).
+The sweep's row is what makes a claim agree with a pause or a cancellation: they update it,
+so a claim reads the sweep's status under its lock after choosing a run. A pause committed
+since the claim read `active_sweeps` is seen there, and the run is left queued; a pause that
+comes later waits for the claim's commit, so the run started before the pause took effect.
 A claim waits for at most one instance and then one team, and never waits for an instance
 while it holds a team (the dispatcher commits before it tries another instance), so two
 claimers never wait on each other in a cycle.
@@ -41,7 +45,7 @@ from sqlalchemy.orm import Session
 from app.db.base import utc_now
 from app.db.models import ActiveSweep, Instance, Run, Sweep, Team
 from app.domain.fair_share import Share, Waiting, serving_order
-from app.domain.states import RunStatus, SweepStatus
+from app.domain.states import CLAIMABLE, STARTABLE, RunStatus, SweepStatus
 from app.stores import sweeps
 from app.stores.eligibility import SWEEP_FITS, fits_params
 from app.stores.runs import FAILED_ON
@@ -98,19 +102,20 @@ def next_run(
             continue  # reached its cap since the shares were read
         for sweep_id in turn.sweeps:
             run = run_for(session, sweep_id, instance, model_key or "", avoid)
-            if run is not None:
-                if sweep_id in pending:
-                    start_pending(session, sweep_id)
-                return run
+            if run is None:
+                continue
+            if session.scalar(LOCK_SWEEP, {"sweep_id": sweep_id}) not in CLAIMABLE:
+                continue  # paused or cancelled since `active_sweeps` was read
+            if sweep_id in pending:
+                start_pending(session, sweep_id)
+            return run
     return None
 
 
 def start_pending(session: Session, sweep_id: UUID) -> None:
     """pending → running with its first claimed run; its start message then only hints."""
     now = utc_now()
-    moved = sweeps.move_sweep(
-        session, sweep_id, [SweepStatus.PENDING], SweepStatus.RUNNING, started_at=now
-    )
+    moved = sweeps.move_sweep(session, sweep_id, STARTABLE, SweepStatus.RUNNING, started_at=now)
     if moved:
         sweeps.mark_hinted(session, sweep_id, now)
 
@@ -138,6 +143,15 @@ WAITING = (
     .join(_teams, _teams.c.id == _active.c.team_id)
     .join(_sweeps, _sweeps.c.id == _active.c.sweep_id)
     .where(_active.c.active.is_(True), SWEEP_FITS)
+)
+
+
+# The sweep's status, its row locked as the counters' update that follows locks it (FOR NO
+# KEY UPDATE, so no lock is upgraded): a primary key lookup.
+LOCK_SWEEP = (
+    sa.select(_sweeps.c.status)
+    .where(_sweeps.c.id == sa.bindparam("sweep_id"))
+    .with_for_update(key_share=True)
 )
 
 

@@ -12,10 +12,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.db.base import utc_now
 from app.db.models import Sweep, WorkflowVersion
 from app.domain.assignments import plan_fixed
 from app.domain.fair_share import DEFAULT_PRIORITY
-from app.domain.states import RunStatus, SweepStatus
+from app.domain.states import CLAIMABLE, DRAINABLE, RunStatus, SweepStatus
 from app.stores import active_sweeps
 
 
@@ -33,9 +34,12 @@ def add_sweep(
     priority: int = DEFAULT_PRIORITY,
     estimate: Mapping[str, Any] | None = None,
     source_sweep_id: UUID | None = None,
+    status: SweepStatus = SweepStatus.PENDING,
 ) -> Sweep:
+    """`status` paused holds its runs until it is resumed; pending ones start at once."""
     sweep = Sweep(
         id=sweep_id,
+        status=status,
         priority=priority,
         estimate=None if estimate is None else dict(estimate),
         team_id=team_id,
@@ -108,18 +112,23 @@ def move_sweep(
     )
     moved = cast(sa.CursorResult[Any], result).rowcount == 1
     if moved:
-        active_sweeps.set_active(session, sweep_id, to in active_sweeps.CLAIMABLE)
+        active_sweeps.set_active(session, sweep_id, to in CLAIMABLE)
     return moved
 
 
 def reopen_sweep(session: Session, sweep_id: UUID, from_statuses: Iterable[SweepStatus]) -> bool:
     """A sweep that had ended → running again, unstamped as finished: runs were just queued
     in it (a retry, an extension). Called after the runs moved, so `move_counts` already
-    holds the sweep row's lock and no worker can move its status meanwhile."""
+    holds the sweep row's lock and no worker can move its status meanwhile. One cancelled
+    before it ever started is stamped as started now: a running sweep has started."""
     result = session.execute(
         sa.update(Sweep)
         .where(Sweep.id == sweep_id, Sweep.status.in_(tuple(from_statuses)))
-        .values(status=SweepStatus.RUNNING, finished_at=None)
+        .values(
+            status=SweepStatus.RUNNING,
+            finished_at=None,
+            started_at=sa.func.coalesce(Sweep.started_at, utc_now()),
+        )
     )
     moved = cast(sa.CursorResult[Any], result).rowcount == 1
     if moved:
@@ -145,9 +154,9 @@ def replace_plan(
 
 
 def start_finalizing_if_drained(session: Session, sweep_id: UUID) -> bool:
-    """running → finalizing once no run is queued or running, judged by the counters in the
-    same UPDATE: called in the transaction that ended a run, after `move_counts` locked the
-    sweep row, so exactly one ending run (or the reconciler) wins and sends the finalizer.
+    """running | paused → finalizing once no run is queued or running, judged by the counters
+    in the same UPDATE: called in the transaction that ended a run, after `move_counts` locked
+    the sweep row, so exactly one ending run (or the reconciler) wins and sends the finalizer.
     When that `move_counts` left runs queued or running, the UPDATE would match nothing
     and is not sent: every run's record but the last saves a round trip."""
     left = _runs_left(session, sweep_id)
@@ -218,7 +227,8 @@ _FINALIZE_IF_DRAINED = (
     sa.update(_sweeps)
     .where(
         _sweeps.c.id == sa.bindparam("sweep_id"),
-        _sweeps.c.status == SweepStatus.RUNNING,
+        # A paused sweep too: with no run queued, nothing is held back, so it ends as usual.
+        _sweeps.c.status.in_(DRAINABLE),
         _sweeps.c.queued_count + _sweeps.c.running_count == 0,
     )
     .values(status=SweepStatus.FINALIZING)
@@ -273,6 +283,14 @@ def fixed_values(session: Session, sweep_id: UUID) -> Mapping[str, Any]:
 
 def sweeps_in(session: Session, status: SweepStatus, updated_before: datetime) -> list[Sweep]:
     query = sa.select(Sweep).where(Sweep.status == status, Sweep.updated_at < updated_before)
+    return list(session.scalars(query.limit(100)))
+
+
+def drained(session: Session, status: SweepStatus) -> list[UUID]:
+    """Sweeps in `status` with no run queued or running: each is owed finalizing."""
+    query = sa.select(Sweep.id).where(
+        Sweep.status == status, Sweep.queued_count + Sweep.running_count == 0
+    )
     return list(session.scalars(query.limit(100)))
 
 

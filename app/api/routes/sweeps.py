@@ -16,7 +16,7 @@ from app.api.deps import (
     TeamDep,
     sync_shipped_workflows,
 )
-from app.api.errors import REJECTED_RESPONSE, NotFound, Unavailable, responses
+from app.api.errors import REJECTED_RESPONSE, Conflict, NotFound, Unavailable, responses
 from app.api.prebuilt import answer_json
 from app.api.presenters import run_read, sweep_read, sweep_summary
 from app.api.schemas.common import Page
@@ -24,7 +24,7 @@ from app.api.schemas.sweeps import RunRead, SweepCreate, SweepDryRun, SweepRead,
 from app.db.models import Sweep
 from app.domain.assignments import plan_fixed
 from app.domain.states import RunStatus
-from app.services import cancelling
+from app.services import cancelling, pausing
 from app.services import sweeps as sweep_service
 from app.stores import runs as run_store
 from app.stores import sweeps as sweep_store
@@ -150,6 +150,48 @@ def cancel_sweep(
     that has already ended is returned unchanged."""
     sweep = _visible_sweep(session, team_id, sweep_id)
     cancelling.cancel_sweep(session, celery, sweep)
+    session.refresh(sweep)
+    return sweep_read(sweep, sweep_store.run_counts(sweep), _pinned(session, sweep))
+
+
+@router.post(
+    "/{sweep_id}/pause",
+    response_model=SweepRead,
+    responses=responses(NotFound, Conflict),
+    summary="Pause a sweep",
+)
+def pause_sweep(sweep_id: UUID, session: SessionDep, team_id: TeamDep) -> SweepRead:
+    """None of its queued runs starts until it is resumed; prompts already running finish and
+    are recorded. A paused sweep is returned unchanged; one that has ended (or is finalizing,
+    with nothing left to hold) is a 409."""
+    sweep = _visible_sweep(session, team_id, sweep_id)
+    try:
+        pausing.pause_sweep(session, sweep)
+    except pausing.WrongStatus as refused:
+        raise Conflict(str(refused)) from None
+    return _read_back(session, sweep)
+
+
+@router.post(
+    "/{sweep_id}/resume",
+    response_model=SweepRead,
+    responses=responses(NotFound, Conflict),
+    summary="Resume a paused sweep",
+)
+def resume_sweep(
+    sweep_id: UUID, session: SessionDep, celery: CeleryDep, team_id: TeamDep
+) -> SweepRead:
+    """Its queued runs are claimable again and the workers are woken, as at its start. A sweep
+    that is not paused is returned unchanged; one that has ended is a 409."""
+    sweep = _visible_sweep(session, team_id, sweep_id)
+    try:
+        pausing.resume_sweep(session, celery, sweep)
+    except pausing.WrongStatus as refused:
+        raise Conflict(str(refused)) from None
+    return _read_back(session, sweep)
+
+
+def _read_back(session: SessionDep, sweep: Sweep) -> SweepRead:
     session.refresh(sweep)
     return sweep_read(sweep, sweep_store.run_counts(sweep), _pinned(session, sweep))
 

@@ -114,6 +114,12 @@ class SweepCreate(BaseModel):
             "Free slots go to the highest priority first; at most the team's `max_priority`."
         ),
     )
+    paused: bool = Field(
+        default=False,
+        description=(
+            "Store it paused: none of its runs starts until `POST /v1/sweeps/{id}/resume`."
+        ),
+    )
 
 
 class AxisRead(BaseModel):
