@@ -47,19 +47,7 @@ def check_submission(session: Session, team_id: UUID, priority: int, runs: int) 
     if team.max_runs_per_sweep is not None and runs > team.max_runs_per_sweep:
         msg = f"{runs} runs is above your team's max_runs_per_sweep of {team.max_runs_per_sweep}"
         raise reject((), "above_max_runs_per_sweep", msg, runs)
-    if team.max_queued is None:
-        return
-    if runs > team.max_queued:
-        msg = f"{runs} runs is above your team's max_queued of {team.max_queued}"
-        raise reject((), "above_max_queued", msg, runs)
-    teams.serialize_submissions(session, team_id)
-    queued = teams.queued_runs(session, team_id)
-    if queued + runs > team.max_queued:
-        raise QueueFull(
-            f"your team has {queued} runs queued; {runs} more would pass its max_queued of "
-            f"{team.max_queued}",
-            QUEUE_FULL_RETRY_AFTER_S,
-        )
+    _check_queued(session, team_id, team.max_queued, runs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +96,24 @@ def check_requeue(session: Session, team_id: UUID, added: int) -> None:
     """`added` runs joining the team's queue in an existing sweep (a retry, an extension):
     the queued cap, as a submission's."""
     team = teams.get_team(session, team_id)
-    if team is None or team.max_queued is None:
+    if team is not None:
+        _check_queued(session, team_id, team.max_queued, added)
+
+
+def _check_queued(session: Session, team_id: UUID, max_queued: int | None, runs: int) -> None:
+    """A 422 if `runs` alone pass the cap (they never fit), QueueFull (429) if they would pass
+    it with what the team has queued now; the team's submissions take turns meanwhile."""
+    if max_queued is None:
         return
-    if added > team.max_queued:
-        msg = f"{added} runs is above your team's max_queued of {team.max_queued}"
-        raise reject((), "above_max_queued", msg, added)
+    if runs > max_queued:
+        msg = f"{runs} runs is above your team's max_queued of {max_queued}"
+        raise reject((), "above_max_queued", msg, runs)
     teams.serialize_submissions(session, team_id)
     queued = teams.queued_runs(session, team_id)
-    if queued + added > team.max_queued:
+    if queued + runs > max_queued:
         raise QueueFull(
-            f"your team has {queued} runs queued; {added} more would pass its max_queued of "
-            f"{team.max_queued}",
+            f"your team has {queued} runs queued; {runs} more would pass its max_queued of "
+            f"{max_queued}",
             QUEUE_FULL_RETRY_AFTER_S,
         )
 

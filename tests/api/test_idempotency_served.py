@@ -3,11 +3,7 @@ production (`python -m app.serve`, two processes) on Postgres: one sweep, whatev
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from uuid import uuid4
@@ -19,9 +15,9 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
 from app.db.models import Run, Sweep, Team
-from app.settings import PROJECT_ROOT, Settings
+from app.settings import Settings
 from tests.api.conftest import mint_key
-from tests.support.serving import free_port
+from tests.support.serving import serve_process
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -31,34 +27,10 @@ BODY = {"workflow": "demo-noise", "axes": [{"param": "blur_radius", "values": "1
 
 @pytest.fixture
 def served(settings: Settings) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url or "",
-        "QUEUE_NAME": settings.queue_name,
-        "DATA_DIR": str(settings.data_dir),
-        # Two processes, each with its own pool and admission line: only the database can
-        # decide between them. Nobody is shed, so every client's request reaches a route.
-        "API_WORKERS": "2",
-        "API_QUEUE_TIMEOUT_S": "60",
-    }
-    command = [sys.executable, "-m", "app.serve", "--port", str(port), "--log-level", "error"]
-    process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90  # importing the app takes seconds on a busy machine
-        while time.monotonic() < deadline:
-            assert process.poll() is None, "the API process exited"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    # Two processes, each with its own pool and admission line: only the database can
+    # decide between them. Nobody is shed, so every client's request reaches a route.
+    with serve_process(settings, {"API_WORKERS": "2", "API_QUEUE_TIMEOUT_S": "60"}) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 def test_concurrent_submissions_with_one_key_make_exactly_one_sweep(

@@ -3,10 +3,7 @@ in the image's process and in `make run`'s alike."""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -16,8 +13,8 @@ import pytest
 
 from app.launcher import server_config
 from app.serve import parse_args, uvicorn_kwargs
-from app.settings import PROJECT_ROOT, Settings
-from tests.support.serving import free_port
+from app.settings import Settings
+from tests.support.serving import serve_process
 
 
 def test_the_served_command_carries_the_settings_guards() -> None:
@@ -38,30 +35,8 @@ def test_make_run_serves_with_the_same_guards(settings: Settings) -> None:
 @pytest.fixture
 def served(settings: Settings) -> Iterator[str]:
     """`python -m app.serve` in a process of its own: 1 request admitted, uvicorn's limit 3."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url or "",
-        "QUEUE_NAME": settings.queue_name,
-        "DATA_DIR": str(settings.data_dir),
-        "API_CONCURRENCY": "1",
-        "API_LIMIT_CONCURRENCY": "3",
-    }
-    command = [sys.executable, "-m", "app.serve", "--port", str(port), "--log-level", "error"]
-    process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
+    with serve_process(settings, {"API_CONCURRENCY": "1", "API_LIMIT_CONCURRENCY": "3"}) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(15)
 
 
 def idle_connections(stack: ExitStack, port: int, count: int) -> None:

@@ -1,19 +1,28 @@
-"""An ASGI app served by uvicorn on a free loopback port in a background thread, so tests
-(and a browser) reach it over real HTTP."""
+"""The API over real HTTP on a free loopback port, for tests (and a browser): an ASGI app
+served by uvicorn in a background thread, or `python -m app.serve` in a process of its own
+as production runs it."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from app.settings import PROJECT_ROOT, Settings
+
 START_TIMEOUT_S = 15.0
+# Importing the app in a new process takes seconds on a busy machine.
+PROCESS_START_TIMEOUT_S = 90.0
 
 
 def free_port() -> int:
@@ -42,3 +51,35 @@ def serve(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(START_TIMEOUT_S)
+
+
+@contextmanager
+def serve_process(settings: Settings, env: Mapping[str, str]) -> Iterator[str]:
+    """`python -m app.serve` on `settings`' database, broker and queue, with `env` added
+    (API_WORKERS, API_CONCURRENCY, ...): yields the base URL once /healthz answers."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url or "",
+        "QUEUE_NAME": settings.queue_name,
+        "DATA_DIR": str(settings.data_dir),
+        **env,
+    }
+    command = [sys.executable, "-m", "app.serve", "--port", str(port), "--log-level", "error"]
+    process = subprocess.Popen(command, env=environment, cwd=PROJECT_ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + PROCESS_START_TIMEOUT_S
+        while True:
+            assert process.poll() is None, "the API process exited"
+            assert time.monotonic() < deadline, "the API process did not answer /healthz"
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(30)
