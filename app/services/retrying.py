@@ -13,7 +13,7 @@ from app.api.errors import Conflict
 from app.db.models import Run, Sweep
 from app.domain.states import RunStatus
 from app.services import quotas, reopening
-from app.stores import runs as run_store
+from app.stores import reruns
 from app.stores import sweeps as sweep_store
 
 
@@ -27,7 +27,7 @@ def retry_runs(
     """Queue the matching runs again; returns how many. Raises Conflict, changing nothing,
     when no run matches: a retry that would do nothing is reported, not silently accepted.
     The runs join the team's queue, so its queued cap applies as to a submission's."""
-    ended = run_store.ended_runs(session, sweep.id, statuses)
+    ended = reruns.ended_runs(session, sweep.id, statuses)
     chosen = [run for run in ended if _matches(run, error_type)]
     if not chosen:
         status = sweep_store.sweep_status(session, sweep.id)
@@ -40,7 +40,7 @@ def retry_runs(
     except Exception:
         session.rollback()  # the runs' locks go now, not when the request's session closes
         raise
-    queued = run_store.requeue_ended(session, sweep.id, chosen)
+    queued = reruns.requeue_ended(session, sweep.id, chosen)
     reopening.reopen_sweep(session, celery, sweep.id)
     session.commit()
     return queued
