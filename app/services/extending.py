@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from app.api.errors import Conflict
 from app.api.schemas.sweeps import SweepExtend
 from app.db.models import Sweep
-from app.db.models import Workflow as WorkflowRow
 from app.domain.expansion import count_runs
 from app.domain.extension import (
     EXTENDED,
@@ -43,7 +42,6 @@ from app.services import workflows as workflow_service
 from app.services.sweeps import ordered_runs
 from app.stores import runs as run_store
 from app.stores import sweeps as sweep_store
-from app.stores import workflows as workflow_store
 from app.stores.runs import NewRun
 
 
@@ -95,15 +93,10 @@ def _check_status(sweep: Sweep) -> None:
 
 
 def _pinned_workflow(session: Session, sweep: Sweep) -> Workflow:
-    version = (
-        None
-        if sweep.workflow_version_id is None
-        else workflow_store.get_version(session, sweep.workflow_version_id)
-    )
-    row = None if version is None else session.get(WorkflowRow, version.workflow_id)
-    if version is None or row is None:
+    pinned = workflow_service.pinned_by(session, sweep)
+    if pinned is None:
         raise Conflict(f"sweep {sweep.id} pins no stored workflow version; it cannot be extended")
-    return workflow_service.pin(row, version).workflow
+    return pinned.workflow
 
 
 def _new_runs(workflow: Workflow, extension: Extension, first_index: int) -> list[NewRun]:

@@ -12,7 +12,6 @@ from celery import Celery
 from sqlalchemy.orm import Session
 
 from app.db.models import Sweep
-from app.db.models import Workflow as WorkflowRow
 from app.domain.contracts import JsonValue
 from app.domain.grid_dimensions import sweep_plan_from_record
 from app.domain.plan_overrides import override_fixed
@@ -22,7 +21,6 @@ from app.services import workflows
 from app.services.sweeps import NewSweep, store_sweep
 from app.services.workflows import PinnedWorkflow
 from app.settings import InstanceConfig
-from app.stores import workflows as workflow_store
 
 
 def replay_sweep(
@@ -62,14 +60,9 @@ def replay_sweep(
 def _pinned(session: Session, source: Sweep) -> PinnedWorkflow:
     """The version the source ran; for a sweep stored before versions, the latest one of
     its workflow, as a worker would run it."""
-    version = (
-        None
-        if source.workflow_version_id is None
-        else workflow_store.get_version(session, source.workflow_version_id)
-    )
-    row = None if version is None else session.get(WorkflowRow, version.workflow_id)
-    if version is not None and row is not None:
-        return workflows.pin(row, version)
+    pinned = workflows.pinned_by(session, source)
+    if pinned is not None:
+        return pinned
     latest = workflows.latest_visible(session, source.team_id, source.workflow)
     if latest is None:
         msg = f"workflow {source.workflow!r} of the source sweep no longer exists"

@@ -18,8 +18,8 @@ from uuid import UUID
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.db.models import Sweep, WorkflowVersion
 from app.db.models import Workflow as WorkflowRow
-from app.db.models import WorkflowVersion
 from app.domain.contract_draft import draft_contract
 from app.domain.contracts import Contract, contract_defaults
 from app.domain.graph_check import NodeProblem, check_graph
@@ -334,3 +334,13 @@ def sync_shipped(session: Session, registry: Registry) -> int:
             log.info("shipped_workflow_sync_raced name=%s", shipped.name)
     session.commit()
     return added
+
+
+def pinned_by(session: Session, sweep: Sweep) -> PinnedWorkflow | None:
+    """The stored version a sweep pinned, compiled; None for a sweep stored before versions
+    (or whose version is gone)."""
+    if sweep.workflow_version_id is None:
+        return None
+    version = store.get_version(session, sweep.workflow_version_id)
+    row = None if version is None else session.get(WorkflowRow, version.workflow_id)
+    return None if version is None or row is None else pin(row, version)

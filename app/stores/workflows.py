@@ -168,6 +168,13 @@ def version_numbers(session: Session, version_ids: list[UUID]) -> dict[UUID, tup
     return {row.id: (row.version, row.content_hash) for row in session.execute(query)}
 
 
+def pinned_numbers(session: Session, sweep: Sweep) -> tuple[int, str] | None:
+    """Number and content hash of the version the sweep runs; None for one without."""
+    if sweep.workflow_version_id is None:
+        return None
+    return version_numbers(session, [sweep.workflow_version_id]).get(sweep.workflow_version_id)
+
+
 def pinned_hash(session: Session, sweep_id: UUID) -> tuple[UUID, str] | None:
     """The version a sweep pinned and its content hash; None for a sweep without one."""
     query = (

@@ -19,7 +19,6 @@ from app.api.errors import REJECTED_RESPONSE, NotFound, Unavailable, responses
 from app.api.presenters import sweep_read
 from app.api.schemas.replays import SweepReplay
 from app.api.schemas.sweeps import SweepRead
-from app.db.models import Sweep
 from app.domain.states import RunStatus
 from app.services import replaying
 from app.stores import sweeps as sweep_store
@@ -63,12 +62,6 @@ def replay_sweep(
         pool=settings.instances,
     )
     response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
-    return sweep_read(sweep, {RunStatus.QUEUED: sweep.total}, _pinned(session, sweep))
-
-
-def _pinned(session: SessionDep, sweep: Sweep) -> tuple[int, str] | None:
-    """Number and hash of the workflow version the sweep runs."""
-    if sweep.workflow_version_id is None:
-        return None
-    numbers = workflow_store.version_numbers(session, [sweep.workflow_version_id])
-    return numbers.get(sweep.workflow_version_id)
+    return sweep_read(
+        sweep, {RunStatus.QUEUED: sweep.total}, workflow_store.pinned_numbers(session, sweep)
+    )

@@ -82,9 +82,6 @@ def _visible_sweep(session: SessionDep, team_id: UUID, sweep_id: UUID) -> Sweep:
 
 def _reopened(session: SessionDep, sweep: Sweep, queued: int) -> SweepReopened:
     session.refresh(sweep)
-    pinned = None
-    if sweep.workflow_version_id is not None:
-        versions = workflow_store.version_numbers(session, [sweep.workflow_version_id])
-        pinned = versions.get(sweep.workflow_version_id)
+    pinned = workflow_store.pinned_numbers(session, sweep)
     read = sweep_read(sweep, sweep_store.run_counts(sweep), pinned)
     return SweepReopened(**read.model_dump(), queued=queued)

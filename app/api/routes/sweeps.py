@@ -84,7 +84,9 @@ def create_sweep(
         pool=settings.instances,
     )
     response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
-    return sweep_read(sweep, {RunStatus.QUEUED: sweep.total}, _pinned(session, sweep))
+    return sweep_read(
+        sweep, {RunStatus.QUEUED: sweep.total}, workflow_store.pinned_numbers(session, sweep)
+    )
 
 
 @router.get("", response_model=Page[SweepSummary], summary="List sweeps, newest first")
@@ -151,7 +153,9 @@ def cancel_sweep(
     sweep = _visible_sweep(session, team_id, sweep_id)
     cancelling.cancel_sweep(session, celery, sweep)
     session.refresh(sweep)
-    return sweep_read(sweep, sweep_store.run_counts(sweep), _pinned(session, sweep))
+    return sweep_read(
+        sweep, sweep_store.run_counts(sweep), workflow_store.pinned_numbers(session, sweep)
+    )
 
 
 @router.post(
@@ -193,7 +197,9 @@ def resume_sweep(
 
 def _read_back(session: SessionDep, sweep: Sweep) -> SweepRead:
     session.refresh(sweep)
-    return sweep_read(sweep, sweep_store.run_counts(sweep), _pinned(session, sweep))
+    return sweep_read(
+        sweep, sweep_store.run_counts(sweep), workflow_store.pinned_numbers(session, sweep)
+    )
 
 
 def _visible_sweep(session: SessionDep, team_id: UUID, sweep_id: UUID) -> Sweep:
@@ -201,12 +207,3 @@ def _visible_sweep(session: SessionDep, team_id: UUID, sweep_id: UUID) -> Sweep:
     if sweep is None:
         raise NotFound(f"no sweep {sweep_id}")
     return sweep
-
-
-def _pinned(session: SessionDep, sweep: Sweep) -> tuple[int, str] | None:
-    """Number and hash of the workflow version the sweep runs."""
-    if sweep.workflow_version_id is None:
-        return None
-    return workflow_store.version_numbers(session, [sweep.workflow_version_id]).get(
-        sweep.workflow_version_id
-    )
