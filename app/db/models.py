@@ -387,3 +387,29 @@ class IdempotencyKey(Base):
     # [name, value] pairs exactly as sent, Location included.
     response_headers: Mapped[list[list[str]] | None] = mapped_column(JSONType)
     response_body: Mapped[bytes | None] = mapped_column(sa.LargeBinary())
+
+
+class Event(Base):
+    """One state change of a sweep or a run (`app.domain.events`), in commit order.
+
+    No foreign keys: an event outlives nothing it names by design (pruned by age, not with
+    its sweep), and writing one takes no lock on the rows it names; see `app.stores.events`.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        sa.Index("ix_events_sweep_id_id", "sweep_id", "id"),
+        sa.Index("ix_events_team_id_id", "team_id", "id"),
+        sa.Index("ix_events_created_at", "created_at"),
+    )
+
+    # BIGINT on Postgres; SQLite's autoincrementing key must be declared INTEGER.
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    created_at: Mapped[datetime] = _created_at()
+    type: Mapped[str] = mapped_column(sa.String(40))
+    team_id: Mapped[UUID] = mapped_column(sa.Uuid())
+    sweep_id: Mapped[UUID] = mapped_column(sa.Uuid())
+    run_index: Mapped[int | None] = mapped_column(sa.Integer())
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

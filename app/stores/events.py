@@ -1,0 +1,107 @@
+"""The event log's store: events recorded in the transaction of the change they describe,
+read back in commit order, pruned by age.
+
+`record` only queues events on the session; they are inserted at its commit, as the last
+statements of the transaction, under a transaction-scoped advisory lock on Postgres. The
+lock makes ids grow in commit order: a transaction takes its ids only after every earlier
+event-writing transaction has committed, so a reader that saw id N can never later see a
+smaller one appear (a plain sequence would allow that, and a stream resuming after N would
+silently skip it). The insert takes no row lock (the table has no foreign keys), so holding
+the advisory lock cannot deadlock with the rows the transaction changed. SQLite serializes
+writers anyway.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy import event as orm_event
+from sqlalchemy.orm import Session
+
+from app.db.models import Event
+from app.domain.events import EventType, NewEvent, StoredEvent
+
+# The key of the advisory lock that orders event commits (an arbitrary constant of ours).
+EVENTS_LOCK_KEY = 0x5EE7_E7E5
+_PENDING = "comfy_sweep.pending_events"
+
+
+def record(session: Session, *events: NewEvent) -> None:
+    """Queue events to be written when `session` commits, in the same transaction."""
+    # Begun here so that a rollback before any other statement still discards them.
+    if not session.in_transaction():
+        session.begin()
+    session.info.setdefault(_PENDING, []).extend(events)
+
+
+@orm_event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    pending: list[NewEvent] | None = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    # The transaction's own changes first: their row locks are taken before the advisory
+    # lock, never while holding it.
+    session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENTS_LOCK_KEY)))
+    session.execute(
+        sa.insert(Event),
+        [
+            {
+                "type": str(new.type),
+                "team_id": new.team_id,
+                "sweep_id": new.sweep_id,
+                "run_index": new.run_index,
+                "data": dict(new.data),
+            }
+            for new in pending
+        ],
+    )
+
+
+@orm_event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction: Any) -> None:
+    # Events of a change that was rolled back never happened.
+    session.info.pop(_PENDING, None)
+
+
+def after(
+    session: Session,
+    *,
+    team_id: UUID,
+    after_id: int,
+    limit: int,
+    sweep_id: UUID | None = None,
+) -> list[StoredEvent]:
+    """The team's events (or one sweep's) with ids above `after_id`, oldest first."""
+    query = sa.select(Event).where(Event.id > after_id, Event.team_id == team_id)
+    if sweep_id is not None:
+        query = query.where(Event.sweep_id == sweep_id)
+    rows = session.scalars(query.order_by(Event.id).limit(limit))
+    return [_stored(row) for row in rows]
+
+
+def last_id(session: Session) -> int:
+    """The newest event's id, 0 when the log is empty."""
+    return session.scalar(sa.select(sa.func.coalesce(sa.func.max(Event.id), 0))) or 0
+
+
+def prune_older_than(session: Session, cutoff: datetime) -> int:
+    """Delete events recorded before `cutoff`; how many were deleted."""
+    result = session.execute(sa.delete(Event).where(Event.created_at < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _stored(row: Event) -> StoredEvent:
+    return StoredEvent(
+        id=row.id,
+        created_at=row.created_at,
+        type=EventType(row.type),
+        team_id=row.team_id,
+        sweep_id=row.sweep_id,
+        run_index=row.run_index,
+        data=row.data,
+    )
