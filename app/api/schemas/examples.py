@@ -8,7 +8,7 @@ test_openapi_document.py` checks every example against its schema.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict
 
@@ -229,6 +229,9 @@ HEALTH = {"status": "ok", "workflows": 5}
 READINESS = {"status": "ok", "database": "ok", "broker": "ok"}
 
 
-def example_of(*examples: Any, **config: Any) -> ConfigDict:
+def example_of(*examples: Any, extra: Literal["forbid"] | None = None) -> ConfigDict:
     """A `model_config` that gives a shape its examples in the OpenAPI document."""
-    return ConfigDict(json_schema_extra={"examples": list(examples)}, **config)
+    config = ConfigDict(json_schema_extra={"examples": list(examples)})
+    if extra is not None:
+        config["extra"] = extra
+    return config
