@@ -17,7 +17,6 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import TypeAdapter
 
 from app.api.admission import Admission
-from app.api.errors import Unavailable
 from app.api.schemas.common import Message, ValidationProblems
 
 STATE_CHANGING = frozenset({"post", "put", "patch", "delete"})
@@ -32,6 +31,8 @@ def operation_id(route: APIRoute) -> str:
 
 
 def document_standard_responses(app: FastAPI) -> None:
+    """Completes the document when it is first built: install after the routes and the
+    other document hooks (the idempotency header makes an operation one that takes input)."""
     build = app.openapi
     unqueued = _admission_exempt_paths(app)
 
@@ -103,8 +104,6 @@ def _add_standard_errors(
                 "content": _ref("Message"),
             },
         )
-    elif "503" in responses:
-        responses["503"].setdefault("description", Unavailable.description)
     operation["responses"] = dict(sorted(responses.items()))
 
 
