@@ -96,15 +96,21 @@ def _add_standard_errors(
     if path.startswith("/v1/") and method in STATE_CHANGING:
         _add_idempotency_conflict(responses)
     if queued:
-        responses.setdefault(
-            "503",
-            {
-                "description": "The API is at capacity, or the database is unreachable or "
-                "busy; retry after `Retry-After` seconds.",
-                "content": _ref("Message"),
-            },
-        )
+        _add_unavailable(responses)
     operation["responses"] = dict(sorted(responses.items()))
+
+
+def _add_unavailable(responses: dict[str, Any]) -> None:
+    at_capacity = "the API is at capacity (too many requests in flight)"
+    own = responses.get("503")
+    if own is not None:
+        own["description"] = f"{own['description']} Or: {at_capacity}."
+        return
+    responses["503"] = {
+        "description": f"The database is unreachable or busy, or {at_capacity}; retry after "
+        "`Retry-After` seconds.",
+        "content": _ref("Message"),
+    }
 
 
 def _add_idempotency_conflict(responses: dict[str, Any]) -> None:
