@@ -15,16 +15,21 @@ from sqlalchemy.engine import Engine
 
 from app.api.deps import BrokerProbeDep, RegistryDep
 from app.api.errors import Unavailable, responses
+from app.api.schemas.examples import HEALTH, READINESS, example_of
 
 router = APIRouter(tags=["health"])
 
 
 class Health(BaseModel):
+    model_config = example_of(HEALTH)
+
     status: str
     workflows: int
 
 
 class Readiness(BaseModel):
+    model_config = example_of(READINESS)
+
     status: str
     database: str
     broker: str

@@ -6,8 +6,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from app.api.schemas import examples as ex
+from app.api.schemas.examples import example_of
+
 
 class InstanceRead(BaseModel):
+    model_config = example_of(ex.INSTANCE_READ)
+
     id: str = Field(description="Stable id derived from the URL, for the drain routes.")
     url: str = Field(description="The base URL from COMFY_INSTANCES (never carries userinfo).")
     tags: list[str]
