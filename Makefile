@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test smoke lock lock-upgrade lint typecheck fmt fuzz bench migrate standin install install-dev clean
+.PHONY: run test smoke lock lock-upgrade lint typecheck fmt fuzz bench migrate standin install install-dev clean openapi
 
 # Installs exactly the locked versions (requirements/*.txt, with hashes), then the project itself
 # without letting pip resolve anything more; `pip check` proves the lock is complete.
@@ -49,6 +49,10 @@ typecheck: install-dev
 fmt: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+## openapi: rewrite the checked-in openapi.json from the app (a test fails when it drifts)
+openapi: install
+	$(PY) -m app.openapi_export
 
 ## fuzz: schemathesis against the OpenAPI document and the sweep state machine, more
 ## examples than `make test` runs

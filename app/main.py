@@ -16,6 +16,7 @@ from app.api.errors import Unauthorized, install_error_handlers, responses
 from app.api.idempotency import IdempotentRequests, document_idempotency_key
 from app.api.limits import BodySizeLimit
 from app.api.log_redaction import install_token_redaction
+from app.api.openapi_doc import document_standard_responses, operation_id
 from app.api.request_metrics import RequestMetrics
 from app.api.routes import (
     browse,
@@ -56,7 +57,11 @@ request with the same key within 24 hours gets the first answer again, and nothi
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     app = FastAPI(
-        title="comfy-sweep", version="0.1.0", description=DESCRIPTION, lifespan=_frozen_heap
+        title="comfy-sweep",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=_frozen_heap,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     # Loaded eagerly: a broken workflow or contract stops start-up, naming the file.
@@ -101,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(_v1_router())
     # Signed links carry their own authority (a browser cannot send the bearer header).
     app.include_router(browse.signed_router)
+    # After the idempotency header is documented: it makes an operation one that takes input.
+    document_standard_responses(app)
     return app
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import BrokerProbeDep, RegistryDep, SettingsDep
 from app.api.errors import Unavailable
+from app.api.schemas.examples import HEALTH, NOT_READY, READINESS, example_of
 from app.db.base import utc_now
 from app.settings import Settings
 from app.stores import farm_state
@@ -41,11 +42,15 @@ OK, DOWN, UNKNOWN = "ok", "unavailable", "unknown"
 
 
 class Health(BaseModel):
+    model_config = example_of(HEALTH)
+
     status: str
     workflows: int
 
 
 class Readiness(BaseModel):
+    model_config = example_of(READINESS, NOT_READY)
+
     status: str = Field(description="`ok`, or `unavailable` when any part below is not `ok`.")
     database: str = Field(description="`ok` or `unavailable`.")
     broker: str = Field(description="`ok` or `unavailable`.")

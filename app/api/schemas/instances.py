@@ -6,8 +6,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from app.api.schemas import examples as ex
+from app.api.schemas.examples import example_of
+
 
 class InstanceRead(BaseModel):
+    model_config = example_of(ex.INSTANCE_READ)
+
     id: str = Field(description="Stable id derived from the URL, for the drain routes.")
     url: str = Field(description="The base URL from COMFY_INSTANCES (never carries userinfo).")
     tags: list[str]
@@ -25,7 +30,7 @@ class InstanceRead(BaseModel):
     loaded_model_key: str | None = Field(
         description="Model key (a digest of the model loader values) of the last run routed "
         "there: what it probably has loaded; None when nothing is known (e.g. after a restart).",
-        examples=["3f2a9c0d1e4b5a6978877665544332211"],
+        examples=["9c1e5b7a03d24f68"],
     )
     runs_succeeded: int | None = Field(
         description="Runs that succeeded there, as counted by the workers whose metrics this "

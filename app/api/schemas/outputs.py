@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.api.schemas import examples as ex
+from app.api.schemas.examples import example_of
 from app.api.schemas.sweeps import AttemptRead, RunRead
 
 
 class OutputRead(BaseModel):
+    model_config = example_of(ex.OUTPUT_READ)
+
     n: int = Field(ge=0, description="Position among the run's outputs, as ComfyUI listed them.")
     kind: str = Field(description="What the file is for display: image, video, audio, file.")
     mime: str = Field(examples=["image/png"])
@@ -17,6 +21,8 @@ class OutputRead(BaseModel):
 
 
 class RunDetail(RunRead):
+    model_config = example_of(ex.RUN_DETAIL)
+
     outputs: list[OutputRead] = Field(description="The run's files, by `n`; empty until done.")
     past_attempts: list[AttemptRead] = Field(
         default_factory=list,

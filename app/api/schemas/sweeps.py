@@ -12,6 +12,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.api.schemas import examples as ex
+from app.api.schemas.examples import example_of
 from app.domain.estimates import WorkUnit
 from app.domain.fair_share import DEFAULT_PRIORITY, MAX_PRIORITY
 from app.domain.states import RunStatus, SweepStatus
@@ -26,7 +28,7 @@ Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN)]
 
 
 class AxisIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = example_of(ex.AXIS_IN, extra="forbid")
 
     param: ParamName = Field(description="A parameter of the workflow's contract.")
     values: Text | Annotated[list[Scalar], Field(max_length=10_000)] = Field(
@@ -39,7 +41,7 @@ class AxisIn(BaseModel):
 
 
 class SeedsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = example_of(ex.SEEDS_IN, extra="forbid")
 
     count: int = Field(ge=1, le=1000, description="Seeds per combination of axis values.")
     start: int | None = Field(default=None, ge=0, description="First seed; seeds count up.")
@@ -56,7 +58,7 @@ class SeedsIn(BaseModel):
 
 
 class RangeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = example_of(ex.RANGE_IN, extra="forbid")
 
     min: float
     max: float
@@ -64,7 +66,7 @@ class RangeIn(BaseModel):
 
 
 class SamplingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = example_of(ex.SAMPLING_IN, extra="forbid")
 
     strategy: Literal["sobol", "lhs", "random"]
     samples: int = Field(ge=1, description="Points drawn in the space of `ranges`.")
@@ -123,11 +125,15 @@ class SweepCreate(BaseModel):
 
 
 class AxisRead(BaseModel):
+    model_config = example_of(ex.AXES_READ[0])
+
     param: str
     values: list[Any]
 
 
 class SweepSummary(BaseModel):
+    model_config = example_of(ex.SWEEP_SUMMARY)
+
     id: UUID
     workflow: str
     status: SweepStatus
@@ -136,12 +142,16 @@ class SweepSummary(BaseModel):
 
 
 class SpreadRead(BaseModel):
+    model_config = example_of(ex.SPREAD)
+
     median: float
     p90: float
 
 
 class SweepEstimate(BaseModel):
     """What a sweep is expected to cost, from its runs and the workflow's history here."""
+
+    model_config = example_of(ex.ESTIMATE)
 
     runs: int
     steps: int | None = Field(
@@ -173,6 +183,8 @@ class SweepEstimate(BaseModel):
 
 
 class QuotaExceeded(BaseModel):
+    model_config = example_of(ex.QUOTA_EXCEEDED)
+
     quota: Literal["max_priority", "max_runs_per_sweep", "max_queued"]
     limit: int
     value: int = Field(description="What the submission would reach.")
@@ -180,6 +192,8 @@ class QuotaExceeded(BaseModel):
 
 class SweepDryRun(SweepEstimate):
     """`POST /v1/sweeps?dry_run=true`: validated like a submission, nothing stored or sent."""
+
+    model_config = example_of(ex.DRY_RUN)
 
     dry_run: Literal[True] = True
     workflow: str
@@ -189,6 +203,8 @@ class SweepDryRun(SweepEstimate):
 
 
 class SweepRead(SweepSummary):
+    model_config = example_of(ex.SWEEP_READ)
+
     counts: dict[RunStatus, int] = Field(description="Runs in each state.")
     progress: float = Field(
         ge=0,
@@ -225,6 +241,8 @@ class SweepRead(SweepSummary):
 
 
 class RunRead(BaseModel):
+    model_config = example_of(ex.RUN_READ)
+
     index: int
     status: RunStatus
     assignment: dict[str, Any]
@@ -245,7 +263,7 @@ def _failed_only() -> list[RetriedStatus]:
 
 
 class SweepRetry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = example_of(ex.SWEEP_RETRY, extra="forbid")
 
     status: list[RetriedStatus] = Field(
         default_factory=_failed_only,
@@ -260,7 +278,7 @@ class SweepRetry(BaseModel):
 
 
 class SeedsMore(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = example_of(ex.SEEDS_MORE, extra="forbid")
 
     count: int = Field(ge=1, le=1000, description="Seeds to add to every combination.")
     start: int | None = Field(
@@ -284,10 +302,14 @@ class SweepExtend(BaseModel):
 
 
 class SweepReopened(SweepRead):
+    model_config = example_of(ex.SWEEP_REOPENED)
+
     queued: int = Field(ge=0, description="Runs this request queued.")
 
 
 class AttemptRead(BaseModel):
+    model_config = example_of(ex.ATTEMPT_READ)
+
     attempt: int
     status: str = Field(description="How it ended: failed, cancelled, or queued (retried).")
     instance: str | None

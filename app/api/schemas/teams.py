@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.api.schemas import examples as ex
+from app.api.schemas.examples import example_of
+
 
 class TeamRead(BaseModel):
+    model_config = example_of(ex.TEAM_READ)
+
     name: str
     weight: int = Field(description="Share of running slots against teams at the same priority.")
     max_running: int | None = Field(description="Most runs running at once; null: no cap.")

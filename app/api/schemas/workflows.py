@@ -7,7 +7,10 @@ import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+
+from app.api.schemas import examples as ex
+from app.api.schemas.examples import example_of
 
 WorkflowName = Annotated[
     # Names appear in URLs and in ComfyUI's filename_prefix, so keep them plain.
@@ -54,7 +57,7 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_storable)]
 class WorkflowVersionIn(BaseModel):
     """One version's content. `graph` is ComfyUI's API format ("Export (API)")."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = example_of(ex.WORKFLOW_VERSION_IN, extra="forbid")
 
     graph: JsonObject = Field(description="The workflow in ComfyUI's API format.")
     contract: JsonObject | None = Field(
@@ -74,6 +77,8 @@ class WorkflowVersionIn(BaseModel):
 
 
 class WorkflowCreate(WorkflowVersionIn):
+    model_config = example_of(ex.WORKFLOW_CREATE)
+
     name: WorkflowName
     global_: bool = Field(
         default=False,
@@ -83,6 +88,8 @@ class WorkflowCreate(WorkflowVersionIn):
 
 
 class ParameterRead(BaseModel):
+    model_config = example_of(ex.PARAMETER_READ)
+
     name: str
     type: str
     default: Any = None
@@ -94,6 +101,8 @@ class ParameterRead(BaseModel):
 
 
 class WorkflowSummary(BaseModel):
+    model_config = example_of(ex.WORKFLOW_SUMMARY)
+
     name: str
     title: str
     description: str
@@ -103,11 +112,15 @@ class WorkflowSummary(BaseModel):
 
 
 class WorkflowRead(WorkflowSummary):
+    model_config = example_of(ex.WORKFLOW_READ)
+
     parameters: list[ParameterRead]
     json_schema: dict[str, Any]
 
 
 class WorkflowVersionRead(BaseModel):
+    model_config = example_of(ex.WORKFLOW_VERSION_READ)
+
     version: int
     hash: str
     created_at: datetime
