@@ -7,17 +7,31 @@ directory before a value is observed, and every Celery child, API worker and the
 add to the same series. Labels never carry an instance URL (the scrape is unauthenticated by
 default): an instance is named by its id from `GET /v1/instances`.
 
-Each `observe_*` costs a few dictionary lookups and an mmap write: no I/O of its own.
+Files in the directory are named by host and process id, so containers sharing it (compose)
+never collide. Each `observe_*` costs a few dictionary lookups and an mmap write: no I/O of its own.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import datetime
 from functools import cache
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Histogram, values
 
+from app.metrics.exposition import in_multiprocess_mode
 from app.services.pool import instance_id
+
+
+def _host_and_pid() -> str:
+    # Containers sharing one directory (compose) each number their processes from 1: the
+    # files are named by host and pid, so two processes never write the same file.
+    return f"{socket.gethostname().replace('_', '-')}-{os.getpid()}"
+
+
+if in_multiprocess_mode():  # prometheus-client chose from the environment at its import
+    values.ValueClass = values.MultiProcessValue(process_identifier=_host_and_pid)  # type: ignore[no-untyped-call]
 
 # Runs take seconds to many minutes; a queue wait may last hours on a busy farm.
 RUN_BUCKETS_S = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 3600)
