@@ -91,17 +91,19 @@ def _follow(api: SweepApi, sweep_id: str, as_json: bool) -> int:
     if as_json:
         print_json(sweep)
     else:
-        _print_outcome(sweep, api.base_url)
+        _print_outcome(sweep)
     return exit_code_for(str(sweep["status"]))
 
 
-def _print_outcome(sweep: dict[str, Any], base_url: str) -> None:
+def _print_outcome(sweep: dict[str, Any]) -> None:
     elapsed = sweep.get("elapsed_s")
     took = "" if elapsed is None else f" in {elapsed:.1f} s"
     line = f"sweep {sweep['id']} {sweep['status']}{took}: {counts_text(sweep['counts'])}"
     console.print(line, markup=False, highlight=False)
     if sweep["counts"].get("succeeded"):
-        console.print(f"grid: comfy-sweep grid {sweep['id']} -o grid.png", markup=False)
+        console.print(
+            f"grid: comfy-sweep grid {sweep['id']} -o grid.png", markup=False, highlight=False
+        )
 
 
 def status(
