@@ -155,8 +155,8 @@ def follow_events(api: SweepApi, progress: SweepProgress, show: Show) -> SweepPr
 
 
 def _read_stream(api: SweepApi, progress: SweepProgress, show: Show) -> None:
-    """Applies events until the stream ends or the sweep finishes, keeping the last id seen
-    in `progress`, so a drop mid-stream loses nothing already applied."""
+    """Applies events until the stream ends, keeping the last id seen in `progress`, so a
+    drop mid-stream loses nothing already applied."""
     path = f"/v1/sweeps/{progress.sweep_id}/events"
     last_id = progress.last_event_id
     headers = {"Last-Event-ID": last_id} if last_id else {}
@@ -179,8 +179,8 @@ def _read_stream(api: SweepApi, progress: SweepProgress, show: Show) -> None:
             if event.id:
                 progress.last_event_id = event.id
             show(progress)
-            if event.event == "sweep.finished":
-                break
+        # The server ends the stream after the sweep's last `sweep.finished`. Not stopping at
+        # the first one read: a sweep's history may hold a finish, a reopen (a retry) and more.
 
 
 def _no_route(response: httpx.Response) -> bool:

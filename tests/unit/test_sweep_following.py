@@ -95,6 +95,26 @@ def test_events_update_the_counts_and_the_finish_gives_the_outcome() -> None:
     assert exit_code_for(final.status) == 1
 
 
+def test_a_finish_followed_by_a_reopen_in_the_history_is_not_the_end() -> None:
+    reopened = [
+        frame(12, "sweep.reopened", runs=1),
+        frame(13, "run.queued", 1, reason="retry"),
+        frame(14, "run.started", 1, instance="a", prompt_id="p3", attempt=2),
+        frame(15, "run.succeeded", 1, outputs=["b.png"]),
+        frame(16, "sweep.finished", status="succeeded", counts={"succeeded": 3}),
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == SWEEP_PATH:
+            return httpx.Response(200, json=sweep("running", {"queued": 1, "succeeded": 2}))
+        return event_stream(stream(HISTORY + reopened))
+
+    statuses: list[str] = []
+    final = follow_sweep(api_with(handler), SWEEP_ID, lambda p: statuses.append(p.status))
+    assert (final.status, final.last_event_id) == ("succeeded", "16")
+    assert statuses.index("partial") < statuses.index("running", statuses.index("partial"))
+
+
 def test_a_dropped_stream_resumes_after_the_last_event_it_delivered() -> None:
     asked_from: list[str | None] = []
 
