@@ -1,5 +1,6 @@
-"""The operator's command line: API keys, teams' weights and caps, the database schema and
-workflow contracts."""
+"""`comfy-sweep`, the root of the command line. The operator's commands here (API keys, teams'
+weights and caps, workflow contracts) open the database directly; the client commands
+(`submit`, `watch`, `status`, ...; see `app.cli_commands`) talk to the HTTP API with a key."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from app.cli_commands import files as file_commands
+from app.cli_commands import sweeps as sweep_commands
+from app.cli_commands import workflows as workflow_commands
+from app.cli_commands.common import CommandLine
 from app.comfy.node_specs import NodeSpecs
 from app.db.engine import make_engine, make_session_factory
 from app.db.models import KEY_ROLES, Team
@@ -22,10 +27,17 @@ from app.services import keys as key_service
 from app.settings import Settings, parse_instances
 from app.stores import teams
 
-cli = typer.Typer(help="Operate a comfy-sweep deployment.", no_args_is_help=True)
+cli = typer.Typer(
+    cls=CommandLine,
+    help="Run sweeps on a comfy-sweep deployment, and operate it.",
+    no_args_is_help=True,
+)
+sweep_commands.register(cli)
+file_commands.register(cli)
 keys_cli = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 cli.add_typer(keys_cli, name="keys")
-workflows_cli = typer.Typer(help="Draft contracts for new workflows.", no_args_is_help=True)
+workflows_cli = typer.Typer(help="List registered workflows; draft contracts for new ones.")
+workflow_commands.register(workflows_cli)
 cli.add_typer(workflows_cli, name="workflows")
 teams_cli = typer.Typer(help="Fair-share weights and caps of teams.", no_args_is_help=True)
 cli.add_typer(teams_cli, name="teams")
