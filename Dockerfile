@@ -34,7 +34,7 @@ COPY params ./params
 # Settings defaults point into the source tree, which the image does not have.
 ENV DATA_DIR=/srv/var/data WORKFLOWS_DIR=/srv/workflows PARAMS_DIR=/srv/params
 # Made here so a fresh named volume mounted on it starts owned by the service user.
-RUN mkdir -p /srv/var/data && chown -R sweep:sweep /srv/var
+RUN mkdir -p /srv/var/data /srv/var/metrics && chown -R sweep:sweep /srv/var
 USER 10001:10001
 EXPOSE 8000
 # No HEALTHCHECK: the worker, reconciler and migration run this image too and do not serve

@@ -29,6 +29,7 @@ from app.db.engine import make_engine, make_session_factory
 from app.db.migrate import upgrade_to_head
 from app.demo import ApiUnavailable, follow_demo
 from app.main import create_app
+from app.metrics.exposition import prepare_directory
 from app.queue import broker_url
 from app.serve import server_options
 from app.services import keys
@@ -37,6 +38,7 @@ from app.supervisor import ChildExited, Supervisor
 
 LOCAL_TEAM = "local"
 LOCAL_KEY_LABEL = "make run"
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _say(line: str) -> None:
@@ -53,6 +55,14 @@ def _prepare_sqlite_dir(database_url: str) -> None:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _metrics_directory(settings: Settings) -> Path:
+    """The worker and reconciler write their metrics there and the API's /metrics merges
+    them; emptied at each start, as a previous start's counters would add to this one's."""
+    directory = settings.prometheus_multiproc_dir or PROJECT_ROOT / "var" / "metrics"
+    prepare_directory(directory)
+    return directory
 
 
 def _local_key(settings: Settings) -> str:
@@ -200,6 +210,7 @@ def main() -> None:
     upgrade_to_head(settings.database_url)
     env = {**os.environ, "DATABASE_URL": settings.database_url}
     env["BROKER_URL"] = broker_url(settings)
+    env[METRICS_DIR_VARIABLE] = str(_metrics_directory(settings))
     env.setdefault("QUEUE_NAME", _local_queue_name(settings))
     children = Supervisor(env, log_dir, PROJECT_ROOT)
     try:
@@ -223,6 +234,7 @@ def _run(children: Supervisor, settings: Settings, env: dict[str, str], log_dir:
             comfy_instances=env.get("COMFY_INSTANCES", ""),
             broker_url=env["BROKER_URL"],
             queue_name=env["QUEUE_NAME"],
+            prometheus_multiproc_dir=env[METRICS_DIR_VARIABLE],
         )
         _start_services(children, settings)
         _serve_until_stopped(children, settings, log_dir)

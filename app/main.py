@@ -17,11 +17,13 @@ from app.api.idempotency import IdempotentRequests, document_idempotency_key
 from app.api.limits import BodySizeLimit
 from app.api.log_redaction import install_token_redaction
 from app.api.openapi_doc import document_standard_responses, operation_id
+from app.api.request_metrics import RequestMetrics
 from app.api.routes import (
     browse,
     grids,
     health,
     instances,
+    metrics,
     outputs,
     replays,
     reruns,
@@ -33,6 +35,8 @@ from app.api.routes import (
 )
 from app.comfy.node_specs import NodeSpecs
 from app.db.engine import PoolLimits, make_engine, make_session_factory
+from app.metrics.exposition import scrape_registry
+from app.metrics.farm_collector import FarmCollector
 from app.queue import make_celery
 from app.registry import load_registry
 from app.services.workflows import ShippedWorkflows
@@ -74,6 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.celery = make_celery(settings)
     app.state.broker_probe = BrokerProbe(app.state.celery)
     app.state.node_specs = NodeSpecs(settings.instances, settings.object_info_ttl_s)
+    app.state.metrics_registry = scrape_registry(
+        settings.prometheus_multiproc_dir, [FarmCollector(app.state.session_factory, settings)]
+    )
     if not settings.auth_enabled:
         log.warning("auth_disabled every caller acts as team=local; never do this in production")
     install_error_handlers(app)
@@ -93,7 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         wait_s=settings.api_queue_timeout_s,
         exempt=frozenset({"/healthz", "/readyz"}),
     )
+    app.add_middleware(RequestMetrics)  # outermost: the time includes admission's wait
     app.include_router(health.router)
+    app.include_router(metrics.router_for(settings))
     app.include_router(_v1_router())
     # Signed links carry their own authority (a browser cannot send the bearer header).
     app.include_router(browse.signed_router)

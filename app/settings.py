@@ -129,6 +129,14 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="How long a benched instance gets no new runs."
     )
     reconcile_interval_s: float = Field(default=5.0, gt=0)
+    # prometheus-client's own variable: processes started with it write their metrics there,
+    # and /metrics merges them. Whoever starts the processes empties it (app.launcher does).
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None, description="Shared directory of the processes' metrics (multiprocess)."
+    )
+    metrics_require_admin: bool = Field(
+        default=False, description="/metrics only with an admin key (else unauthenticated)."
+    )
     object_info_ttl_s: float = Field(default=300.0, ge=0)
     link_secret: SecretStr | None = Field(
         default=None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from celery.signals import (
@@ -14,7 +15,7 @@ from celery.signals import (
 
 from app.queue import make_celery
 from app.settings import Settings
-from workers import stopping
+from workers import metrics, stopping
 from workers.runtime import current_runtime
 from workers.tasks import register_tasks
 
@@ -56,6 +57,11 @@ def _configure_child(**_: object) -> None:
     except Exception:
         # Only a head start: the first task meets the same failure and reports it.
         logging.getLogger(__name__).warning("warm_up_failed", exc_info=True)
+
+
+@worker_process_shutdown.connect
+def _metrics_child_exited(pid: int | None = None, **_: object) -> None:
+    metrics.mark_dead(pid or os.getpid())
 
 
 @worker_process_shutdown.connect

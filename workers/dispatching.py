@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
 from app.domain.states import STARTABLE, SweepStatus
+from app.metrics import observed
 from app.queue import WORK
 from app.stores import claims, instances, runs, sweeps
 from app.stores.claims import InFlight
@@ -144,6 +145,7 @@ def _claim_in(session: Session, rt: Runtime, task_id: str, freed: FreedSlot | No
         # the next claimer for the team reads the route as soon as it gets the lock.
         if claim is not None and claim.model_key != instance.model_key:
             instances.set_model_key(session, entry.url, claim.model_key)
+            observed.observe_model_load(entry.url)
         return claim
     return None
 

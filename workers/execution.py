@@ -28,7 +28,7 @@ from app.queue import RESUME_RUN
 from app.stores import instances, outputs, runs, sweeps
 from app.stores.outputs import NewOutput
 from app.stores.runs import Claim
-from workers import collecting, stopping, tiling
+from workers import collecting, run_metrics, stopping, tiling
 from workers.dispatching import FreedSlot, lease_until, send_refill, send_work
 from workers.finalization import send_finalize
 from workers.runtime import Runtime
@@ -65,6 +65,8 @@ def execute(rt: Runtime, claim: Claim, task_id: str, *, resumed: bool = False) -
     """Run the claim to an outcome and record it. A first attempt that was just claimed
     cannot be known to any instance yet; anything else may be, so it is looked up first."""
     graph = _prompt_graph(rt, claim)
+    if not resumed:
+        run_metrics.observe_started(rt, claim)
     maybe_sent = resumed or claim.attempt > 1
     outcome = rt.comfy.run(_drive(rt, claim, task_id, graph, maybe_sent))
     record(rt, claim, outcome)
@@ -234,16 +236,19 @@ def record(rt: Runtime, claim: Claim, outcome: Outcome) -> None:
         # in (`take_work`); the other way round the two deadlock.
         _record_on_instance(rt, session, claim, outcome, retry)
         if isinstance(outcome, Succeeded):
-            if runs.finish_run(session, claim, RunStatus.SUCCEEDED):
+            recorded = runs.finish_run(session, claim, RunStatus.SUCCEEDED)
+            if recorded:
                 outputs.add_outputs(session, claim.run_id, outcome.outputs)
         elif retry:
-            runs.requeue_run(session, claim, outcome.error.to_json())
+            recorded = runs.requeue_run(session, claim, outcome.error.to_json())
         else:
-            runs.finish_run(session, claim, RunStatus.FAILED, outcome.error.to_json())
+            recorded = runs.finish_run(session, claim, RunStatus.FAILED, outcome.error.to_json())
         # In the same transaction: the sweep row is locked already, and a sweep's last run
         # costs no second one to find out that it was the last.
         drained = not retry and sweeps.start_finalizing_if_drained(session, claim.sweep_id)
         session.commit()
+    if recorded:  # a stale or duplicate report is not counted twice
+        run_metrics.observe_recorded(rt, claim, _outcome_label(outcome, retry))
     _log_outcome(claim, outcome, retry)
     if retry:
         send_work(rt, 1, countdown=_backoff(claim.attempt))
@@ -277,6 +282,12 @@ def _record_on_instance(
     )
     if until is not None:
         log.warning("instance_benched url=%s until=%s", claim.instance, until.isoformat())
+
+
+def _outcome_label(outcome: Succeeded | Failed, retry: bool) -> str:
+    if isinstance(outcome, Succeeded):
+        return "succeeded"
+    return "retried" if retry else "failed"
 
 
 def _should_retry(rt: Runtime, claim: Claim, error: RunError) -> bool:

@@ -24,6 +24,7 @@ from app.queue import FINALIZE_SWEEP, RESUME_RUN, START_SWEEP
 from app.services import idempotency
 from app.settings import InstanceConfig
 from app.stores import instances, runs, sweeps
+from workers import idle_sampling
 from workers.dispatching import pool_slots, send_work
 from workers.finalization import finish_if_done
 from workers.runtime import Runtime
@@ -34,6 +35,7 @@ HEALTH_TIMEOUT_S = 3.0
 
 def reconcile_once(rt: Runtime) -> None:
     asyncio.run(check_instances(rt))
+    idle_sampling.sample(rt)
     now = utc_now()
     quiet_since = now - timedelta(seconds=rt.settings.stall_s)
     _resume_lapsed(rt, now)

@@ -12,6 +12,7 @@ from datetime import datetime
 from celery import Celery
 from sqlalchemy.orm import Session
 
+from app.db.base import utc_now
 from app.queue import WORK, send_after_commit
 from app.settings import InstanceConfig
 from app.stores import instances as instance_store
@@ -36,10 +37,13 @@ class InstanceState:
     running_prompts: int
     checked_at: datetime | None
     last_error: str | None
+    benched: bool = False
+    loaded_model_key: str | None = None
 
 
 def list_pool(session: Session, configured: tuple[InstanceConfig, ...]) -> list[InstanceState]:
     rows = {row.url: (row, prompts) for row, prompts in instance_store.pool_with_prompts(session)}
+    now = utc_now()
     states = []
     for config in configured:
         row, prompts = rows.get(config.url, (None, 0))
@@ -55,9 +59,15 @@ def list_pool(session: Session, configured: tuple[InstanceConfig, ...]) -> list[
                 running_prompts=prompts,
                 checked_at=None if row is None else row.checked_at,
                 last_error=None if row is None else row.last_error,
+                benched=row is not None and _benched(row.benched_until, now),
+                loaded_model_key=(row.model_key or None) if row is not None else None,
             )
         )
     return states
+
+
+def _benched(until: datetime | None, now: datetime) -> bool:
+    return until is not None and until > now
 
 
 def find_configured(configured: tuple[InstanceConfig, ...], wanted: str) -> InstanceConfig | None:

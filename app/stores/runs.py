@@ -146,6 +146,9 @@ class Claim:
     attempt: int
     instance: str
     model_key: str
+    # For the metrics of queue wait and run duration: read in the claim's own statement.
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
 
 
 # A claim's hot path runs Core statements on the tables, each built once here with bind
@@ -170,12 +173,14 @@ _CLAIM_COLUMNS = (
     _runs.c.instance,
     _runs.c.model_key,
     _FIXED,
+    _runs.c.queued_at,
+    _runs.c.started_at,
 )
 
 
 def _claim_of(row: Sequence[Any]) -> Claim:
     """The Claim of a row of _CLAIM_COLUMNS."""
-    run_id, sweep_id, index, own_values, attempts, instance, model_key, fixed = row
+    run_id, sweep_id, index, own_values, attempts, instance, model_key, fixed, *times = row
     return Claim(
         run_id,
         sweep_id,
@@ -184,6 +189,7 @@ def _claim_of(row: Sequence[Any]) -> Claim:
         attempts,
         instance or "",
         model_key,
+        *times,
     )
 
 

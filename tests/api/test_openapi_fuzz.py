@@ -89,6 +89,8 @@ def test_no_generated_request_causes_a_server_error(
         # (Set by hand: monkeypatch's undo deletes attributes of Starlette's State.)
         app.state.node_specs = RecordedSpecs()
 
+    checks = _checks_for(label)
+
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
         max_examples=EXAMPLES,
@@ -97,7 +99,7 @@ def test_no_generated_request_causes_a_server_error(
         suppress_health_check=list(HealthCheck),
     )
     def drive(case: Case[Any]) -> None:
-        case.call_and_validate(headers={"Authorization": f"Bearer {fuzz_key}"}, checks=CHECKS)
+        case.call_and_validate(headers={"Authorization": f"Bearer {fuzz_key}"}, checks=checks)
 
     try:
         drive()
@@ -122,7 +124,16 @@ def test_a_live_server_answers_generated_requests(app: FastAPI, fuzz_key: str) -
         app.state.node_specs = real_specs
 
 
+def _checks_for(label: str) -> list[Any]:
+    if label == "GET /readyz":
+        # No instance is configured here, so not being ready (a documented 503) is correct.
+        return [check for check in CHECKS if check is not not_a_server_error]
+    return CHECKS
+
+
 def _drive_live(operation: Any, fuzz_key: str) -> None:
+    checks = _checks_for(operation.label)
+
     @given(case=operation.as_strategy())
     @settings(
         max_examples=3,
@@ -131,6 +142,6 @@ def _drive_live(operation: Any, fuzz_key: str) -> None:
         suppress_health_check=list(HealthCheck),
     )
     def drive(case: Case[Any]) -> None:
-        case.call_and_validate(headers={"Authorization": f"Bearer {fuzz_key}"}, checks=CHECKS)
+        case.call_and_validate(headers={"Authorization": f"Bearer {fuzz_key}"}, checks=checks)
 
     drive()

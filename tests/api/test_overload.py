@@ -142,11 +142,8 @@ def test_the_api_recovers_when_the_database_returns(settings: Settings) -> None:
             with admin.connect() as connection:
                 connection.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
             assert client.get("/v1/sweeps").status_code == 200
-            assert client.get("/readyz").json() == {
-                "status": "ok",
-                "database": "ok",
-                "broker": "ok",
-            }
+            ready = client.get("/readyz").json()
+            assert (ready["database"], ready["broker"]) == ("ok", "ok")
         app.state.engine.dispose()
         admin.dispose()
 

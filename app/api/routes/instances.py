@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Depends
 from app.api.deps import CallerDep, CeleryDep, SessionDep, SettingsDep
 from app.api.errors import Forbidden, NotFound, responses
 from app.api.schemas.instances import InstanceRead
+from app.metrics.exposition import runs_finished_by_instance
 from app.services import pool
 from app.services.keys import Caller
 from app.settings import InstanceConfig, Settings
@@ -76,7 +78,20 @@ def undrain_instance(
 
 def _read(session: SessionDep, settings: Settings) -> list[InstanceRead]:
     states = pool.list_pool(session, settings.instances)
-    return [InstanceRead.model_validate(state, from_attributes=True) for state in states]
+    # Runs done come from the workers' counters, not a count over the runs table.
+    finished = runs_finished_by_instance(settings.prometheus_multiproc_dir)
+    return [_shown(state, settings.instance_slots, finished) for state in states]
+
+
+def _shown(
+    state: pool.InstanceState, slots: int, finished: dict[tuple[str, str], int] | None
+) -> InstanceRead:
+    done: dict[str, int | None] = {"runs_succeeded": None, "runs_failed": None}
+    if finished is not None:
+        done["runs_succeeded"] = finished.get((state.id, "succeeded"), 0)
+        failed = finished.get((state.id, "failed"), 0) + finished.get((state.id, "retried"), 0)
+        done["runs_failed"] = failed
+    return InstanceRead.model_validate({**asdict(state), "slots": slots, **done})
 
 
 def _one(session: SessionDep, settings: Settings, config: InstanceConfig) -> InstanceRead:

@@ -139,8 +139,13 @@ INSTANCE_READ = {
     "healthy": True,
     "drained": False,
     "benched_until": None,
+    "benched": False,
     "failure_streak": 0,
     "running_prompts": 3,
+    "slots": 3,
+    "loaded_model_key": "9c1e5b7a03d24f68",
+    "runs_succeeded": 412,
+    "runs_failed": 3,
     "checked_at": STARTED_AT,
     "last_error": None,
 }
@@ -226,7 +231,22 @@ VALIDATION_PROBLEMS = {"detail": [PROBLEM]}
 MESSAGE = {"detail": f"sweep {SWEEP_ID} not found"}
 
 HEALTH = {"status": "ok", "workflows": 5}
-READINESS = {"status": "ok", "database": "ok", "broker": "ok"}
+READINESS = {
+    "status": "ok",
+    "database": "ok",
+    "broker": "ok",
+    "instances": "ok",
+    "healthy_instances": 2,
+    "detail": None,
+}
+NOT_READY = {
+    "status": "unavailable",
+    "database": "ok",
+    "broker": "ok",
+    "instances": "unavailable",
+    "healthy_instances": 0,
+    "detail": "not ready: instances",
+}
 
 
 def example_of(*examples: Any, extra: Literal["forbid"] | None = None) -> ConfigDict:
