@@ -55,6 +55,8 @@ def logging_config(settings: Settings, fallback: LogFormat | None = None) -> dic
             "uvicorn": {"handlers": [], "propagate": True},
             "uvicorn.error": {"handlers": [], "propagate": True},
             "uvicorn.access": {"handlers": [], "propagate": True},
+            # A line per HTTP call (every ComfyUI request, every health probe) at INFO.
+            "httpx": {"level": "WARNING"},
         },
     }
 

@@ -221,6 +221,7 @@ def test_the_config_given_to_uvicorn_sends_its_loggers_through_ours() -> None:
     assert config["formatters"]["default"]["()"] == "app.logs.formatting.JsonFormatter"
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         assert config["loggers"][name] == {"handlers": [], "propagate": True}
+    assert config["loggers"]["httpx"] == {"level": "WARNING"}
 
 
 def test_log_settings_take_any_case_and_refuse_unknown_words() -> None:
