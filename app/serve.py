@@ -39,7 +39,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=True,
         help="trust X-Forwarded-* from FORWARDED_ALLOW_IPS (uvicorn's default: 127.0.0.1)",
     )
-    parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        help="uvicorn's own loggers (access, error); default: LOG_LEVEL, like every other",
+    )
     parser.add_argument("--no-access-log", action="store_true")
     return parser.parse_args(argv)
 

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from app.logs import context
 from app.logs.formatting import JsonFormatter, TextFormatter
 from app.logs.setup import log_format, logging_config
+from app.serve import parse_args, uvicorn_kwargs
 from app.settings import Settings
 
 KEY = "csk_" + "k3Y" * 14 + "x"  # the shape of a minted key: prefix and 43 characters
@@ -231,3 +232,12 @@ def test_log_settings_take_any_case_and_refuse_unknown_words() -> None:
         Settings(log_format="xml")
     with pytest.raises(ValidationError, match="log_level"):
         Settings(log_level="chatty")
+
+
+def test_the_served_api_hands_uvicorn_our_config_and_level() -> None:
+    settings = Settings(log_format="json", log_level="ERROR")
+    options = uvicorn_kwargs(settings, parse_args([]))
+
+    assert options["log_config"] == logging_config(settings)
+    assert options["log_level"] is None  # uvicorn's loggers follow LOG_LEVEL
+    assert uvicorn_kwargs(settings, parse_args(["--log-level", "debug"]))["log_level"] == "debug"
