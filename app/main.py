@@ -17,8 +17,8 @@ from app.api.idempotency import IdempotentRequests, document_idempotency_key
 from app.api.limits import BodySizeLimit
 from app.api.log_redaction import install_token_redaction
 from app.api.openapi_doc import document_standard_responses, operation_id
-from app.api.request_metrics import RequestMetrics
 from app.api.request_ids import RequestIds
+from app.api.request_metrics import RequestMetrics
 from app.api.routes import (
     browse,
     grids,
