@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from app.db.engine import make_engine, make_session_factory
 from app.db.migrate import upgrade_to_head
 from app.demo import ApiUnavailable, follow_demo
+from app.logs.setup import configure_logging
 from app.main import create_app
 from app.metrics.exposition import prepare_directory
 from app.queue import broker_url
@@ -127,6 +128,7 @@ def server_config(settings: Settings, host: str, port: int) -> uvicorn.Config:
         host=host,
         port=port,
         log_level="warning",
+        log_config=None,  # the launcher's own setup (main) also formats uvicorn's lines
         **server_options(settings),
     )
 
@@ -203,6 +205,7 @@ def main() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
     settings = Settings()
+    configure_logging(settings, fallback="text")
     log_dir = PROJECT_ROOT / "var" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     _prepare_sqlite_dir(settings.database_url)
@@ -212,6 +215,7 @@ def main() -> None:
     env["BROKER_URL"] = broker_url(settings)
     env[METRICS_DIR_VARIABLE] = str(_metrics_directory(settings))
     env.setdefault("QUEUE_NAME", _local_queue_name(settings))
+    env.setdefault("LOG_FORMAT", "text")  # the children's logs in var/logs are for a person
     children = Supervisor(env, log_dir, PROJECT_ROOT)
     try:
         code = _run(children, settings, env, log_dir)

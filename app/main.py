@@ -17,6 +17,7 @@ from app.api.idempotency import IdempotentRequests, document_idempotency_key
 from app.api.limits import BodySizeLimit
 from app.api.log_redaction import install_token_redaction
 from app.api.openapi_doc import document_standard_responses, operation_id
+from app.api.request_ids import RequestIds
 from app.api.request_metrics import RequestMetrics
 from app.api.routes import (
     browse,
@@ -101,6 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exempt=frozenset({"/healthz", "/readyz"}),
     )
     app.add_middleware(RequestMetrics)  # outermost: the time includes admission's wait
+    # Outermost: a refused request's lines and answer carry its id too, as do the metrics'.
+    app.add_middleware(RequestIds)
     app.include_router(health.router)
     app.include_router(metrics.router_for(settings))
     app.include_router(_v1_router())

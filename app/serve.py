@@ -17,6 +17,7 @@ from typing import Any
 
 import uvicorn
 
+from app.logs.setup import logging_config
 from app.settings import Settings
 
 APP_FACTORY = "app.main:create_app"
@@ -38,7 +39,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=True,
         help="trust X-Forwarded-* from FORWARDED_ALLOW_IPS (uvicorn's default: 127.0.0.1)",
     )
-    parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        help="uvicorn's own loggers (access, error); default: LOG_LEVEL, like every other",
+    )
     parser.add_argument("--no-access-log", action="store_true")
     return parser.parse_args(argv)
 
@@ -51,6 +56,8 @@ def uvicorn_kwargs(settings: Settings, args: argparse.Namespace) -> dict[str, An
         "proxy_headers": args.proxy_headers,
         "log_level": args.log_level,
         "access_log": not args.no_access_log,
+        # Our setup, applied by uvicorn in each of its processes (app.logs.setup).
+        "log_config": logging_config(settings),
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
         "workers": settings.api_workers,
         **server_options(settings),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -145,6 +146,22 @@ class Settings(BaseSettings):
         "across processes and restarts).",
     )
     link_ttl_s: float = Field(default=3600.0, gt=0, le=7 * 86400)
+    log_format: Literal["json", "text"] | None = Field(
+        default=None,
+        description="Log lines as JSON objects or text; unset: text on a terminal, else JSON "
+        "(`make run` writes text).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format_any_case(cls, value: object) -> object:
+        return (value.lower() or None) if isinstance(value, str) else value  # empty: unset
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("comfy_instances")
     @classmethod

@@ -15,13 +15,14 @@ from celery.signals import (
 
 from app.queue import make_celery
 from app.settings import Settings
-from workers import metrics, stopping
+from workers import metrics, stopping, task_logs
 from workers.runtime import current_runtime
 from workers.tasks import register_tasks
 
 settings = Settings()
 app = make_celery(settings)
 register_tasks(app)
+task_logs.install(settings)
 
 # The main process's WorkController, for the pids of its pool at shutdown.
 _controller: list[Any] = []
@@ -48,9 +49,6 @@ def _hand_back_runs(**_: object) -> None:
 
 @worker_process_init.connect
 def _configure_child(**_: object) -> None:
-    # Our modules log event-style lines; Celery's own formatter adds the task context.
-    logging.getLogger("app").setLevel(logging.INFO)
-    logging.getLogger("workers").setLevel(logging.INFO)
     stopping.listen()
     try:
         current_runtime().warm_up()

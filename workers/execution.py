@@ -24,6 +24,7 @@ from app.comfy.protocol import HistoryEntry
 from app.db.base import utc_now
 from app.domain.patching import bound_values, patch_graph, set_output_prefix
 from app.domain.states import RunStatus
+from app.logs import context as log_context
 from app.queue import RESUME_RUN
 from app.stores import instances, outputs, runs, sweeps
 from app.stores.outputs import NewOutput
@@ -32,6 +33,7 @@ from workers import collecting, run_metrics, stopping, tiling
 from workers.dispatching import FreedSlot, lease_until, send_refill, send_work
 from workers.finalization import send_finalize
 from workers.runtime import Runtime
+from workers.task_logs import claim_fields
 from workers.workflows import pinned_workflow
 
 log = logging.getLogger(__name__)
@@ -64,12 +66,13 @@ class _LostClaim(Exception):
 def execute(rt: Runtime, claim: Claim, task_id: str, *, resumed: bool = False) -> None:
     """Run the claim to an outcome and record it. A first attempt that was just claimed
     cannot be known to any instance yet; anything else may be, so it is looked up first."""
-    graph = _prompt_graph(rt, claim)
-    if not resumed:
-        run_metrics.observe_started(rt, claim)
-    maybe_sent = resumed or claim.attempt > 1
-    outcome = rt.comfy.run(_drive(rt, claim, task_id, graph, maybe_sent))
-    record(rt, claim, outcome)
+    with log_context.bound(**claim_fields(claim)):
+        graph = _prompt_graph(rt, claim)
+        if not resumed:
+            run_metrics.observe_started(rt, claim)
+        maybe_sent = resumed or claim.attempt > 1
+        outcome = rt.comfy.run(_drive(rt, claim, task_id, graph, maybe_sent))
+        record(rt, claim, outcome)
 
 
 def _prompt_graph(rt: Runtime, claim: Claim) -> dict[str, Any]:

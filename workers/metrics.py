@@ -19,7 +19,9 @@ from pathlib import Path
 from prometheus_client import start_http_server
 from prometheus_client.multiprocess import mark_process_dead
 
+from app.logs.setup import configure_logging
 from app.metrics.exposition import prepare_directory, scrape_registry
+from app.settings import Settings
 
 log = logging.getLogger(__name__)
 DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -49,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(Settings())
     args = parse_args(argv)
     directory = metrics_directory()
     if directory is None:

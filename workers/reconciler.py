@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-
+from app.logs.setup import configure_logging
+from app.settings import Settings
 from workers.reconciliation import run_forever
 from workers.runtime import current_runtime
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(Settings())
     run_forever(current_runtime())
 
 

@@ -20,6 +20,7 @@ from app.comfy.client import ComfyClient
 from app.comfy.errors import ComfyError
 from app.db.base import utc_now
 from app.domain.states import RunStatus, SweepStatus
+from app.logs import context as log_context
 from app.queue import FINALIZE_SWEEP, RESUME_RUN, START_SWEEP
 from app.services import idempotency
 from app.settings import InstanceConfig
@@ -72,8 +73,9 @@ def _resume_lapsed(rt: Runtime, now: datetime) -> None:
     with rt.sessions() as session:
         lapsed = runs.lapsed_leases(session, now)
     for run_id in lapsed:
-        log.info("run_lease_lapsed run=%s", run_id)
-        rt.send(RESUME_RUN, str(run_id))
+        with log_context.bound(run_id=str(run_id)):
+            log.info("run_lease_lapsed run=%s", run_id)
+            rt.send(RESUME_RUN, str(run_id))
 
 
 def _restart_stalled(rt: Runtime, now: datetime, quiet_since: datetime) -> None:
@@ -93,11 +95,12 @@ def _restart_stalled(rt: Runtime, now: datetime, quiet_since: datetime) -> None:
                 stalled.append((sweep.id, True))
         session.commit()
     for sweep_id, needs_work in stalled:
-        if needs_work:
-            log.info("sweep_stalled sweep=%s resending=work", sweep_id)
-            send_work(rt, pool_slots(rt))
-        else:
-            finish_if_done(rt, sweep_id)
+        with log_context.bound(sweep_id=str(sweep_id)):
+            if needs_work:
+                log.info("sweep_stalled sweep=%s resending=work", sweep_id)
+                send_work(rt, pool_slots(rt))
+            else:
+                finish_if_done(rt, sweep_id)
 
 
 def _resend_lost_messages(rt: Runtime, now: datetime, quiet_since: datetime) -> None:
@@ -110,11 +113,13 @@ def _resend_lost_messages(rt: Runtime, now: datetime, quiet_since: datetime) -> 
             sweeps.mark_hinted(session, sweep.id, now)
         session.commit()
     for sweep in pending:
-        log.info("sweep_not_started sweep=%s resending=start", sweep.id)
-        rt.send(START_SWEEP, str(sweep.id))
+        with log_context.bound(sweep_id=str(sweep.id)):
+            log.info("sweep_not_started sweep=%s resending=start", sweep.id)
+            rt.send(START_SWEEP, str(sweep.id))
     for sweep in finalizing:
-        log.info("sweep_not_finalized sweep=%s resending=finalize", sweep.id)
-        rt.send(FINALIZE_SWEEP, str(sweep.id))
+        with log_context.bound(sweep_id=str(sweep.id)):
+            log.info("sweep_not_finalized sweep=%s resending=finalize", sweep.id)
+            rt.send(FINALIZE_SWEEP, str(sweep.id))
 
 
 def _forget_expired_idempotency_keys(rt: Runtime, now: datetime) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.api.broker_probe import BrokerProbe
 from app.api.errors import Forbidden, Unauthorized
 from app.comfy.node_specs import NodeSpecs
+from app.logs import context as log_context
 from app.registry import Registry
 from app.services import keys
 from app.services.keys import Caller
@@ -103,6 +104,7 @@ CallerDep = Annotated[Caller, Depends(require_caller)]
 
 def require_team(caller: CallerDep) -> UUID:
     """The caller's team; every /v1 route depends on this through its router."""
+    log_context.bind(team=str(caller.team_id))
     return caller.team_id
 
 

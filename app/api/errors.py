@@ -171,16 +171,17 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # A bug: logged in full with an id the client can quote; the server error middleware
     # that calls this re-raises afterwards, so the server's own log shows it too.
-    request_id = uuid4().hex[:16]
+    # This handler runs outside app.api.request_ids, which left the request's id here.
+    request_id = getattr(request.state, "request_id", None) or uuid4().hex
     log.error(
-        "unhandled_error request_id=%s method=%s path=%s",
-        request_id,
+        "unhandled_error method=%s path=%s",
         request.method,
         request.url.path,
         exc_info=exc,
+        extra={"request_id": request_id},
     )
     body = {"detail": f"internal error; quote request id {request_id}"}
-    return JSONResponse(body, status_code=500, headers={"X-Request-Id": request_id})
+    return JSONResponse(body, status_code=500, headers={"X-Request-ID": request_id})
 
 
 async def _framework_error(request: Request, exc: Exception) -> Response:

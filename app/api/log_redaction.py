@@ -2,30 +2,29 @@
 
 A contact-sheet link carries its authority in `?token=`, and uvicorn's access log writes every
 request's path with its query string. Anyone who can read the logs could open the sweep until
-the token expires, so the token's value is replaced before the record is formatted.
+the token expires, so the token's value is replaced before the record is formatted (API
+keys too, should a client put one in a URL). Our formatters redact every line as well
+(app.logs.redaction); this filter covers any other handler attached to the access log.
 """
 
 from __future__ import annotations
 
 import logging
-import re
+
+from app.logs.redaction import redact_secrets, redact_tokens
+
+__all__ = ["ACCESS_LOGGER", "TokenRedactingFilter", "install_token_redaction", "redact_tokens"]
 
 ACCESS_LOGGER = "uvicorn.access"
-_TOKEN = re.compile(r"(?i)([?&]token=)[^&#\s\"]*")
-REDACTED = "[redacted]"
-
-
-def redact_tokens(text: str) -> str:
-    return _TOKEN.sub(rf"\g<1>{REDACTED}", text)
 
 
 class TokenRedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
-            record.msg = redact_tokens(record.msg)
+            record.msg = redact_secrets(record.msg)
         if isinstance(record.args, tuple):
             record.args = tuple(
-                redact_tokens(arg) if isinstance(arg, str) else arg for arg in record.args
+                redact_secrets(arg) if isinstance(arg, str) else arg for arg in record.args
             )
         return True
 

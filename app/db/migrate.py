@@ -17,4 +17,7 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade_to_head(database_url: str) -> None:
-    command.upgrade(alembic_config(database_url), "head")
+    config = alembic_config(database_url)
+    # The caller's logging setup stays (app.logs.setup), not alembic.ini's.
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")

@@ -172,5 +172,5 @@ def test_a_bug_is_a_json_500_with_a_request_id(
     request_id = response.headers["X-Request-Id"]
     assert request_id in response.json()["detail"]
     logged = [r for r in caplog.records if r.name == "app.api.errors"]
-    assert request_id in logged[0].getMessage()
+    assert logged[0].__dict__["request_id"] == request_id
     assert logged[0].exc_info is not None
