@@ -46,6 +46,8 @@ def _write_pending(session: Session) -> None:
     # The transaction's own changes first: their row locks are taken before the advisory
     # lock, never while holding it.
     session.flush()
+    # Read before the lock, so the lock is held no longer for it (it takes no row lock).
+    subscribers = webhook_outbox.subscribers(session, pending)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENTS_LOCK_KEY)))
     inserted = session.execute(
@@ -75,7 +77,7 @@ def _write_pending(session: Session) -> None:
     ]
     # The webhook outbox, in this same transaction: a delivery is owed exactly when its
     # event committed. No row locks, so it is safe under the advisory lock.
-    webhook_outbox.enqueue(session, stored)
+    webhook_outbox.enqueue(session, stored, subscribers)
 
 
 @orm_event.listens_for(Session, "after_soft_rollback")

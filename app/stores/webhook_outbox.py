@@ -1,13 +1,15 @@
 """The webhook outbox: deliveries queued in the transaction that records their events,
 claimed by senders, and their attempts' results.
 
-`enqueue` runs inside every event-writing transaction (`app.stores.events`), while that
-transaction holds the event log's advisory lock, so it is kept cheap and lock-free: one
-indexed read of the endpoints that could want the events (never `FOR UPDATE`, and
-deliveries have no foreign keys, so no key-share lock either), and an insert only when one
-does. Senders claim with `FOR UPDATE SKIP LOCKED` and push the claimed rows' due time ahead
-by a lease, so several senders never post the same attempt and a sender that dies mid-way
-leaves its deliveries due again when the lease ends.
+`subscribers` and `enqueue` run inside every event-writing transaction (`app.stores.events`),
+so they are kept cheap and lock-free: one indexed read of the endpoints that could want the
+events, before the event log's advisory lock is taken (never `FOR UPDATE`), and, under the
+lock once the events have ids, an insert only when some endpoint wants one (deliveries have
+no foreign keys, so not even a key-share lock is taken).
+
+Senders claim with `FOR UPDATE SKIP LOCKED` and push the claimed rows' due time ahead by a
+lease, so several senders never post the same attempt and a sender that dies mid-way leaves
+its deliveries due again when the lease ends.
 """
 
 from __future__ import annotations
@@ -22,19 +24,37 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.db.models import WebhookDelivery, WebhookEndpoint
-from app.domain.events import StoredEvent
+from app.domain.events import NewEvent, StoredEvent
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 ALL_EVENTS = "*"
 
 
-def enqueue(session: Session, events: Sequence[StoredEvent]) -> int:
-    """Queue one delivery per event and enabled endpoint that wants it: the event team's
-    defaults subscribed to its type, and its sweep's own endpoint; how many were queued."""
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """An enabled endpoint some of a transaction's events may be owed to."""
+
+    id: UUID
+    team_id: UUID
+    sweep_id: UUID | None  # None: a team default
+    events: frozenset[str]
+
+    def wants(self, event: StoredEvent) -> bool:
+        return (
+            self.team_id == event.team_id
+            and self.sweep_id in (None, event.sweep_id)
+            and (ALL_EVENTS in self.events or str(event.type) in self.events)
+        )
+
+
+def subscribers(session: Session, events: Sequence[NewEvent]) -> list[Subscriber]:
+    """The enabled endpoints that may want some of `events`: their teams' defaults and their
+    sweeps' own. One indexed read, no lock; run it before taking the event log's lock so the
+    lock is held no longer for it."""
     if not events:
-        return 0
+        return []
     endpoint = WebhookEndpoint
-    wanting = session.execute(
+    rows = session.execute(
         sa.select(endpoint.id, endpoint.team_id, endpoint.sweep_id, endpoint.events).where(
             endpoint.enabled,
             sa.or_(
@@ -45,21 +65,23 @@ def enqueue(session: Session, events: Sequence[StoredEvent]) -> int:
                 endpoint.sweep_id.in_({event.sweep_id for event in events}),
             ),
         )
-    ).all()
-    if not wanting:
-        return 0
+    )
+    return [Subscriber(r.id, r.team_id, r.sweep_id, frozenset(r.events)) for r in rows]
+
+
+def enqueue(session: Session, events: Sequence[StoredEvent], to: Sequence[Subscriber]) -> int:
+    """Queue one delivery per event and subscriber that wants it (its type, its team, its
+    sweep); an insert only when there is one. How many were queued."""
     deliveries = [
         {
-            "endpoint_id": row.id,
+            "endpoint_id": subscriber.id,
             "event_id": event.id,
             "event_type": str(event.type),
             "payload": event_payload(event),
         }
         for event in events
-        for row in wanting
-        if row.team_id == event.team_id
-        and row.sweep_id in (None, event.sweep_id)
-        and (ALL_EVENTS in row.events or str(event.type) in row.events)
+        for subscriber in to
+        if subscriber.wants(event)
     ]
     if deliveries:
         session.execute(sa.insert(WebhookDelivery), deliveries)
@@ -191,3 +213,14 @@ def oldest_due_age_s(session: Session, now: datetime) -> float:
         )
     )
     return 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+
+
+def prune_ended_before(session: Session, cutoff: datetime) -> int:
+    """Delete succeeded and failed deliveries queued before `cutoff` (with the events they
+    carried, say); pending ones stay until they end. How many were deleted."""
+    result = session.execute(
+        sa.delete(WebhookDelivery).where(
+            WebhookDelivery.status != PENDING, WebhookDelivery.created_at < cutoff
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

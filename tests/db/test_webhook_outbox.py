@@ -173,3 +173,17 @@ def test_the_lag_is_the_age_of_the_oldest_due_delivery(session: Session) -> None
     webhook_outbox.claim_due(session, now=later, limit=5, lease_s=60)
     session.commit()
     assert webhook_outbox.oldest_due_age_s(session, later) == 0.0
+
+
+def test_pruning_keeps_pending_deliveries(session: Session) -> None:
+    queue_two(session)
+    now = utc_now() + timedelta(seconds=1)
+    claimed = webhook_outbox.claim_due(session, now=now, limit=1, lease_s=60)[0]
+    webhook_outbox.record_attempt(
+        session, claimed, AttemptResult(status_code=204), now=now, retry_in_s=None
+    )
+    session.commit()
+    assert webhook_outbox.prune_ended_before(session, now + timedelta(hours=1)) == 1
+    session.commit()
+    (left,) = session.scalars(sa.select(WebhookDelivery))
+    assert (left.status, left.id != claimed.id) == ("pending", True)
