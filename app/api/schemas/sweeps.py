@@ -247,6 +247,8 @@ class SweepRead(SweepSummary):
 
 
 class SweepSubmitted(SweepRead):
+    model_config = example_of(ex.SWEEP_SUBMITTED)
+
     webhook: WebhookCreated | None = Field(
         default=None,
         description="The endpoint the submission's `webhook` created, with its secret: "

@@ -6,8 +6,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
+from app.api.schemas import examples as ex
+from app.api.schemas.examples import example_of
 from app.domain.events import EventType
 
 ALL_EVENTS = "*"
@@ -27,12 +29,7 @@ WebhookUrl = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 class WebhookSpec(BaseModel):
     """Where to POST a sweep's events (the `webhook` of a sweep submission)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"url": "https://hooks.example.com/comfy", "events": ["sweep.finished"]}]
-        },
-    )
+    model_config = example_of(ex.WEBHOOK_SPEC, extra="forbid")
 
     url: WebhookUrl = Field(
         description="An http(s) URL without credentials, resolving to public addresses "
@@ -49,10 +46,14 @@ class WebhookSpec(BaseModel):
 class WebhookCreate(WebhookSpec):
     """A team's default endpoint: every sweep's matching events go there."""
 
+    model_config = example_of(ex.WEBHOOK_CREATE, extra="forbid")
+
     description: str = Field(default="", max_length=500)
 
 
 class WebhookRead(BaseModel):
+    model_config = example_of(ex.WEBHOOK_READ)
+
     id: UUID
     url: str
     events: list[str]
@@ -66,6 +67,8 @@ class WebhookRead(BaseModel):
 
 
 class WebhookCreated(WebhookRead):
+    model_config = example_of(ex.WEBHOOK_CREATED)
+
     secret: str = Field(
         description="The Standard Webhooks signing secret (`whsec_…`). Shown only in this "
         "answer: store it to verify the `webhook-signature` header."
@@ -76,6 +79,8 @@ DeliveryStatus = Literal["pending", "succeeded", "failed"]
 
 
 class DeliveryRead(BaseModel):
+    model_config = example_of(ex.DELIVERY_READ)
+
     id: int = Field(description="Sent as `webhook-id: msg_<id>`, the same on every attempt.")
     event_id: int
     event_type: str
