@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from math import floor
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -30,7 +31,7 @@ from standardwebhooks import Webhook
 from app.db.base import utc_now
 from app.domain.webhook_schedule import wait_before_retry
 from app.domain.webhook_targets import TargetPolicy
-from app.services.webhooks import url_refusal_async
+from app.services.webhooks import ResolvedTarget, resolve_target
 from app.settings import Settings
 from app.stores import webhook_endpoints, webhook_outbox
 from app.stores.webhook_outbox import AttemptResult, ClaimedDelivery
@@ -55,12 +56,13 @@ class _Target:
 def make_client(settings: Settings) -> httpx.AsyncClient:
     # No redirects: a 3xx is a failure, never a second request to wherever it points (which
     # the target rules have not checked). No proxies from the environment: the address
-    # checked must be the address connected to.
+    # checked must be the address connected to. No kept-alive connections: they are pooled
+    # by address, and two teams' hosts on one address must not share a TLS session.
     return httpx.AsyncClient(
         timeout=httpx.Timeout(TOTAL_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
         follow_redirects=False,
         trust_env=False,
-        limits=httpx.Limits(max_connections=settings.webhook_batch),
+        limits=httpx.Limits(max_connections=settings.webhook_batch, max_keepalive_connections=0),
         headers={"user-agent": USER_AGENT},
     )
 
@@ -96,19 +98,33 @@ async def _attempt(
     if target is None:
         return AttemptResult(error="the endpoint was deleted")
     # Again at every attempt: what the host resolves to may have changed since it was added.
-    refused = await url_refusal_async(target.url, policy)
-    if refused is not None:
-        return AttemptResult(error=f"refused: {refused}")
+    resolved = await resolve_target(target.url, policy)
+    if isinstance(resolved, str):
+        return AttemptResult(error=f"refused: {resolved}")
     body = json.dumps(claimed.payload, separators=(",", ":"), ensure_ascii=False).encode()
+    headers = signed_headers(target.secret, claimed.id, body)
     try:
         return await asyncio.wait_for(
-            _post(client, target.url, body, signed_headers(target.secret, claimed.id, body)),
-            TOTAL_TIMEOUT_S,
+            _post_to_any(client, resolved, body, headers), TOTAL_TIMEOUT_S
         )
     except TimeoutError:
         return AttemptResult(error=f"no answer within {TOTAL_TIMEOUT_S:g} s")
     except httpx.HTTPError as failure:
         return AttemptResult(error=f"{type(failure).__name__}: {failure}"[:1000])
+
+
+async def _post_to_any(
+    client: httpx.AsyncClient, resolved: ResolvedTarget, body: bytes, headers: dict[str, str]
+) -> AttemptResult:
+    """POST to the first of the checked addresses that accepts a connection."""
+    for n, address in enumerate(resolved.addresses, start=1):
+        url, host, extensions = resolved.pinned_to(address)
+        try:
+            return await _post(client, url, body, {**headers, **host}, extensions)
+        except httpx.ConnectError:
+            if n == len(resolved.addresses):
+                raise
+    raise AssertionError("a resolved target has at least one address")
 
 
 def signed_headers(secret: str, delivery_id: int, body: bytes) -> dict[str, str]:
@@ -124,10 +140,19 @@ def signed_headers(secret: str, delivery_id: int, body: bytes) -> dict[str, str]
 
 
 async def _post(
-    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    extensions: dict[str, Any],
 ) -> AttemptResult:
-    async with client.stream("POST", url, content=body, headers=headers) as response:
+    request = client.build_request("POST", url, content=body, headers=headers)
+    request.extensions.update(extensions)
+    response = await client.send(request, stream=True)
+    try:
         kept = await _first_bytes(response, KEPT_RESPONSE_BYTES)
+    finally:
+        await response.aclose()
     code = response.status_code
     if 200 <= code < 300:
         return AttemptResult(status_code=code, response=kept)

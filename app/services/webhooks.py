@@ -14,6 +14,8 @@ import secrets
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID, uuid4
 
 from sqlalchemy.orm import Session
@@ -79,8 +81,27 @@ def url_refusal(url: str, policy: TargetPolicy) -> str | None:
     return target_refusal(host, _addresses(infos), policy)
 
 
-async def url_refusal_async(url: str, policy: TargetPolicy) -> str | None:
-    """`url_refusal` for the sender's event loop: resolving does not block it."""
+@dataclass(frozen=True, slots=True)
+class ResolvedTarget:
+    """A URL that passed the rules, with the addresses it passed at. The sender connects to
+    these rather than letting the HTTP client look the host up again: a second lookup could
+    answer a private address (DNS rebinding) after the check saw a public one."""
+
+    url: str
+    addresses: tuple[IpAddress, ...]
+
+    def pinned_to(self, address: IpAddress) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """The URL with `address` for its host, the Host header the URL implies, and the
+        TLS server name to present and verify (the host name, not the address)."""
+        parts = urlsplit(self.url)
+        literal = f"[{address}]" if address.version == 6 else str(address)
+        netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+        extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+        return urlunsplit(parts._replace(netloc=netloc)), {"host": parts.netloc}, extensions
+
+
+async def resolve_target(url: str, policy: TargetPolicy) -> ResolvedTarget | str:
+    """`url` resolved and checked for the sender's event loop, or why it may not be sent to."""
     problem = url_problem(url)
     if problem is not None:
         return problem
@@ -90,7 +111,11 @@ async def url_refusal_async(url: str, policy: TargetPolicy) -> str | None:
         infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return f"{host} does not resolve"
-    return target_refusal(host, _addresses(infos), policy)
+    addresses = _addresses(infos)
+    refusal = target_refusal(host, addresses, policy)
+    if refusal is not None:
+        return refusal
+    return ResolvedTarget(url, tuple(dict.fromkeys(addresses)))
 
 
 def _addresses(infos: Sequence[tuple[object, ...]]) -> list[IpAddress]:

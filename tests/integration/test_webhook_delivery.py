@@ -166,6 +166,23 @@ def test_a_recorded_event_arrives_signed_with_the_endpoints_secret(
 
 
 @pytest.mark.usefixtures("sender")
+def test_the_sender_connects_to_the_address_it_checked_and_names_the_host(
+    team_api: Callable[[], tuple[httpx.Client, UUID]], sessions: sessionmaker[Session]
+) -> None:
+    # localhost may resolve to ::1 first, where nothing listens: the next checked address
+    # is tried. The receiver still sees the host name the URL gave.
+    api, team_id = team_api()
+    with receiving([200]) as receiver:
+        port = receiver.url.rsplit(":", 1)[1]
+        endpoint = register(api, f"http://localhost:{port}/hook", "sweep.finished")
+        record(sessions, finished(team_id))
+        (payload,) = verified(endpoint["secret"], receiver, 1)
+
+    assert payload["type"] == "sweep.finished"
+    assert receiver.received[0].headers["host"] == f"localhost:{port}"
+
+
+@pytest.mark.usefixtures("sender")
 def test_a_failing_receiver_gets_the_same_event_again_after_backoff(
     team_api: Callable[[], tuple[httpx.Client, UUID]], sessions: sessionmaker[Session]
 ) -> None:

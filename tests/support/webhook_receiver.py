@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 @dataclass(frozen=True)
 class Received:
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
     body: bytes
     at: float = field(default_factory=time.monotonic)
 
@@ -38,7 +38,9 @@ class Receiver:
         body = handler.rfile.read(length)
         with self.arrived:
             n = len(self.received)
-            self.received.append(Received(handler.path, dict(handler.headers.items()), body))
+            self.received.append(
+                Received(handler.path, {k.lower(): v for k, v in handler.headers.items()}, body)
+            )
             self.arrived.notify_all()
         code = self.statuses[min(n, len(self.statuses) - 1)]
         handler.send_response(code)

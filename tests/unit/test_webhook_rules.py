@@ -18,6 +18,7 @@ from app.domain.webhook_targets import (
     target_refusal,
     url_problem,
 )
+from app.services.webhooks import ResolvedTarget
 
 
 def test_the_default_schedule_retries_for_more_than_a_day() -> None:
@@ -94,3 +95,19 @@ def test_listed_hosts_domains_and_networks_are_allowed() -> None:
 def test_url_shape_rules(url: str, problem: str | None) -> None:
     found = url_problem(url)
     assert found == problem if problem is None else problem in (found or "")
+
+
+def test_a_checked_target_is_pinned_to_its_address_with_its_host_name_kept() -> None:
+    v4, v6 = ipaddress.ip_address("93.184.215.14"), ipaddress.ip_address("2606:4700::1111")
+    target = ResolvedTarget("https://hooks.example.com:8443/in?team=7", (v4, v6))
+    assert target.pinned_to(v4) == (
+        "https://93.184.215.14:8443/in?team=7",
+        {"host": "hooks.example.com:8443"},
+        {"sni_hostname": "hooks.example.com"},
+    )
+    plain = ResolvedTarget("http://hooks.example.com/in", (v6,))
+    assert plain.pinned_to(v6) == (
+        "http://[2606:4700::1111]/in",
+        {"host": "hooks.example.com"},
+        {},
+    )
