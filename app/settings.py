@@ -164,6 +164,7 @@ class Settings(BaseSettings):
     @classmethod
     def _log_level_any_case(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
     webhook_retry_schedule_s: str = Field(
         default=",".join(f"{wait:g}" for wait in DEFAULT_RETRY_WAITS_S),
         description="Seconds to wait after each failed webhook attempt; once all are spent "

@@ -18,7 +18,8 @@ from app.domain.webhook_targets import (
     target_refusal,
     url_problem,
 )
-from app.services.webhooks import ResolvedTarget
+from app.logs.redaction import redact_secrets
+from app.services.webhooks import ResolvedTarget, new_secret
 
 
 def test_the_default_schedule_retries_for_more_than_a_day() -> None:
@@ -111,3 +112,9 @@ def test_a_checked_target_is_pinned_to_its_address_with_its_host_name_kept() -> 
         {"host": "hooks.example.com"},
         {},
     )
+
+
+def test_a_webhook_secret_never_reaches_a_log_line() -> None:
+    secret = new_secret()
+    assert secret not in redact_secrets(f"endpoint added secret={secret} ok")
+    assert "whsec_[redacted] ok" in redact_secrets(f"secret={secret} ok")
