@@ -154,17 +154,6 @@ class Settings(BaseSettings):
         "(`make run` writes text).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-
-    @field_validator("log_format", mode="before")
-    @classmethod
-    def _log_format_any_case(cls, value: object) -> object:
-        return (value.lower() or None) if isinstance(value, str) else value  # empty: unset
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _log_level_any_case(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
-
     webhook_retry_schedule_s: str = Field(
         default=",".join(f"{wait:g}" for wait in DEFAULT_RETRY_WAITS_S),
         description="Seconds to wait after each failed webhook attempt; once all are spent "
@@ -186,6 +175,16 @@ class Settings(BaseSettings):
     webhook_batch: int = Field(
         default=16, ge=1, le=256, description="Deliveries one sender posts at once."
     )
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format_any_case(cls, value: object) -> object:
+        return (value.lower() or None) if isinstance(value, str) else value  # empty: unset
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("comfy_instances")
     @classmethod
