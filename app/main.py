@@ -30,6 +30,7 @@ from app.api.routes import (
     reruns,
     sweeps,
     teams,
+    webhooks,
     wildcards,
     workflow_drafts,
     workflows,
@@ -144,4 +145,5 @@ def _v1_router() -> APIRouter:
     v1.include_router(wildcards.router)
     v1.include_router(instances.router)
     v1.include_router(teams.router)
+    v1.include_router(webhooks.router)
     return v1

@@ -11,6 +11,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain.tags import MAX_INSTANCE_TAGS, bad_tag
+from app.domain.webhook_schedule import DEFAULT_RETRY_WAITS_S, parse_retry_waits
+from app.domain.webhook_targets import TargetPolicy, parse_policy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Beyond a run's timeout, what a task may still hold its message for: downloading and
@@ -152,6 +154,27 @@ class Settings(BaseSettings):
         "(`make run` writes text).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    webhook_retry_schedule_s: str = Field(
+        default=",".join(f"{wait:g}" for wait in DEFAULT_RETRY_WAITS_S),
+        description="Seconds to wait after each failed webhook attempt; once all are spent "
+        "the delivery fails. The default covers about 27.6 hours.",
+    )
+    webhook_allow_private_networks: bool = Field(
+        default=False,
+        description="Let webhooks go to private, loopback and link-local addresses (tests, "
+        "farms on a private network). Off: only public addresses, besides WEBHOOK_ALLOWED_HOSTS.",
+    )
+    webhook_allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated host names, `.domains` and networks (`10.20.0.0/16`) "
+        "webhooks may reach even though they are private.",
+    )
+    webhook_poll_s: float = Field(
+        default=1.0, gt=0, le=60, description="How often the sender looks for due deliveries."
+    )
+    webhook_batch: int = Field(
+        default=16, ge=1, le=256, description="Deliveries one sender posts at once."
+    )
 
     @field_validator("log_format", mode="before")
     @classmethod
@@ -167,6 +190,18 @@ class Settings(BaseSettings):
     @classmethod
     def _instances_parse(cls, value: str) -> str:
         parse_instances(value)
+        return value
+
+    @field_validator("webhook_retry_schedule_s")
+    @classmethod
+    def _schedule_parses(cls, value: str) -> str:
+        parse_retry_waits(value)
+        return value
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _allowed_hosts_parse(cls, value: str) -> str:
+        parse_policy(value)
         return value
 
     @model_validator(mode="after")
@@ -200,6 +235,16 @@ class Settings(BaseSettings):
         and what follows it), and only ever delivers a hint the database then finds stale.
         """
         return self.run_timeout_s + VISIBILITY_MARGIN_S
+
+    @property
+    def webhook_retry_waits(self) -> tuple[float, ...]:
+        return parse_retry_waits(self.webhook_retry_schedule_s)
+
+    @property
+    def webhook_policy(self) -> TargetPolicy:
+        return parse_policy(
+            self.webhook_allowed_hosts, allow_private=self.webhook_allow_private_networks
+        )
 
     @property
     def instances(self) -> tuple[InstanceConfig, ...]:

@@ -413,3 +413,81 @@ class Event(Base):
     sweep_id: Mapped[UUID] = mapped_column(sa.Uuid())
     run_index: Mapped[int | None] = mapped_column(sa.Integer())
     data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class WebhookEndpoint(Base):
+    """Where a team's events are POSTed: a team default (no sweep) or one sweep's own.
+
+    Event-writing transactions read these rows (never lock them) to queue deliveries; see
+    `app.stores.webhook_outbox`.
+    """
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (
+        # The outbox's one read per event-writing transaction: a team's defaults, one sweep's.
+        sa.Index(
+            "ix_webhook_endpoints_team_defaults",
+            "team_id",
+            postgresql_where=sa.text("sweep_id IS NULL"),
+            sqlite_where=sa.text("sweep_id IS NULL"),
+        ),
+        sa.Index("ix_webhook_endpoints_sweep_id", "sweep_id"),
+    )
+
+    id: Mapped[UUID] = mapped_column(sa.Uuid(), primary_key=True, default=uuid4)
+    team_id: Mapped[UUID] = mapped_column(sa.Uuid())
+    # Set for an endpoint named in a sweep's submission: only that sweep's events go there.
+    sweep_id: Mapped[UUID | None] = mapped_column(sa.Uuid())
+    url: Mapped[str] = mapped_column(sa.String(2000))
+    # Event types (`app.domain.events.EventType`) or ["*"] for all.
+    events: Mapped[list[str]] = mapped_column(JSONType)
+    description: Mapped[str] = mapped_column(sa.String(500), default="", server_default="")
+    # The Standard Webhooks signing key (`whsec_…`). Kept in clear because the sender signs
+    # with it; shown to the caller once, at creation, and never logged.
+    secret: Mapped[str] = mapped_column(sa.String(100))
+    enabled: Mapped[bool] = mapped_column(sa.Boolean(), default=True, server_default=sa.true())
+    created_at: Mapped[datetime] = _created_at()
+
+
+class WebhookDelivery(Base):
+    """One event owed to one endpoint: the outbox row the sender claims, posts and retries.
+
+    No foreign keys to endpoints or events: a delivery is inserted while `app.stores.events`
+    holds its advisory lock, and a key-share lock on a referenced row could deadlock with it.
+    A delivery whose endpoint is gone is failed by the sender.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # The sender's claim and the lag gauge: pending ones by when they are due.
+        sa.Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        ),
+        sa.Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
+        sa.CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    endpoint_id: Mapped[UUID] = mapped_column(sa.Uuid())
+    event_id: Mapped[int] = mapped_column(sa.BigInteger())
+    event_type: Mapped[str] = mapped_column(sa.String(40))
+    # The JSON body as first built: every attempt posts the same content.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(sa.Integer(), default=0, server_default="0")
+    # When the next attempt is due; a claimed delivery's is pushed ahead by the claim's lease,
+    # so a sender that dies mid-attempt leaves it due again. NULL once it has ended.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime(), server_default=sa.func.now()
+    )
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_status_code: Mapped[int | None] = mapped_column(sa.Integer())
+    last_error: Mapped[str | None] = mapped_column(sa.String(1000))
+    # The first KiB of the last answer's body, for the team to see why its endpoint refused.
+    last_response: Mapped[str | None] = mapped_column(sa.String(1024))
+    created_at: Mapped[datetime] = _created_at()

@@ -28,7 +28,7 @@ from app.domain.tags import join_tags, missing_everywhere
 from app.domain.template_plan import Wildcards, referenced_wildcards
 from app.queue import START_SWEEP, send_after_commit
 from app.registry import Workflow
-from app.services import estimating, quotas, workflows
+from app.services import estimating, quotas, webhooks, workflows
 from app.settings import InstanceConfig
 from app.stores import runs as run_store
 from app.stores import sweeps as sweep_store
@@ -59,6 +59,7 @@ def submit_sweep(
     object_info: Mapping[str, Any] | None,
     pool_tags: Sequence[Sequence[str]] = (),
     pool: Sequence[InstanceConfig] = (),
+    webhook: webhooks.NewEndpoint | None = None,
 ) -> Sweep:
     """Validate, preflight against the pool's node specs, store sweep and runs in one
     transaction, and send one start message after it commits (none for a paused one: it
@@ -66,17 +67,20 @@ def submit_sweep(
     instances then validate at submission. The sweep pins the workflow's latest version: its
     runs use that content whatever is registered later. `pool_tags` are the configured
     instances' tags: a sweep none of them can serve is refused rather than left queued
-    forever. `pool`, the configured instances, is what its stored estimate counts on."""
+    forever. `pool`, the configured instances, is what its stored estimate counts on.
+    `webhook`, the checked endpoint its request named, is stored in the same transaction."""
     resolved = _resolve(session, team_id, body, max_runs, pool_tags)
     new = NewSweep(
         team_id=team_id,
         pinned=resolved.pinned,
-        request=body.model_dump(mode="json", exclude_none=True),
+        # The webhook is a resource of its own, not part of what a replay repeats.
+        request=body.model_dump(mode="json", exclude_none=True, exclude={"webhook"}),
         plan=resolved.plan,
         plan_record=_plan_record(resolved.plan, resolved.request),
         required=resolved.required,
         priority=body.priority,
         paused=body.paused,
+        webhook=webhook,
     )
     return store_sweep(session, new, celery=celery, object_info=object_info, pool=pool)
 
@@ -94,6 +98,7 @@ class NewSweep:
     priority: int
     source_sweep_id: UUID | None = None
     paused: bool = False  # stored paused: nothing of it runs until it is resumed
+    webhook: webhooks.NewEndpoint | None = None  # the sweep's own endpoint, if it named one
 
 
 def store_sweep(
@@ -126,6 +131,8 @@ def store_sweep(
         status=SweepStatus.PAUSED if new.paused else SweepStatus.PENDING,
     )
     run_store.add_runs(session, sweep.id, runs)
+    if new.webhook is not None:
+        webhooks.store_endpoint(session, new.webhook, new.team_id, sweep_id=sweep.id)
     if not new.paused:
         send_after_commit(session, celery, START_SWEEP, [str(sweep.id)])
     session.commit()

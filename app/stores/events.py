@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Event
 from app.domain.events import EventType, NewEvent, StoredEvent
+from app.stores import webhook_outbox
 
 # The key of the advisory lock that orders event commits (an arbitrary constant of ours).
 EVENTS_LOCK_KEY = 0x5EE7_E7E5
@@ -45,10 +46,12 @@ def _write_pending(session: Session) -> None:
     # The transaction's own changes first: their row locks are taken before the advisory
     # lock, never while holding it.
     session.flush()
+    # Read before the lock, so the lock is held no longer for it (it takes no row lock).
+    subscribers = webhook_outbox.subscribers(session, pending)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENTS_LOCK_KEY)))
-    session.execute(
-        sa.insert(Event),
+    inserted = session.execute(
+        sa.insert(Event).returning(Event.id, Event.created_at, sort_by_parameter_order=True),
         [
             {
                 "type": str(new.type),
@@ -59,7 +62,22 @@ def _write_pending(session: Session) -> None:
             }
             for new in pending
         ],
-    )
+    ).all()
+    stored = [
+        StoredEvent(
+            id=row.id,
+            created_at=row.created_at,
+            type=new.type,
+            team_id=new.team_id,
+            sweep_id=new.sweep_id,
+            run_index=new.run_index,
+            data=new.data,
+        )
+        for new, row in zip(pending, inserted, strict=True)
+    ]
+    # The webhook outbox, in this same transaction: a delivery is owed exactly when its
+    # event committed. No row locks, so it is safe under the advisory lock.
+    webhook_outbox.enqueue(session, stored, subscribers)
 
 
 @orm_event.listens_for(Session, "after_soft_rollback")

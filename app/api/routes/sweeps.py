@@ -20,11 +20,19 @@ from app.api.errors import REJECTED_RESPONSE, Conflict, NotFound, Unavailable, r
 from app.api.prebuilt import answer_json
 from app.api.presenters import run_read, sweep_read, sweep_summary
 from app.api.schemas.common import Page
-from app.api.schemas.sweeps import RunRead, SweepCreate, SweepDryRun, SweepRead, SweepSummary
+from app.api.schemas.sweeps import (
+    RunRead,
+    SweepCreate,
+    SweepDryRun,
+    SweepRead,
+    SweepSubmitted,
+    SweepSummary,
+)
+from app.api.schemas.webhooks import WebhookCreated
 from app.db.models import Sweep
 from app.domain.assignments import plan_fixed
 from app.domain.states import RunStatus
-from app.services import cancelling, pausing
+from app.services import cancelling, pausing, webhooks
 from app.services import sweeps as sweep_service
 from app.stores import runs as run_store
 from app.stores import sweeps as sweep_store
@@ -39,7 +47,7 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=SweepRead | SweepDryRun,
+    response_model=SweepSubmitted | SweepDryRun,
     responses={
         **REJECTED_RESPONSE,
         **responses(Unavailable),
@@ -58,9 +66,15 @@ def create_sweep(
     team_id: TeamDep,
     broker: BrokerProbeDep,
     dry_run: Annotated[bool, Query(description="Validate and estimate; store nothing.")] = False,
-) -> SweepRead | SweepDryRun:
+) -> SweepSubmitted | SweepDryRun:
     """Validate the sweep against its workflow's contract and the pool's node specs, expand
     it, store its runs and start it; with `dry_run=true`, answer its estimate instead."""
+    webhook = None
+    if body.webhook is not None:
+        spec = body.webhook
+        webhook = webhooks.prepare_endpoint(
+            spec.url, spec.events, settings.webhook_policy, at=("webhook",)
+        )
     if dry_run:
         response.status_code = status.HTTP_200_OK
         return sweep_service.dry_run_sweep(
@@ -82,11 +96,17 @@ def create_sweep(
         object_info=node_specs.current(),
         pool_tags=[instance.tags for instance in settings.instances],
         pool=settings.instances,
+        webhook=webhook,
     )
     response.headers["Location"] = f"/v1/sweeps/{sweep.id}"
-    return sweep_read(
+    read = sweep_read(
         sweep, {RunStatus.QUEUED: sweep.total}, workflow_store.pinned_numbers(session, sweep)
     )
+    created = None
+    if webhook is not None:
+        endpoint = webhooks.get_endpoint(session, sweep.team_id, webhook.id)
+        created = WebhookCreated.model_validate(endpoint, from_attributes=True)
+    return SweepSubmitted(**dict(read), webhook=created)
 
 
 @router.get("", response_model=Page[SweepSummary], summary="List sweeps, newest first")

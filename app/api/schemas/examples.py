@@ -230,6 +230,44 @@ PROBLEM = {
 VALIDATION_PROBLEMS = {"detail": [PROBLEM]}
 MESSAGE = {"detail": f"sweep {SWEEP_ID} not found"}
 
+WEBHOOK_ID = "7d3b2a10-5c4e-4f6a-8b9c-0d1e2f3a4b5c"
+WEBHOOK_SPEC = {"url": "https://hooks.example.com/comfy", "events": ["sweep.finished"]}
+WEBHOOK_CREATE = {
+    "url": "https://hooks.example.com/comfy",
+    "events": ["sweep.finished", "run.failed"],
+    "description": "team dashboard",
+}
+WEBHOOK_READ: dict[str, Any] = {
+    "id": WEBHOOK_ID,
+    "url": "https://hooks.example.com/comfy",
+    "events": ["sweep.finished", "run.failed"],
+    "description": "team dashboard",
+    "sweep_id": None,
+    "enabled": True,
+    "created_at": CREATED_AT,
+}
+WEBHOOK_CREATED = {**WEBHOOK_READ, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+SWEEP_WEBHOOK = {
+    **WEBHOOK_CREATED,
+    "events": ["sweep.finished"],
+    "description": "",
+    "sweep_id": SWEEP_ID,
+}
+SWEEP_SUBMITTED = {**SWEEP_READ, "webhook": SWEEP_WEBHOOK}
+DELIVERY_READ = {
+    "id": 42,
+    "event_id": 1234,
+    "event_type": "sweep.finished",
+    "status": "succeeded",
+    "attempts": 2,
+    "next_attempt_at": None,
+    "last_attempt_at": FINISHED_AT,
+    "last_status_code": 200,
+    "last_error": None,
+    "last_response": "ok",
+    "created_at": FINISHED_AT,
+}
+
 HEALTH = {"status": "ok", "workflows": 5}
 READINESS = {
     "status": "ok",

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from app.api.schemas import examples as ex
 from app.api.schemas.examples import example_of
+from app.api.schemas.webhooks import WebhookCreated, WebhookSpec
 from app.domain.estimates import WorkUnit
 from app.domain.fair_share import DEFAULT_PRIORITY, MAX_PRIORITY
 from app.domain.states import RunStatus, SweepStatus
@@ -121,6 +122,11 @@ class SweepCreate(BaseModel):
         description=(
             "Store it paused: none of its runs starts until `POST /v1/sweeps/{id}/resume`."
         ),
+    )
+    webhook: WebhookSpec | None = Field(
+        default=None,
+        description="An endpoint of this sweep's own for its events, besides the team's "
+        "(`POST /v1/webhooks`); its id and signing secret are in the answer, once.",
     )
 
 
@@ -237,6 +243,16 @@ class SweepRead(SweepSummary):
     source_sweep_id: UUID | None = Field(
         default=None,
         description="The sweep this one replays (`POST /v1/sweeps/{id}/replay`); null otherwise.",
+    )
+
+
+class SweepSubmitted(SweepRead):
+    model_config = example_of(ex.SWEEP_SUBMITTED)
+
+    webhook: WebhookCreated | None = Field(
+        default=None,
+        description="The endpoint the submission's `webhook` created, with its secret: "
+        "shown only here.",
     )
 
 
