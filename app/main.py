@@ -43,6 +43,7 @@ from app.queue import make_celery
 from app.registry import load_registry
 from app.services.workflows import ShippedWorkflows
 from app.settings import Settings
+from app.stores import webhook_outbox
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.broker_probe = BrokerProbe(app.state.celery)
     app.state.node_specs = NodeSpecs(settings.instances, settings.object_info_ttl_s)
     app.state.metrics_registry = scrape_registry(
-        settings.prometheus_multiproc_dir, [FarmCollector(app.state.session_factory, settings)]
+        settings.prometheus_multiproc_dir,
+        [
+            FarmCollector(
+                app.state.session_factory,
+                settings,
+                webhook_lag=webhook_outbox.oldest_due_age_s,
+            )
+        ],
     )
     if not settings.auth_enabled:
         log.warning("auth_disabled every caller acts as team=local; never do this in production")

@@ -28,8 +28,7 @@ from app.stores import instances as instance_store
 
 log = logging.getLogger(__name__)
 
-# Seconds the oldest pending webhook delivery has waited, None when none waits. The lead
-# wires the webhook outbox's function here (see `FarmCollector.webhook_lag`).
+# Seconds the oldest due webhook delivery has waited (`webhook_outbox.oldest_due_age_s`).
 WebhookLag = Callable[[Session, datetime], float | None]
 
 

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.db.base import utc_now
-from app.db.models import Instance
+from app.db.models import Instance, WebhookDelivery
 from app.main import create_app
 from app.services import keys
 from app.services.pool import instance_id
@@ -167,3 +167,27 @@ def test_the_pool_view_shows_slots_bench_and_loaded_model(farm_app: FastAPI) -> 
     assert (shown["benched"], shown["loaded_model_key"]) == (True, "k1")
     # This app reads no metrics directory: runs done are unknown, not zero.
     assert (shown["runs_succeeded"], shown["runs_failed"]) == (None, None)
+
+
+def test_webhook_delivery_lag_is_the_age_of_the_oldest_due_delivery(
+    farm_app: FastAPI, client: TestClient
+) -> None:
+    due_since = utc_now() - timedelta(seconds=90)
+    with farm_app.state.session_factory() as session:
+        delivery = WebhookDelivery(
+            endpoint_id=uuid4(),
+            event_id=1,
+            event_type="sweep.finished",
+            payload={},
+            next_attempt_at=due_since,
+        )
+        session.add(delivery)
+        session.commit()
+        try:
+            lag = samples(client.get("/metrics").text)[
+                ("comfy_sweep_webhook_delivery_lag_seconds", ())
+            ]
+        finally:
+            session.delete(delivery)
+            session.commit()
+    assert 90 <= lag < 90 + 30
