@@ -20,6 +20,7 @@ from app.main import create_app
 from app.services import keys
 from app.services.pool import instance_id
 from app.settings import Settings
+from tests.conftest import scratch_database
 from tests.support.serving import free_port
 
 GPU = f"http://127.0.0.3:{free_port()}"  # nothing listens: only its recorded health counts
@@ -36,9 +37,22 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 @pytest.fixture(scope="module")
 def farm_app(settings: Settings) -> Iterator[FastAPI]:
-    application = create_app(settings.model_copy(update={"comfy_instances": GPU}))
-    yield application
-    application.state.engine.dispose()
+    # Its own database: the recount must see only runs made through the service, not rows
+    # other tests write directly.
+    with scratch_database("metrics") as url:
+        application = create_app(
+            settings.model_copy(update={"comfy_instances": GPU, "database_url": url})
+        )
+        yield application
+        application.state.engine.dispose()
+
+
+@pytest.fixture
+def farm_client(farm_app: FastAPI) -> Iterator[TestClient]:
+    with farm_app.state.session_factory() as session:
+        key = keys.create_key(session, f"team-{uuid4().hex[:8]}").plaintext
+    with TestClient(farm_app, headers={"Authorization": f"Bearer {key}"}) as client:
+        yield client
 
 
 def set_health(app: FastAPI, healthy: bool, checked_ago_s: float = 0.0) -> None:
@@ -55,9 +69,9 @@ def set_health(app: FastAPI, healthy: bool, checked_ago_s: float = 0.0) -> None:
 
 
 def test_metrics_answer_without_a_key_and_match_a_recount(
-    farm_app: FastAPI, client: TestClient
+    farm_app: FastAPI, farm_client: TestClient
 ) -> None:
-    assert client.post("/v1/sweeps", json={"workflow": "demo-noise"}).status_code == 201
+    assert farm_client.post("/v1/sweeps", json={"workflow": "demo-noise"}).status_code == 201
     set_health(farm_app, True)
     with TestClient(farm_app) as anonymous:
         scraped = anonymous.get("/metrics")
@@ -86,10 +100,10 @@ def test_metrics_answer_without_a_key_and_match_a_recount(
 
 
 def test_requests_are_labelled_by_route_template_never_by_raw_path(
-    farm_app: FastAPI, client: TestClient
+    farm_app: FastAPI, farm_client: TestClient
 ) -> None:
     missing = uuid4()
-    assert client.get(f"/v1/sweeps/{missing}").status_code == 404
+    assert farm_client.get(f"/v1/sweeps/{missing}").status_code == 404
     with TestClient(farm_app) as anonymous:
         scraped = anonymous.get("/metrics").text
     labels = (("method", "GET"), ("route", "/v1/sweeps/{sweep_id}"), ("status", "4xx"))
@@ -170,7 +184,7 @@ def test_the_pool_view_shows_slots_bench_and_loaded_model(farm_app: FastAPI) -> 
 
 
 def test_webhook_delivery_lag_is_the_age_of_the_oldest_due_delivery(
-    farm_app: FastAPI, client: TestClient
+    farm_app: FastAPI, farm_client: TestClient
 ) -> None:
     due_since = utc_now() - timedelta(seconds=90)
     with farm_app.state.session_factory() as session:
@@ -184,7 +198,7 @@ def test_webhook_delivery_lag_is_the_age_of_the_oldest_due_delivery(
         session.add(delivery)
         session.commit()
         try:
-            lag = samples(client.get("/metrics").text)[
+            lag = samples(farm_client.get("/metrics").text)[
                 ("comfy_sweep_webhook_delivery_lag_seconds", ())
             ]
         finally:
