@@ -137,6 +137,19 @@ class Settings(BaseSettings):
         "across processes and restarts).",
     )
     link_ttl_s: float = Field(default=3600.0, gt=0, le=7 * 86400)
+    # The event log (GET /v1/events, /v1/sweeps/{id}/events).
+    event_retention_hours: float = Field(
+        default=168.0, gt=0, description="Events older than this are pruned by the reconciler."
+    )
+    progress_interval_s: float = Field(
+        default=0.5, ge=0, description="Least time between two recorded progress events of a run."
+    )
+    events_poll_s: float = Field(
+        default=0.5, gt=0, le=60, description="How often an event stream reads the log."
+    )
+    events_ping_s: float = Field(
+        default=15.0, gt=0, le=300, description="Heartbeat comment interval of event streams."
+    )
 
     @field_validator("comfy_instances")
     @classmethod

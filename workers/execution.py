@@ -13,6 +13,7 @@ import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import PurePosixPath
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +32,7 @@ from app.stores.runs import Claim
 from workers import collecting, stopping, tiling
 from workers.dispatching import FreedSlot, lease_until, send_refill, send_work
 from workers.finalization import send_finalize
+from workers.progress import ProgressTap
 from workers.runtime import Runtime
 from workers.workflows import pinned_workflow
 
@@ -90,6 +92,7 @@ async def _drive(
         settings.unreachable_s,
         settings.prompt_stall_s,
     )
+    tap = ProgressTap(rt, claim)
     try:
         if maybe_sent and await _known(client, prompt_id):
             following = client.wait(
@@ -98,6 +101,7 @@ async def _drive(
                 timeout=timeout,
                 unreachable_after=unreachable,
                 stall_after=stall,
+                on_frame=tap,
             )
         else:
             following = client.submit_and_wait(
@@ -107,6 +111,7 @@ async def _drive(
                 timeout=timeout,
                 unreachable_after=unreachable,
                 stall_after=stall,
+                on_frame=tap,
             )
         entry = await _with_heartbeat(rt, client, claim, task_id, following)
         # From here on this coroutine is all the loop runs (the heartbeat stopped with the
@@ -234,7 +239,8 @@ def record(rt: Runtime, claim: Claim, outcome: Outcome) -> None:
         # in (`take_work`); the other way round the two deadlock.
         _record_on_instance(rt, session, claim, outcome, retry)
         if isinstance(outcome, Succeeded):
-            if runs.finish_run(session, claim, RunStatus.SUCCEEDED):
+            names = [PurePosixPath(output.path).name for output in outcome.outputs]
+            if runs.finish_run(session, claim, RunStatus.SUCCEEDED, outputs=names):
                 outputs.add_outputs(session, claim.run_id, outcome.outputs)
         elif retry:
             runs.requeue_run(session, claim, outcome.error.to_json())

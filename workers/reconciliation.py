@@ -23,7 +23,7 @@ from app.domain.states import RunStatus, SweepStatus
 from app.queue import FINALIZE_SWEEP, RESUME_RUN, START_SWEEP
 from app.services import idempotency
 from app.settings import InstanceConfig
-from app.stores import instances, runs, sweeps
+from app.stores import events, instances, runs, sweeps
 from workers.dispatching import pool_slots, send_work
 from workers.finalization import finish_if_done
 from workers.runtime import Runtime
@@ -40,6 +40,7 @@ def reconcile_once(rt: Runtime) -> None:
     _restart_stalled(rt, now, quiet_since)
     _resend_lost_messages(rt, now, quiet_since)
     _forget_expired_idempotency_keys(rt, now)
+    _prune_events(rt, now)
 
 
 async def check_instances(rt: Runtime) -> None:
@@ -120,6 +121,26 @@ def _forget_expired_idempotency_keys(rt: Runtime, now: datetime) -> None:
         forgotten = idempotency.forget_expired(session, now)
     if forgotten:
         log.info("idempotency_keys_forgotten count=%s", forgotten)
+
+
+# Events deleted per transaction, and transactions per pass: a backlog (a lowered retention,
+# a reconciler that was down) is worked off over a few passes, never in one long delete.
+PRUNE_BATCH = 5_000
+PRUNE_BATCHES_PER_PASS = 10
+
+
+def _prune_events(rt: Runtime, now: datetime) -> None:
+    cutoff = now - timedelta(hours=rt.settings.event_retention_hours)
+    pruned = 0
+    for _ in range(PRUNE_BATCHES_PER_PASS):
+        with rt.sessions() as session:
+            deleted = events.prune_older_than(session, cutoff, limit=PRUNE_BATCH)
+            session.commit()
+        pruned += deleted
+        if deleted < PRUNE_BATCH:
+            break
+    if pruned:
+        log.info("events_pruned count=%s before=%s", pruned, cutoff.isoformat())
 
 
 def run_forever(rt: Runtime) -> None:
