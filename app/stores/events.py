@@ -94,7 +94,7 @@ def prune_older_than(session: Session, cutoff: datetime, limit: int | None = Non
     many were deleted."""
     old = Event.created_at < cutoff
     if limit is not None:
-        oldest = sa.select(Event.id).where(old).order_by(Event.created_at).limit(limit)
+        oldest = sa.select(Event.id).where(old).order_by(Event.created_at, Event.id).limit(limit)
         old = Event.id.in_(oldest.scalar_subquery())
     result = session.execute(sa.delete(Event).where(old))
     return int(getattr(result, "rowcount", 0) or 0)
