@@ -40,7 +40,7 @@ def reconcile_once(rt: Runtime) -> None:
     _restart_stalled(rt, now, quiet_since)
     _resend_lost_messages(rt, now, quiet_since)
     _forget_expired_idempotency_keys(rt, now)
-    _prune_events(rt, now)
+    prune_events(rt, now)
 
 
 async def check_instances(rt: Runtime) -> None:
@@ -129,7 +129,7 @@ PRUNE_BATCH = 5_000
 PRUNE_BATCHES_PER_PASS = 10
 
 
-def _prune_events(rt: Runtime, now: datetime) -> None:
+def prune_events(rt: Runtime, now: datetime) -> None:
     cutoff = now - timedelta(hours=rt.settings.event_retention_hours)
     pruned = 0
     for _ in range(PRUNE_BATCHES_PER_PASS):

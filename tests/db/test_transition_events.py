@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
 from app.db.models import Event, Sweep
-from app.domain.events import EventType, StoredEvent
+from app.domain.events import EventType, NewEvent, StoredEvent
 from app.domain.states import FINISHABLE, RunStatus, SweepStatus
 from app.services import cancelling, pausing, retrying
 from app.stores import events, progress, runs, sweeps, teams
 from app.stores.runs import Claim
+from workers import reconciliation
 from workers.progress import ProgressTap
 from workers.runtime import Runtime
 
@@ -262,3 +263,28 @@ def test_progress_frames_are_sampled_and_cached_nodes_recorded_once(
         ("run.progress", 0, {"node": "3", "value": 1, "max": 20}),
         *(("run.progress", 0, {"node": "3", "value": v, "max": 20}) for v in (1, 2, 3)),
     ]
+
+
+def test_the_reconciler_prunes_events_past_the_retention(engine: Engine) -> None:
+    team_id, sweep_id = uuid4(), uuid4()
+    with Session(engine) as session:
+        events.record(
+            session,
+            NewEvent(EventType.SWEEP_QUEUED, team_id, sweep_id, data={"n": "old"}),
+            NewEvent(EventType.SWEEP_STARTED, team_id, sweep_id, data={"n": "new"}),
+        )
+        session.commit()
+        old, new = events.after(session, team_id=team_id, after_id=0, limit=10)
+        session.execute(
+            sa.update(Event).where(Event.id == old.id).values(created_at=utc_now() - timedelta(2))
+        )
+        session.commit()
+    rt = SimpleNamespace(
+        settings=SimpleNamespace(event_retention_hours=24.0), sessions=lambda: Session(engine)
+    )
+    reconciliation.prune_events(cast(Runtime, rt), utc_now())
+    with Session(engine) as session:
+        left = events.after(session, team_id=team_id, after_id=0, limit=10)
+        session.execute(sa.delete(Event).where(Event.team_id == team_id))
+        session.commit()
+    assert [event.id for event in left] == [new.id]
