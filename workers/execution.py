@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePosixPath
@@ -68,8 +68,9 @@ def execute(rt: Runtime, claim: Claim, task_id: str, *, resumed: bool = False) -
     cannot be known to any instance yet; anything else may be, so it is looked up first."""
     graph = _prompt_graph(rt, claim)
     maybe_sent = resumed or claim.attempt > 1
-    outcome = rt.comfy.run(_drive(rt, claim, task_id, graph, maybe_sent))
-    record(rt, claim, outcome)
+    tap = ProgressTap(rt, claim)
+    outcome = rt.comfy.run(_drive(rt, claim, task_id, graph, maybe_sent, tap))
+    record(rt, claim, outcome, cached=tap.cached_nodes)
 
 
 def _prompt_graph(rt: Runtime, claim: Claim) -> dict[str, Any]:
@@ -80,7 +81,12 @@ def _prompt_graph(rt: Runtime, claim: Claim) -> dict[str, Any]:
 
 
 async def _drive(
-    rt: Runtime, claim: Claim, task_id: str, graph: dict[str, Any], maybe_sent: bool
+    rt: Runtime,
+    claim: Claim,
+    task_id: str,
+    graph: dict[str, Any],
+    maybe_sent: bool,
+    tap: ProgressTap,
 ) -> Outcome:
     prompt_id = str(claim.run_id)
     client = rt.comfy.client(claim.instance)
@@ -92,7 +98,6 @@ async def _drive(
         settings.unreachable_s,
         settings.prompt_stall_s,
     )
-    tap = ProgressTap(rt, claim)
     try:
         if maybe_sent and await _known(client, prompt_id):
             following = client.wait(
@@ -227,8 +232,10 @@ async def _forget(client: ComfyClient, prompt_id: str) -> None:
         log.warning("history_delete_failed prompt=%s error=%s", prompt_id, failure.error.message)
 
 
-def record(rt: Runtime, claim: Claim, outcome: Outcome) -> None:
-    """Write the outcome; a stale or duplicate report changes nothing."""
+def record(rt: Runtime, claim: Claim, outcome: Outcome, cached: Sequence[str] = ()) -> None:
+    """Write the outcome; a stale or duplicate report changes nothing. `cached`: the nodes
+    ComfyUI answered from its cache, recorded with the outcome rather than in a transaction
+    of their own."""
     if isinstance(outcome, Abandoned):
         log.info("run_abandoned run=%s reason=%s", claim.run_id, outcome.reason)
         send_work(rt, 1)
@@ -240,12 +247,13 @@ def record(rt: Runtime, claim: Claim, outcome: Outcome) -> None:
         _record_on_instance(rt, session, claim, outcome, retry)
         if isinstance(outcome, Succeeded):
             names = [PurePosixPath(output.path).name for output in outcome.outputs]
-            if runs.finish_run(session, claim, RunStatus.SUCCEEDED, outputs=names):
+            if runs.finish_run(session, claim, RunStatus.SUCCEEDED, outputs=names, cached=cached):
                 outputs.add_outputs(session, claim.run_id, outcome.outputs)
         elif retry:
-            runs.requeue_run(session, claim, outcome.error.to_json())
+            runs.requeue_run(session, claim, outcome.error.to_json(), cached=cached)
         else:
-            runs.finish_run(session, claim, RunStatus.FAILED, outcome.error.to_json())
+            error = outcome.error.to_json()
+            runs.finish_run(session, claim, RunStatus.FAILED, error, cached=cached)
         # In the same transaction: the sweep row is locked already, and a sweep's last run
         # costs no second one to find out that it was the last.
         drained = not retry and sweeps.start_finalizing_if_drained(session, claim.sweep_id)

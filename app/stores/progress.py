@@ -1,5 +1,5 @@
-"""Events a worker records while it follows a prompt (`run.progress`, `run.cached`), each in
-a short transaction of its own, and only while its attempt still holds the run.
+"""Events a worker records while it follows a prompt (`run.progress`), each in a short
+transaction of its own, and only while its attempt still holds the run.
 
 The run's row is read FOR SHARE in that transaction: a cancellation or the run's own end
 (which update the row) waits for it to commit, or commits first and is seen here, so such an
@@ -9,7 +9,6 @@ ended the attempt.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import cast
 from uuid import UUID
 
@@ -57,15 +56,4 @@ def record_progress(
     if team_id is None:
         return False
     journal.run_progress(session, team_id, sweep_id, index, node, value, max_)
-    return True
-
-
-def record_cached(
-    session: Session, run_id: UUID, attempt: int, sweep_id: UUID, index: int, nodes: Sequence[str]
-) -> bool:
-    """Record the nodes ComfyUI answered from its cache; False if the attempt ended."""
-    team_id = held_team(session, run_id, attempt)
-    if team_id is None:
-        return False
-    journal.run_cached(session, team_id, sweep_id, index, nodes)
     return True

@@ -337,14 +337,18 @@ def finish_run(
     status: RunStatus,
     error: Mapping[str, Any] | None = None,
     outputs: Sequence[str] = (),
+    cached: Sequence[str] = (),
 ) -> bool:
     """running → succeeded | failed for this attempt; False for a stale or duplicate report.
-    `outputs`: the file names a success wrote, for its event."""
+    `outputs`: the file names a success wrote, `cached`: the nodes ComfyUI took from its
+    cache, for the events."""
     report = None if error is None else dict(error)
     params = _held(claim, to_status=status, report=report, now=utc_now())
     team_id = _counted(session, claim, session.execute(_FINISH, params), status)
     if team_id is None:
         return False
+    if cached:
+        journal.run_cached(session, team_id, claim.sweep_id, claim.index, cached)
     if status is RunStatus.SUCCEEDED:
         journal.run_succeeded(session, team_id, claim.sweep_id, claim.index, outputs)
     else:
@@ -352,7 +356,9 @@ def finish_run(
     return True
 
 
-def requeue_run(session: Session, claim: Claim, error: Mapping[str, Any]) -> bool:
+def requeue_run(
+    session: Session, claim: Claim, error: Mapping[str, Any], cached: Sequence[str] = ()
+) -> bool:
     """running → queued, to be tried again; the error names the instance it failed on, so
     that another one takes it if there is another (`claims.next_run`'s `avoid`). The attempt
     it ends is kept in `run_attempts`, as the next one overwrites the run's own columns."""
@@ -361,6 +367,8 @@ def requeue_run(session: Session, claim: Claim, error: Mapping[str, Any]) -> boo
     team_id = _counted(session, claim, result, RunStatus.QUEUED)
     if team_id is None:
         return False
+    if cached:
+        journal.run_cached(session, team_id, claim.sweep_id, claim.index, cached)
     journal.runs_queued(session, team_id, claim.sweep_id, [claim.index], "requeued")
     started_at = session.scalar(sa.select(_runs.c.started_at).where(_runs.c.id == claim.run_id))
     attempt = PastAttempt(

@@ -193,9 +193,8 @@ def test_progress_is_recorded_only_while_the_attempt_holds_the_run(db_session: S
     cursor = logged(db_session, sweep)[-1].id
     args = (claim.run_id, claim.attempt, sweep.id, 0)
     assert progress.record_progress(db_session, *args, node="3", value=4, max_=20)
-    assert progress.record_cached(db_session, *args, ["1", "2"])
     db_session.commit()
-    assert runs.finish_run(db_session, claim, RunStatus.SUCCEEDED)
+    assert runs.finish_run(db_session, claim, RunStatus.SUCCEEDED, cached=["1", "2"])
     db_session.commit()
     assert not progress.record_progress(db_session, *args, node="3", value=20, max_=20)
     db_session.commit()
@@ -238,7 +237,7 @@ def _tap(engine: Engine, claim: Claim, interval: float) -> ProgressTap:
     return ProgressTap(cast(Runtime, rt), claim)
 
 
-def test_progress_frames_are_sampled_and_cached_nodes_recorded_once(
+def test_progress_frames_are_sampled_and_cached_nodes_noted_once(
     engine: Engine, committed: Session
 ) -> None:
     # One run, started and then ended: nothing of it stays claimable in the shared database.
@@ -248,20 +247,21 @@ def test_progress_frames_are_sampled_and_cached_nodes_recorded_once(
     prompt = str(claim.run_id)
     tap = _tap(engine, claim, interval=60.0)
     tap(_frame("execution_cached", prompt, nodes=["4", "5"]))
-    tap(_frame("execution_cached", prompt, nodes=["4", "5"]))
-    for step in range(1, 21):  # within one interval: the first is recorded
+    tap(_frame("execution_cached", prompt, nodes=["9"]))
+    for step in range(1, 21):  # sampling shorter than one interval reports nothing
         tap(_frame("progress", prompt, node="3", value=step, max=20))
     tap(_frame("progress_state", prompt, nodes={}))
+    assert tap.cached_nodes == ("4", "5")
     every = _tap(engine, claim, interval=0.0)
-    for value in (1, 1, 2, 2, 3):  # no interval: once per distinct value
+    for value in (1, 1, 2, 2, 3):  # after the first frame, once per distinct value
         every(_frame("progress", prompt, node="3", value=value, max=20))
-    assert runs.finish_run(committed, claim, RunStatus.SUCCEEDED)
+    assert runs.finish_run(committed, claim, RunStatus.SUCCEEDED, cached=tap.cached_nodes)
     committed.commit()
-    found = summary(logged(committed, sweep, cursor))[:-1]
+    found = summary(logged(committed, sweep, cursor))
     assert found == [
-        ("run.cached", 0, {"nodes": ["4", "5"]}),
-        ("run.progress", 0, {"node": "3", "value": 1, "max": 20}),
         *(("run.progress", 0, {"node": "3", "value": v, "max": 20}) for v in (1, 2, 3)),
+        ("run.cached", 0, {"nodes": ["4", "5"]}),
+        ("run.succeeded", 0, {"outputs": []}),
     ]
 
 
