@@ -21,6 +21,7 @@ from app.api.request_ids import RequestIds
 from app.api.request_metrics import RequestMetrics
 from app.api.routes import (
     browse,
+    events,
     grids,
     health,
     instances,
@@ -41,11 +42,13 @@ from app.metrics.exposition import scrape_registry
 from app.metrics.farm_collector import FarmCollector
 from app.queue import make_celery
 from app.registry import load_registry
+from app.services import event_streams
 from app.services.workflows import ShippedWorkflows
 from app.settings import Settings
 from app.stores import webhook_outbox
 
 log = logging.getLogger(__name__)
+EVENT_STREAM_SUFFIX = "/events"  # GET /v1/events, GET /v1/sweeps/{id}/events
 
 DESCRIPTION = """Turns ad-hoc image generation into systematic experiments: submit a sweep over
 a registered ComfyUI workflow, follow its runs, compare the results.
@@ -73,8 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # needs no database (the OpenAPI document is built without one).
     app.state.shipped = ShippedWorkflows(app.state.registry)
     # As many connections as requests admitted at once (see app.api.admission), plus one
-    # for /readyz, which is not queued.
-    pool = PoolLimits(size=settings.api_concurrency + 1, timeout_s=settings.db_pool_timeout_s)
+    # for /readyz, which is not queued, and one for each event stream poll that may run at
+    # once (app.services.event_streams).
+    connections = settings.api_concurrency + 1 + event_streams.POLLING_THREADS
+    pool = PoolLimits(size=connections, timeout_s=settings.db_pool_timeout_s)
     engine = make_engine(settings.database_url, pool)
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
@@ -109,6 +114,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         capacity=settings.api_concurrency,
         wait_s=settings.api_queue_timeout_s,
         exempt=frozenset({"/healthz", "/readyz"}),
+        # Event streams stay open for as long as a client follows them, holding no thread and
+        # no connection between polls: admitted, each would hold a place in line for good.
+        exempt_suffixes=(EVENT_STREAM_SUFFIX,),
     )
     app.add_middleware(RequestMetrics)  # outermost: the time includes admission's wait
     # Outermost: a refused request's lines and answer carry its id too, as do the metrics'.
@@ -154,4 +162,5 @@ def _v1_router() -> APIRouter:
     v1.include_router(instances.router)
     v1.include_router(teams.router)
     v1.include_router(webhooks.router)
+    v1.include_router(events.router)
     return v1

@@ -148,6 +148,22 @@ class Settings(BaseSettings):
         "across processes and restarts).",
     )
     link_ttl_s: float = Field(default=3600.0, gt=0, le=7 * 86400)
+    # The event log (GET /v1/events, /v1/sweeps/{id}/events).
+    event_retention_hours: float = Field(
+        default=168.0, gt=0, description="Events older than this are pruned by the reconciler."
+    )
+    # Each sample is a transaction of the worker's, on its event loop, whose commit waits its
+    # turn with every other event-writing commit (app.stores.events): once a second keeps
+    # a loaded worker's runs as fast as without progress events (bench.execution).
+    progress_interval_s: float = Field(
+        default=1.0, ge=0, description="Least time between two recorded progress events of a run."
+    )
+    events_poll_s: float = Field(
+        default=0.5, gt=0, le=60, description="How often an event stream reads the log."
+    )
+    events_ping_s: float = Field(
+        default=15.0, gt=0, le=300, description="Heartbeat comment interval of event streams."
+    )
     log_format: Literal["json", "text"] | None = Field(
         default=None,
         description="Log lines as JSON objects or text; unset: text on a terminal, else JSON "

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import PurePosixPath
 from typing import Any
 from uuid import UUID
 
@@ -32,6 +33,7 @@ from app.stores.runs import Claim
 from workers import collecting, run_metrics, stopping, tiling
 from workers.dispatching import FreedSlot, lease_until, send_refill, send_work
 from workers.finalization import send_finalize
+from workers.progress import ProgressTap
 from workers.runtime import Runtime
 from workers.task_logs import claim_fields
 from workers.workflows import pinned_workflow
@@ -71,8 +73,9 @@ def execute(rt: Runtime, claim: Claim, task_id: str, *, resumed: bool = False) -
         if not resumed:
             run_metrics.observe_started(rt, claim)
         maybe_sent = resumed or claim.attempt > 1
-        outcome = rt.comfy.run(_drive(rt, claim, task_id, graph, maybe_sent))
-        record(rt, claim, outcome)
+        tap = ProgressTap(rt, claim)
+        outcome = rt.comfy.run(_drive(rt, claim, task_id, graph, maybe_sent, tap))
+        record(rt, claim, outcome, cached=tap.cached_nodes)
 
 
 def _prompt_graph(rt: Runtime, claim: Claim) -> dict[str, Any]:
@@ -83,7 +86,12 @@ def _prompt_graph(rt: Runtime, claim: Claim) -> dict[str, Any]:
 
 
 async def _drive(
-    rt: Runtime, claim: Claim, task_id: str, graph: dict[str, Any], maybe_sent: bool
+    rt: Runtime,
+    claim: Claim,
+    task_id: str,
+    graph: dict[str, Any],
+    maybe_sent: bool,
+    tap: ProgressTap,
 ) -> Outcome:
     prompt_id = str(claim.run_id)
     client = rt.comfy.client(claim.instance)
@@ -103,6 +111,7 @@ async def _drive(
                 timeout=timeout,
                 unreachable_after=unreachable,
                 stall_after=stall,
+                on_frame=tap,
             )
         else:
             following = client.submit_and_wait(
@@ -112,6 +121,7 @@ async def _drive(
                 timeout=timeout,
                 unreachable_after=unreachable,
                 stall_after=stall,
+                on_frame=tap,
             )
         entry = await _with_heartbeat(rt, client, claim, task_id, following)
         # From here on this coroutine is all the loop runs (the heartbeat stopped with the
@@ -227,8 +237,10 @@ async def _forget(client: ComfyClient, prompt_id: str) -> None:
         log.warning("history_delete_failed prompt=%s error=%s", prompt_id, failure.error.message)
 
 
-def record(rt: Runtime, claim: Claim, outcome: Outcome) -> None:
-    """Write the outcome; a stale or duplicate report changes nothing."""
+def record(rt: Runtime, claim: Claim, outcome: Outcome, cached: Sequence[str] = ()) -> None:
+    """Write the outcome; a stale or duplicate report changes nothing. `cached`: the nodes
+    ComfyUI answered from its cache, recorded with the outcome rather than in a transaction
+    of their own."""
     if isinstance(outcome, Abandoned):
         log.info("run_abandoned run=%s reason=%s", claim.run_id, outcome.reason)
         send_work(rt, 1)
@@ -239,13 +251,17 @@ def record(rt: Runtime, claim: Claim, outcome: Outcome) -> None:
         # in (`take_work`); the other way round the two deadlock.
         _record_on_instance(rt, session, claim, outcome, retry)
         if isinstance(outcome, Succeeded):
-            recorded = runs.finish_run(session, claim, RunStatus.SUCCEEDED)
+            names = [PurePosixPath(output.path).name for output in outcome.outputs]
+            recorded = runs.finish_run(
+                session, claim, RunStatus.SUCCEEDED, outputs=names, cached=cached
+            )
             if recorded:
                 outputs.add_outputs(session, claim.run_id, outcome.outputs)
         elif retry:
-            recorded = runs.requeue_run(session, claim, outcome.error.to_json())
+            recorded = runs.requeue_run(session, claim, outcome.error.to_json(), cached=cached)
         else:
-            recorded = runs.finish_run(session, claim, RunStatus.FAILED, outcome.error.to_json())
+            error = outcome.error.to_json()
+            recorded = runs.finish_run(session, claim, RunStatus.FAILED, error, cached=cached)
         # In the same transaction: the sweep row is locked already, and a sweep's last run
         # costs no second one to find out that it was the last.
         drained = not retry and sweeps.start_finalizing_if_drained(session, claim.sweep_id)

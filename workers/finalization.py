@@ -14,7 +14,7 @@ from app.db.base import utc_now
 from app.domain.states import FINISHABLE, SweepStatus, final_sweep_status
 from app.grids.tiles import remove_tiles
 from app.queue import FINALIZE_SWEEP
-from app.stores import sweeps
+from app.stores import journal, sweeps
 from workers.gridding import build_grids
 from workers.runtime import Runtime
 
@@ -42,21 +42,29 @@ def finalize(rt: Runtime, sweep_id: UUID) -> None:
     if _reopened(rt, sweep_id):
         log.info("finalize_skipped sweep=%s reason=reopened", sweep_id)
         return
-    _build_grids(rt, sweep_id)
+    pages = _build_grids(rt, sweep_id)
     with rt.sessions() as session:
         sweep = sweeps.find_sweep(session, sweep_id)
         if sweep is None:
             return
         status = final_sweep_status(sweeps.run_counts(sweep))
+        # Before the move, whose `sweep.finished` must be the sweep's last event; taken back
+        # with the rollback if another finalizer won.
+        if pages:
+            journal.grid_ready(session, sweep.team_id, sweep_id, pages)
         moved = sweeps.move_sweep(session, sweep_id, FINISHABLE, status, finished_at=utc_now())
-        session.commit()
+        if moved:
+            session.commit()
+        else:
+            session.rollback()
     if moved:
         log.info("sweep_finished sweep=%s status=%s", sweep_id, status)
     remove_tiles(rt.storage, sweep_id)
 
 
 def finalize_cancelled(rt: Runtime, sweep_id: UUID) -> None:
-    """A cancelled sweep keeps its status; its grids show what finished."""
+    """A cancelled sweep keeps its status; its grids show what finished. No `grid.ready`:
+    the sweep's `sweep.finished`, recorded when it was cancelled, stays its last event."""
     if _reopened(rt, sweep_id):
         return
     _build_grids(rt, sweep_id)
@@ -70,9 +78,12 @@ def _reopened(rt: Runtime, sweep_id: UUID) -> bool:
     return status in (SweepStatus.PENDING, SweepStatus.RUNNING, SweepStatus.PAUSED)
 
 
-def _build_grids(rt: Runtime, sweep_id: UUID) -> None:
+def _build_grids(rt: Runtime, sweep_id: UUID) -> int:
+    """How many grid pages were drawn; 0 when none could be."""
     try:
-        build_grids(rt, sweep_id)
+        files = build_grids(rt, sweep_id)
     except Exception:
         # A grid that cannot be drawn must not leave the sweep stuck in finalizing.
         log.exception("grids_failed sweep=%s", sweep_id)
+        return 0
+    return sum(1 for grid in files if grid.kind == "page")

@@ -24,7 +24,7 @@ from app.logs import context as log_context
 from app.queue import FINALIZE_SWEEP, RESUME_RUN, START_SWEEP
 from app.services import idempotency
 from app.settings import InstanceConfig
-from app.stores import instances, runs, sweeps
+from app.stores import events, instances, runs, sweeps, webhook_outbox
 from workers import idle_sampling
 from workers.dispatching import pool_slots, send_work
 from workers.finalization import finish_if_done
@@ -43,6 +43,8 @@ def reconcile_once(rt: Runtime) -> None:
     _restart_stalled(rt, now, quiet_since)
     _resend_lost_messages(rt, now, quiet_since)
     _forget_expired_idempotency_keys(rt, now)
+    prune_events(rt, now)
+    prune_deliveries(rt, now)
 
 
 async def check_instances(rt: Runtime) -> None:
@@ -127,6 +129,36 @@ def _forget_expired_idempotency_keys(rt: Runtime, now: datetime) -> None:
         forgotten = idempotency.forget_expired(session, now)
     if forgotten:
         log.info("idempotency_keys_forgotten count=%s", forgotten)
+
+
+# Events deleted per transaction, and transactions per pass: a backlog (a lowered retention,
+# a reconciler that was down) is worked off over a few passes, never in one long delete.
+PRUNE_BATCH = 5_000
+PRUNE_BATCHES_PER_PASS = 10
+
+
+def prune_events(rt: Runtime, now: datetime) -> None:
+    cutoff = now - timedelta(hours=rt.settings.event_retention_hours)
+    pruned = 0
+    for _ in range(PRUNE_BATCHES_PER_PASS):
+        with rt.sessions() as session:
+            deleted = events.prune_older_than(session, cutoff, limit=PRUNE_BATCH)
+            session.commit()
+        pruned += deleted
+        if deleted < PRUNE_BATCH:
+            break
+    if pruned:
+        log.info("events_pruned count=%s before=%s", pruned, cutoff.isoformat())
+
+
+def prune_deliveries(rt: Runtime, now: datetime) -> None:
+    """Ended webhook deliveries are kept as long as the events they carried."""
+    cutoff = now - timedelta(hours=rt.settings.event_retention_hours)
+    with rt.sessions() as session:
+        deleted = webhook_outbox.prune_ended_before(session, cutoff)
+        session.commit()
+    if deleted:
+        log.info("webhook_deliveries_pruned count=%s before=%s", deleted, cutoff.isoformat())
 
 
 def run_forever(rt: Runtime) -> None:

@@ -26,15 +26,24 @@ RETRY_AFTER_S = 1
 
 
 class Admission:
-    def __init__(self, app: ASGIApp, capacity: int, wait_s: float, exempt: frozenset[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        capacity: int,
+        wait_s: float,
+        exempt: frozenset[str],
+        exempt_suffixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.capacity = capacity
         self.wait_s = wait_s
         self.exempt = exempt
+        self.exempt_suffixes = exempt_suffixes
         self._line: tuple[asyncio.AbstractEventLoop, anyio.Semaphore] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if not path or path in self.exempt or path.endswith(self.exempt_suffixes):
             await self.app(scope, receive, send)
             return
         line = self._current_line()

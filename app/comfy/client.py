@@ -28,7 +28,13 @@ from websockets.uri import parse_uri
 
 from app.comfy.download import Downloaded, Rewrite, save_body, view_params
 from app.comfy.errors import ComfyError, RunError
-from app.comfy.follow import UNREACHABLE_GIVE_UP_S, EventCallback, PromptFollower, Socket
+from app.comfy.follow import (
+    UNREACHABLE_GIVE_UP_S,
+    EventCallback,
+    FrameCallback,
+    PromptFollower,
+    Socket,
+)
 from app.comfy.protocol import (
     HistoryEntry,
     OutputFile,
@@ -198,11 +204,13 @@ class ComfyClient:
         on_event: EventCallback | None = None,
         unreachable_after: float = UNREACHABLE_GIVE_UP_S,
         stall_after: float | None = None,
+        on_frame: FrameCallback | None = None,
     ) -> HistoryEntry:
         """The finished prompt's history entry (check `.error`); raises kind="timeout" etc.
 
         `client_id` must be the one the prompt was submitted with: ComfyUI sends per-prompt
-        events only to that socket. `on_event` sees only messages about this prompt. An
+        events only to that socket. `on_event` sees only messages about this prompt, parsed;
+        `on_frame` the raw text frames that name it, unparsed, for a cheap tap. An
         instance unreachable for `unreachable_after` seconds fails as a transport error. A
         prompt that makes no progress for `stall_after` seconds (stall.py) is taken off the
         instance and fails as kind="timeout" with details "stalled".
@@ -210,6 +218,7 @@ class ComfyClient:
         follower = self._follower(
             prompt_id, client_id, poll_interval, on_event, unreachable_after, stall_after
         )
+        follower.tap(on_frame)
         return await self._finish(prompt_id, timeout, follower.run())
 
     async def submit_and_wait(
@@ -223,6 +232,7 @@ class ComfyClient:
         on_event: EventCallback | None = None,
         unreachable_after: float = UNREACHABLE_GIVE_UP_S,
         stall_after: float | None = None,
+        on_frame: FrameCallback | None = None,
     ) -> HistoryEntry:
         """`submit`, then `wait`, with the socket listening before the prompt is queued, which
         spares the look-up `wait` must make after connecting. For a `client_id` that has no
@@ -230,6 +240,7 @@ class ComfyClient:
         follower = self._follower(
             prompt_id, client_id, poll_interval, on_event, unreachable_after, stall_after
         )
+        follower.tap(on_frame)
 
         async def submit() -> None:
             await self.submit(graph, prompt_id=prompt_id, client_id=client_id)

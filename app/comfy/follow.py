@@ -48,6 +48,9 @@ SOCKET_ERRORS = (OSError, TimeoutError, WebSocketException)
 GREETING_TIMEOUT_S = 10.0  # how long a new socket may take to send its first `status`
 
 EventCallback = Callable[[WsMessage], None]
+# Sees each text frame that names the prompt, unparsed: a caller that wants a few kinds of
+# message (progress) checks for them cheaply rather than have every frame validated.
+FrameCallback = Callable[[str], None]
 Submit = Callable[[], Awaitable[object]]
 
 
@@ -88,6 +91,11 @@ class PromptFollower:
         self._submit: Submit | None = None
         self._stall_after = stall_after
         self._watch: StallWatch | None = None
+        self._on_frame: FrameCallback | None = None
+
+    def tap(self, on_frame: FrameCallback | None) -> None:
+        """Show `on_frame` every text frame about the prompt (see FrameCallback)."""
+        self._on_frame = on_frame
 
     async def run(self, submit: Submit | None = None) -> HistoryEntry:
         """Follow the prompt to its end. With `submit`, the prompt is not queued yet: it is
@@ -167,8 +175,11 @@ class PromptFollower:
         except TimeoutError:
             return False  # websockets' recv() is cancellation-safe: no frame is lost
         if self._on_event is None:
-            if isinstance(frame, bytes) or self._prompt_id in frame:
+            if isinstance(frame, bytes):
                 self._progressed()
+            elif self._prompt_id in frame:
+                self._progressed()
+                self._show(frame)
             if witness is not None:
                 witness.see_frame(frame)
             return is_finish_signal(frame, self._prompt_id)
@@ -181,7 +192,17 @@ class PromptFollower:
         if witness is not None:
             witness.see(message)
         self._emit(message)
+        if isinstance(frame, str):
+            self._show(frame)
         return isinstance(message, ExecutingMessage) and message.data.node is None
+
+    def _show(self, frame: str) -> None:
+        if self._on_frame is None:
+            return
+        try:
+            self._on_frame(frame)
+        except Exception:  # as `_emit`: a tap must never end the wait for the result
+            log.exception("comfy.on_frame_failed prompt_id=%s", self._prompt_id)
 
     def _emit(self, message: WsMessage) -> None:
         if self._on_event is None:

@@ -17,9 +17,14 @@ def cancel_sweep(session: Session, celery: Celery, sweep: Sweep) -> bool:
     """True if this call cancelled it; False if it had already ended (nothing changes)."""
     # Runs first, the sweep row last, the order every run transition locks them in; a
     # sweep that turns out to have ended already takes the runs' change back with it.
-    runs.cancel_unfinished(session, sweep.id)
+    cancelled = runs.cancel_unfinished(session, sweep.id)
     if not sweeps.move_sweep(
-        session, sweep.id, CANCELLABLE, SweepStatus.CANCELLED, finished_at=utc_now()
+        session,
+        sweep.id,
+        CANCELLABLE,
+        SweepStatus.CANCELLED,
+        event_data={"runs_cancelled": cancelled.queued},
+        finished_at=utc_now(),
     ):
         session.rollback()
         return False

@@ -40,6 +40,7 @@ from app.registry import Workflow
 from app.services import quotas, reopening
 from app.services import workflows as workflow_service
 from app.services.sweeps import ordered_runs
+from app.stores import journal
 from app.stores import runs as run_store
 from app.stores import sweeps as sweep_store
 from app.stores.runs import NewRun
@@ -76,7 +77,10 @@ def extend_sweep(
     if not sweep_store.replace_plan(session, sweep.id, was_total, record, total):
         session.rollback()
         raise Conflict(f"sweep {sweep.id} was extended meanwhile; read it and try again")
-    run_store.add_runs(session, sweep.id, _new_runs(workflow, extension, was_total))
+    added = run_store.add_runs(session, sweep.id, _new_runs(workflow, extension, was_total))
+    journal.runs_queued(
+        session, sweep.team_id, sweep.id, range(was_total, was_total + added), "extend"
+    )
     reopening.reopen_sweep(session, celery, sweep.id)
     session.commit()
     return len(extension.added)

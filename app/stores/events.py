@@ -107,9 +107,14 @@ def last_id(session: Session) -> int:
     return session.scalar(sa.select(sa.func.coalesce(sa.func.max(Event.id), 0))) or 0
 
 
-def prune_older_than(session: Session, cutoff: datetime) -> int:
-    """Delete events recorded before `cutoff`; how many were deleted."""
-    result = session.execute(sa.delete(Event).where(Event.created_at < cutoff))
+def prune_older_than(session: Session, cutoff: datetime, limit: int | None = None) -> int:
+    """Delete events recorded before `cutoff`, at most `limit` of them (the oldest); how
+    many were deleted."""
+    old = Event.created_at < cutoff
+    if limit is not None:
+        oldest = sa.select(Event.id).where(old).order_by(Event.created_at, Event.id).limit(limit)
+        old = Event.id.in_(oldest.scalar_subquery())
+    result = session.execute(sa.delete(Event).where(old))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import cast
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.db.base import utc_now
 from app.db.models import Run
 from app.domain.states import RunStatus
-from app.stores import attempts
+from app.stores import attempts, journal
 from app.stores.attempts import PastAttempt
 from app.stores.sweeps import move_counts
 
@@ -43,16 +43,21 @@ def requeue_ended(session: Session, sweep_id: UUID, ended: Sequence[Run]) -> int
     attempt it ended with in `run_attempts`; returns how many moved. Compare-and-set on
     (id, status): a run that is no longer in the status it was read in stays as it is."""
     moved: Counter[RunStatus] = Counter()
+    queued: list[int] = []
     for status in ENDED_AGAIN:
         ids = [run.id for run in ended if run.status is status]
         if ids:
-            result = session.execute(_REQUEUE_ENDED, {"ids": ids, "was": status, "now": utc_now()})
-            moved[status] = cast(sa.CursorResult[Any], result).rowcount
+            params = {"ids": ids, "was": status, "now": utc_now()}
+            indexes = list(session.scalars(_REQUEUE_ENDED, params))
+            moved[status] = len(indexes)
+            queued.extend(indexes)
     # A run cancelled before it was ever started has no attempt to keep.
     attempts.add_attempts(session, [_past(run) for run in ended if run.attempts > 0])
     deltas = {status: -count for status, count in moved.items()}
     total = sum(moved.values())
-    move_counts(session, sweep_id, {**deltas, RunStatus.QUEUED: total})
+    team_id = move_counts(session, sweep_id, {**deltas, RunStatus.QUEUED: total})
+    if team_id is not None:
+        journal.runs_queued(session, team_id, sweep_id, queued, "retry")
     return total
 
 
@@ -72,6 +77,7 @@ _REQUEUE_ENDED = (
         lease_expires_at=None,
         queued_at=sa.bindparam("now"),
     )
+    .returning(_runs.c.index)
 )
 
 

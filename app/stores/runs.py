@@ -19,7 +19,7 @@ from app.db.base import utc_now
 from app.db.models import Run, Sweep
 from app.domain.assignments import full_assignment, plan_fixed
 from app.domain.states import RunStatus
-from app.stores import attempts, run_copy
+from app.stores import attempts, journal, run_copy
 from app.stores.attempts import PastAttempt
 from app.stores.sweeps import move_counts
 
@@ -227,8 +227,19 @@ def start_run(
     row = session.execute(_START, params).first()
     if row is None:
         return None
-    move_counts(session, row.sweep_id, {RunStatus.QUEUED: -1, RunStatus.RUNNING: 1})
-    return _claim_of(row)
+    team_id = move_counts(session, row.sweep_id, {RunStatus.QUEUED: -1, RunStatus.RUNNING: 1})
+    claim = _claim_of(row)
+    if team_id is not None:
+        journal.run_started(
+            session,
+            team_id,
+            claim.sweep_id,
+            claim.index,
+            instance=instance,
+            prompt_id=str(run_id),
+            attempt=claim.attempt,
+        )
+    return claim
 
 
 _CLAIMED_BY = sa.select(*_CLAIM_COLUMNS).where(
@@ -327,22 +338,44 @@ def mark_prompt_done(session: Session, run_id: UUID, attempt: int) -> bool:
 
 
 def finish_run(
-    session: Session, claim: Claim, status: RunStatus, error: Mapping[str, Any] | None = None
+    session: Session,
+    claim: Claim,
+    status: RunStatus,
+    error: Mapping[str, Any] | None = None,
+    outputs: Sequence[str] = (),
+    cached: Sequence[str] = (),
 ) -> bool:
-    """running → succeeded | failed for this attempt; False for a stale or duplicate report."""
+    """running → succeeded | failed for this attempt; False for a stale or duplicate report.
+    `outputs`: the file names a success wrote, `cached`: the nodes ComfyUI took from its
+    cache, for the events."""
     report = None if error is None else dict(error)
     params = _held(claim, to_status=status, report=report, now=utc_now())
-    return _counted(session, claim, session.execute(_FINISH, params), status)
+    team_id = _counted(session, claim, session.execute(_FINISH, params), status)
+    if team_id is None:
+        return False
+    if cached:
+        journal.run_cached(session, team_id, claim.sweep_id, claim.index, cached)
+    if status is RunStatus.SUCCEEDED:
+        journal.run_succeeded(session, team_id, claim.sweep_id, claim.index, outputs)
+    else:
+        journal.run_failed(session, team_id, claim.sweep_id, claim.index, report)
+    return True
 
 
-def requeue_run(session: Session, claim: Claim, error: Mapping[str, Any]) -> bool:
+def requeue_run(
+    session: Session, claim: Claim, error: Mapping[str, Any], cached: Sequence[str] = ()
+) -> bool:
     """running → queued, to be tried again; the error names the instance it failed on, so
     that another one takes it if there is another (`claims.next_run`'s `avoid`). The attempt
     it ends is kept in `run_attempts`, as the next one overwrites the run's own columns."""
     report = {**error, FAILED_ON: claim.instance}
     result = session.execute(_REQUEUE, _held(claim, report=report))
-    if not _counted(session, claim, result, RunStatus.QUEUED):
+    team_id = _counted(session, claim, result, RunStatus.QUEUED)
+    if team_id is None:
         return False
+    if cached:
+        journal.run_cached(session, team_id, claim.sweep_id, claim.index, cached)
+    journal.runs_queued(session, team_id, claim.sweep_id, [claim.index], "requeued")
     started_at = session.scalar(sa.select(_runs.c.started_at).where(_runs.c.id == claim.run_id))
     attempt = PastAttempt(
         claim.run_id,
@@ -357,12 +390,12 @@ def requeue_run(session: Session, claim: Claim, error: Mapping[str, Any]) -> boo
     return True
 
 
-def _counted(session: Session, claim: Claim, result: sa.Result[Any], to: RunStatus) -> bool:
-    """Moves the counters if the compare-and-set of the held run (running → `to`) applied."""
+def _counted(session: Session, claim: Claim, result: sa.Result[Any], to: RunStatus) -> UUID | None:
+    """Moves the counters if the compare-and-set of the held run (running → `to`) applied;
+    the sweep's team if it did, None if it did not."""
     if _rows(result) != 1:
-        return False
-    move_counts(session, claim.sweep_id, {RunStatus.RUNNING: -1, to: 1})
-    return True
+        return None
+    return move_counts(session, claim.sweep_id, {RunStatus.RUNNING: -1, to: 1})
 
 
 def _rows(result: sa.Result[Any]) -> int:
@@ -387,14 +420,26 @@ def holding_prompt() -> tuple[sa.ColumnElement[bool], ...]:
 _UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
-def cancel_unfinished(session: Session, sweep_id: UUID) -> int:
-    """Cancel every queued and running run of the sweep at once; returns how many."""
+@dataclass(frozen=True, slots=True)
+class CancelledRuns:
+    queued: int  # runs that will never start
+    running: int  # runs whose prompts are withdrawn
+
+
+def cancel_unfinished(session: Session, sweep_id: UUID) -> CancelledRuns:
+    """Cancel every queued and running run of the sweep at once. Each running one records
+    `run.cancelled`; the queued ones are counted in the sweep's `sweep.cancelled`."""
     unfinished = (Run.sweep_id == sweep_id, Run.status.in_(_UNFINISHED))
     # Locked first, in id order, to learn each run's status before the UPDATE (RETURNING
     # only shows new values) and so two cancellations lock rows in the same order. No run
     # can enter these statuses meanwhile: only a held run goes back to queued.
-    locked = sa.select(Run.status).where(*unfinished).order_by(Run.id).with_for_update()
-    before = Counter(session.scalars(locked))
+    locked = sa.select(Run.index, Run.status).where(*unfinished).order_by(Run.id).with_for_update()
+    running = []
+    before: Counter[RunStatus] = Counter()
+    for index, status in session.execute(locked):
+        before[status] += 1
+        if status is RunStatus.RUNNING:
+            running.append(index)
     result = session.execute(
         sa.update(Run)
         .where(*unfinished)
@@ -402,8 +447,10 @@ def cancel_unfinished(session: Session, sweep_id: UUID) -> int:
     )
     cancelled = _rows(result)
     deltas = {status: -count for status, count in before.items()}
-    move_counts(session, sweep_id, {**deltas, RunStatus.CANCELLED: cancelled})
-    return cancelled
+    team_id = move_counts(session, sweep_id, {**deltas, RunStatus.CANCELLED: cancelled})
+    if team_id is not None:
+        journal.runs_cancelled(session, team_id, sweep_id, running)
+    return CancelledRuns(before[RunStatus.QUEUED], before[RunStatus.RUNNING])
 
 
 def submitted_prompts(session: Session, sweep_id: UUID) -> list[tuple[str, str]]:

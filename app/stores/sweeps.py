@@ -17,7 +17,7 @@ from app.db.models import Sweep, WorkflowVersion
 from app.domain.assignments import plan_fixed
 from app.domain.fair_share import DEFAULT_PRIORITY
 from app.domain.states import CLAIMABLE, DRAINABLE, RunStatus, SweepStatus
-from app.stores import active_sweeps
+from app.stores import active_sweeps, journal
 
 
 def add_sweep(
@@ -54,6 +54,9 @@ def add_sweep(
     session.add(sweep)
     # Flushed now so the runs' bulk insert, which bypasses the ORM, finds the parent row.
     session.flush()
+    journal.sweep_queued(session, team_id, sweep_id, total, workflow, priority)
+    if status is SweepStatus.PAUSED:
+        journal.sweep_moved(session, team_id, sweep_id, [SweepStatus.PENDING], status, {})
     return sweep
 
 
@@ -101,19 +104,25 @@ def move_sweep(
     sweep_id: UUID,
     from_statuses: Iterable[SweepStatus],
     to: SweepStatus,
+    *,
+    event_data: Mapping[str, Any] | None = None,
     **stamps: datetime,
 ) -> bool:
     """Compare-and-set the sweep's status; exactly one caller wins a given transition.
-    Its queued runs are claimable exactly while it is running."""
-    result = session.execute(
+    Its queued runs are claimable exactly while it is running. The move's events are
+    recorded when it applies (`journal.sweep_moved`), `event_data` in the first of them."""
+    sources = tuple(from_statuses)
+    row = session.execute(
         sa.update(Sweep)
-        .where(Sweep.id == sweep_id, Sweep.status.in_(tuple(from_statuses)))
+        .where(Sweep.id == sweep_id, Sweep.status.in_(sources))
         .values(status=to, **stamps)
-    )
-    moved = cast(sa.CursorResult[Any], result).rowcount == 1
-    if moved:
-        active_sweeps.set_active(session, sweep_id, to in CLAIMABLE)
-    return moved
+        .returning(Sweep.team_id, *_COUNTERS)
+    ).first()
+    if row is None:
+        return False
+    active_sweeps.set_active(session, sweep_id, to in CLAIMABLE)
+    journal.sweep_moved(session, row[0], sweep_id, sources, to, _counts_of(row[1:]), event_data)
+    return True
 
 
 def reopen_sweep(session: Session, sweep_id: UUID, from_statuses: Iterable[SweepStatus]) -> bool:
@@ -121,7 +130,7 @@ def reopen_sweep(session: Session, sweep_id: UUID, from_statuses: Iterable[Sweep
     in it (a retry, an extension). Called after the runs moved, so `move_counts` already
     holds the sweep row's lock and no worker can move its status meanwhile. One cancelled
     before it ever started is stamped as started now: a running sweep has started."""
-    result = session.execute(
+    row = session.execute(
         sa.update(Sweep)
         .where(Sweep.id == sweep_id, Sweep.status.in_(tuple(from_statuses)))
         .values(
@@ -129,11 +138,13 @@ def reopen_sweep(session: Session, sweep_id: UUID, from_statuses: Iterable[Sweep
             finished_at=None,
             started_at=sa.func.coalesce(Sweep.started_at, utc_now()),
         )
-    )
-    moved = cast(sa.CursorResult[Any], result).rowcount == 1
-    if moved:
-        active_sweeps.set_active(session, sweep_id, True)
-    return moved
+        .returning(Sweep.team_id, Sweep.queued_count)
+    ).first()
+    if row is None:
+        return False
+    active_sweeps.set_active(session, sweep_id, True)
+    journal.sweep_reopened(session, row[0], sweep_id, row[1])
+    return True
 
 
 def sweep_status(session: Session, sweep_id: UUID) -> SweepStatus | None:
@@ -162,11 +173,22 @@ def start_finalizing_if_drained(session: Session, sweep_id: UUID) -> bool:
     left = _runs_left(session, sweep_id)
     if left is not None and left > 0:
         return False
-    result = session.execute(_FINALIZE_IF_DRAINED, {"sweep_id": sweep_id})
-    moved = cast(sa.CursorResult[Any], result).rowcount == 1
-    if moved:
-        active_sweeps.set_active(session, sweep_id, False)
-    return moved
+    row = session.execute(_FINALIZE_IF_DRAINED, {"sweep_id": sweep_id}).first()
+    if row is None:
+        return False
+    active_sweeps.set_active(session, sweep_id, False)
+    journal.sweep_moved(
+        session, row[0], sweep_id, DRAINABLE, SweepStatus.FINALIZING, _counts_of(row[1:])
+    )
+    return True
+
+
+# The run counters, in RunStatus order, as a sweep's moves return them for its events.
+_COUNTERS = tuple(getattr(Sweep, f"{status.value}_count") for status in RunStatus)
+
+
+def _counts_of(row: Iterable[int]) -> dict[RunStatus, int]:
+    return dict(zip(RunStatus, row, strict=True))
 
 
 def run_counts(sweep: Sweep) -> dict[RunStatus, int]:
@@ -178,24 +200,28 @@ def count_column(status: RunStatus) -> str:
     return f"{status.value}_count"
 
 
-def move_counts(session: Session, sweep_id: UUID, deltas: Mapping[RunStatus, int]) -> None:
-    """Add `deltas` to the sweep's run counters. Only `app.stores.runs` calls it, in the
+def move_counts(session: Session, sweep_id: UUID, deltas: Mapping[RunStatus, int]) -> UUID | None:
+    """Add `deltas` to the sweep's run counters; returns the sweep's team (None when nothing
+    moved), which the run transitions' events need. Only `app.stores.runs` calls it, in the
     transaction of the run transitions it counts and after them: every transaction locks run
     rows before the sweep row, so a worker and a cancellation never wait on each other."""
     moved = {count_column(status): delta for status, delta in deltas.items() if delta}
     if not moved:
-        return
+        return None
     params: dict[str, Any] = {f"add_{column}": delta for column, delta in moved.items()}
     params["sweep_id"] = sweep_id
     result = session.execute(_count_update(tuple(sorted(moved))), params)
     queued_delta = deltas.get(RunStatus.QUEUED, 0)
     counts = result.one() if queued_delta else result.first()
     if counts is None:
-        return
-    _keep_loaded_in_step(session, sweep_id, counts._asdict())
+        return None
+    returned = counts._asdict()
+    team_id: UUID = returned.pop("team_id")
+    _keep_loaded_in_step(session, sweep_id, returned)
     _note_runs_left(session, sweep_id, counts.queued_count + counts.running_count)
     if queued_delta:
         active_sweeps.follow_queued(session, sweep_id, counts.queued_count, added=queued_delta > 0)
+    return team_id
 
 
 # What the transaction's last `move_counts` left queued and running of a sweep, read from
@@ -232,6 +258,7 @@ _FINALIZE_IF_DRAINED = (
         _sweeps.c.queued_count + _sweeps.c.running_count == 0,
     )
     .values(status=SweepStatus.FINALIZING)
+    .returning(_sweeps.c.team_id, *(_sweeps.c[count_column(status)] for status in RunStatus))
 )
 
 
@@ -253,7 +280,7 @@ def _count_update(columns: tuple[str, ...]) -> sa.Update:
         sa.update(_sweeps)
         .where(_sweeps.c.id == sa.bindparam("sweep_id"))
         .values(changes)
-        .returning(*(_sweeps.c[column] for column in returned))
+        .returning(*(_sweeps.c[column] for column in returned), _sweeps.c.team_id)
     )
 
 

@@ -51,10 +51,16 @@ CHECKS = [
 ]
 
 
+# The team's event stream never ends by itself, so a generated valid request would never get
+# its whole answer; tests/api/test_event_streams_api.py drives it.
+ENDLESS = frozenset({"GET /v1/events"})
+
+
 def _operations(api_schema: schemathesis.BaseSchema) -> dict[str, APIOperation[Any, Any, Any, Any]]:
     # An operation the document describes badly raises here: a failure, not a skip.
     results = api_schema.get_all_operations()
-    return {op.label: op for op in (r.ok() for r in results)}  # type: ignore[union-attr]
+    operations = {op.label: op for op in (r.ok() for r in results)}  # type: ignore[union-attr]
+    return {label: op for label, op in operations.items() if label not in ENDLESS}
 
 
 def _operation_labels() -> list[str]:

@@ -11,7 +11,10 @@ sweep), with stale and duplicate reports mixed in. After every step:
 - the running runs are exactly the claims held, each run held once; no claim took a run of a
   sweep that was not claimable (paused or cancelled) before it;
 - a claim finds a run exactly when some claimable sweep has one queued;
-- a sweep that is not yet final has unfinished runs; a pending one has not started.
+- a sweep that is not yet final has unfinished runs; a pending one has not started;
+- the event log holds exactly one event for each status change observed (`sweep.queued` for
+  a new sweep, none for a queued run cancelled with its sweep, which `sweep.cancelled`
+  counts), with nothing recorded by a step that changed nothing.
 
 `make test` runs a few examples (STATE_MACHINE_EXAMPLES, default 15); `make fuzz` many more.
 The races between concurrent claimers, pauses and cancellations are played step by step in
@@ -22,6 +25,7 @@ step, committing after each as the services and workers do.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
@@ -45,6 +49,7 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
 from app.db.models import ActiveSweep, Run, Sweep
+from app.domain.events import EventType
 from app.domain.states import (
     CLAIMABLE,
     FINAL_SWEEP_STATUSES,
@@ -58,13 +63,41 @@ from app.domain.states import (
 )
 from app.queue import START_SWEEP
 from app.services import cancelling, pausing, retrying
-from app.stores import claims, runs, sweeps, teams
+from app.stores import claims, events, runs, sweeps, teams
 from app.stores.runs import Claim
 
 EXAMPLES = int(os.environ.get("STATE_MACHINE_EXAMPLES", "15"))
 STEPS = 30
 INSTANCES = ("http://gpu0:8188", "http://gpu1:8188")
 UNFINISHED = (SweepStatus.PENDING, SweepStatus.RUNNING, SweepStatus.PAUSED)
+# What the log records of each run move; a queued run cancelled with its sweep records none.
+RUN_MOVE_EVENTS = {
+    (RunStatus.QUEUED, RunStatus.RUNNING): EventType.RUN_STARTED,
+    (RunStatus.RUNNING, RunStatus.SUCCEEDED): EventType.RUN_SUCCEEDED,
+    (RunStatus.RUNNING, RunStatus.FAILED): EventType.RUN_FAILED,
+    (RunStatus.RUNNING, RunStatus.QUEUED): EventType.RUN_QUEUED,
+    (RunStatus.FAILED, RunStatus.QUEUED): EventType.RUN_QUEUED,
+    (RunStatus.CANCELLED, RunStatus.QUEUED): EventType.RUN_QUEUED,
+    (RunStatus.RUNNING, RunStatus.CANCELLED): EventType.RUN_CANCELLED,
+}
+Logged = tuple[EventType, UUID, int | None]
+
+
+def sweep_move_events(source: SweepStatus, target: SweepStatus) -> list[EventType]:
+    """What the log records of a sweep move."""
+    if target is SweepStatus.CANCELLED:
+        return [EventType.SWEEP_CANCELLED, EventType.SWEEP_FINISHED]
+    if target in FINAL_SWEEP_STATUSES:
+        return [EventType.SWEEP_FINISHED]
+    if target is SweepStatus.FINALIZING:
+        return [EventType.SWEEP_FINALIZING]
+    if target is SweepStatus.PAUSED:
+        return [EventType.SWEEP_PAUSED]
+    if source is SweepStatus.PAUSED:
+        return [EventType.SWEEP_RESUMED]
+    if source in FINAL_SWEEP_STATUSES:
+        return [EventType.SWEEP_REOPENED]
+    return [EventType.SWEEP_STARTED]
 
 
 @dataclass
@@ -110,6 +143,8 @@ class SweepLifecycle(RuleBasedStateMachine):
         self.stale: list[Claim] = []  # claims whose attempt ended, was cancelled or requeued
         self.claimed_from: dict[UUID, SweepStatus] = {}  # this step's claims: sweep's status
         self.cancels = 0
+        self.logged_after = events.last_id(self.session)  # the event log read so far
+        self.expected: Counter[Logged] = Counter()  # events the moves seen since owe
 
     def teardown(self) -> None:
         self.session.close()
@@ -321,11 +356,32 @@ class SweepLifecycle(RuleBasedStateMachine):
         now = self.read_sweeps()
         for sweep_id, seen in now.items():
             before = self.seen.get(sweep_id)
-            if before is not None and before.status is not seen.status:
-                assert sweep_may_move(before.status, seen.status), (before.status, seen.status)
+            if before is None:
+                self.expected[(EventType.SWEEP_QUEUED, sweep_id, None)] += 1
+            was = SweepStatus.PENDING if before is None else before.status
+            if was is not seen.status:
+                assert before is None or sweep_may_move(was, seen.status), (was, seen.status)
+                for kind in sweep_move_events(was, seen.status):
+                    self.expected[(kind, sweep_id, None)] += 1
             self.check_sweep(sweep_id, seen)
         self.check_runs()
+        self.check_events(now)
         self.seen = now
+
+    def check_events(self, now: dict[UUID, Seen]) -> None:
+        """The log's new events are exactly those the moves seen owe; a sweep's
+        `sweep.finished` names its final status."""
+        new = events.after(
+            self.session, team_id=self.team_id, after_id=self.logged_after, limit=10_000
+        )
+        logged = Counter((event.type, event.sweep_id, event.run_index) for event in new)
+        assert logged == self.expected, (logged - self.expected, self.expected - logged)
+        for event in new:
+            if event.type is EventType.SWEEP_FINISHED:
+                assert event.data["status"] == now[event.sweep_id].status.value
+        if new:
+            self.logged_after = new[-1].id
+        self.expected = Counter()
 
     def read_sweeps(self) -> dict[UUID, Seen]:
         query = sa.select(Sweep).where(Sweep.team_id == self.team_id)
@@ -355,14 +411,18 @@ class SweepLifecycle(RuleBasedStateMachine):
             assert seen.started
 
     def check_runs(self) -> None:
-        query = sa.select(Run.id, Run.sweep_id, Run.status, Run.attempts).where(
+        query = sa.select(Run.id, Run.sweep_id, Run.index, Run.status, Run.attempts).where(
             Run.sweep_id.in_(self.submitted or [uuid4()])
         )
         running = set()
-        for run_id, sweep_id, status, attempts in self.session.execute(query):
+        for run_id, sweep_id, index, status, attempts in self.session.execute(query):
             before = self.run_seen.get(run_id)
-            if before is not None and before[1] is not status:
-                assert run_may_move(before[1], status), (before[1], status)
+            was = RunStatus.QUEUED if before is None else before[1]
+            if was is not status:
+                assert run_may_move(was, status), (was, status)
+                kind = RUN_MOVE_EVENTS.get((was, status))
+                if kind is not None:
+                    self.expected[(kind, sweep_id, index)] += 1
             if status is RunStatus.RUNNING:
                 running.add(run_id)
                 assert self.held[run_id].attempt == attempts
