@@ -62,7 +62,9 @@ def _client(system: System, base_url: str) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def served(system_factory: SystemFactory) -> Iterator[tuple[System, Process, httpx.Client]]:
-    system = system_factory("--step-ms", "50")
+    # The worker samples progress as often as the stream settings say, so a run's progress
+    # shows while the sweep still has runs to go.
+    system = system_factory("--step-ms", "100", timings=STREAM_SETTINGS)
     process, base_url = _api_process(system)
     for client in _client(system, base_url):
         yield system, process, client
