@@ -46,10 +46,12 @@ def _write_pending(session: Session) -> None:
     # The transaction's own changes first: their row locks are taken before the advisory
     # lock, never while holding it.
     session.flush()
-    # Read before the lock, so the lock is held no longer for it (it takes no row lock).
-    subscribers = webhook_outbox.subscribers(session, pending)
+    # The lock and the webhook endpoints that may want these events in one round trip: this
+    # runs in every event-writing transaction. The read takes no row lock.
+    lock = None
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(EVENTS_LOCK_KEY)))
+        lock = sa.func.pg_advisory_xact_lock(EVENTS_LOCK_KEY)
+    subscribers = webhook_outbox.subscribers(session, pending, lock=lock)
     inserted = session.execute(
         sa.insert(Event).returning(Event.id, Event.created_at, sort_by_parameter_order=True),
         [
