@@ -20,6 +20,7 @@ from app.main import create_app
 from app.services import keys
 from app.services.pool import instance_id
 from app.settings import Settings
+from tests.api.conftest import mint_key
 from tests.conftest import scratch_database
 from tests.support.serving import free_port
 
@@ -49,8 +50,7 @@ def farm_app(settings: Settings) -> Iterator[FastAPI]:
 
 @pytest.fixture
 def farm_client(farm_app: FastAPI) -> Iterator[TestClient]:
-    with farm_app.state.session_factory() as session:
-        key = keys.create_key(session, f"team-{uuid4().hex[:8]}").plaintext
+    key = mint_key(farm_app, f"team-{uuid4().hex[:8]}")
     with TestClient(farm_app, headers={"Authorization": f"Bearer {key}"}) as client:
         yield client
 
