@@ -21,8 +21,10 @@ from workers.dispatching import Work, take_work
 from workers.runtime import Runtime
 
 # Bounds how long a message stays unacknowledged, far inside Redis's visibility timeout
-# (Settings.visibility_timeout_s), and lets the queue's other messages in between.
-KEEP_SLOT_S = 60.0
+# (Settings.visibility_timeout_s), and how long the queue's other messages (a sweep to start
+# or finalize, a run to resume) wait for a process on a worker that has none to spare. One
+# message per slot this often costs nothing next to one a run.
+KEEP_SLOT_S = 20.0
 
 
 def fill_slot(rt: Runtime, task_id: str, maybe_held: bool) -> None:
