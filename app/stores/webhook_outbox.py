@@ -102,6 +102,18 @@ def event_payload(event: StoredEvent) -> dict[str, Any]:
     }
 
 
+def fail_pending(session: Session, endpoint_id: UUID, *, reason: str, now: datetime) -> int:
+    """End the endpoint's pending deliveries as failed with `reason`; how many. An attempt
+    in flight meanwhile finds its delivery no longer pending and records nothing."""
+    result = session.execute(
+        sa.update(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == PENDING)
+        .values(status=FAILED, next_attempt_at=None, last_attempt_at=now, last_error=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimedDelivery:
     id: int
