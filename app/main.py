@@ -46,6 +46,7 @@ from app.services import event_streams
 from app.services.workflows import ShippedWorkflows
 from app.settings import Settings
 from app.stores import webhook_outbox
+from app.telemetry.tracing import API_SERVICE, api_telemetry, start_tracing
 
 log = logging.getLogger(__name__)
 EVENT_STREAM_SUFFIX = "/events"  # GET /v1/events, GET /v1/sweeps/{id}/events
@@ -62,12 +63,15 @@ request with the same key within 24 hours gets the first answer again, and nothi
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    # Off unless OTEL_* asks for traces; before the first request, which FastAPI then traces.
+    start_tracing(API_SERVICE)
     app = FastAPI(
         title="comfy-sweep",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=_frozen_heap,
         generate_unique_id_function=operation_id,
+        telemetry=api_telemetry(),
     )
     app.state.settings = settings
     # Loaded eagerly: a broken workflow or contract stops start-up, naming the file.

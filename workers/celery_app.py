@@ -15,11 +15,18 @@ from celery.signals import (
 
 from app.queue import make_celery
 from app.settings import Settings
+from app.telemetry.tracing import (
+    WORKER_SERVICE,
+    check_tracing_settings,
+    start_tracing,
+    stop_tracing,
+)
 from workers import metrics, stopping, task_logs
 from workers.runtime import current_runtime
 from workers.tasks import register_tasks
 
 settings = Settings()
+check_tracing_settings()  # a bad OTEL_* value stops the worker here, not each pool process
 app = make_celery(settings)
 register_tasks(app)
 task_logs.install(settings)
@@ -49,6 +56,8 @@ def _hand_back_runs(**_: object) -> None:
 
 @worker_process_init.connect
 def _configure_child(**_: object) -> None:
+    # After the fork: an exporter's background thread would not survive it.
+    start_tracing(WORKER_SERVICE)
     stopping.listen()
     try:
         current_runtime().warm_up()
@@ -71,3 +80,9 @@ def _close_child(**_: object) -> None:
         current_runtime().comfy.close()
     except Exception:
         logging.getLogger(__name__).warning("close_failed", exc_info=True)
+
+
+@worker_process_shutdown.connect
+def _flush_traces(**_: object) -> None:
+    # Last, after the history deletions' calls; the SDK's own flush at exit never runs here.
+    stop_tracing()

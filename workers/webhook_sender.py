@@ -77,7 +77,8 @@ async def send_due(
             session, now=utc_now(), limit=settings.webhook_batch, lease_s=CLAIM_LEASE_S
         )
         found = webhook_endpoints.endpoints_by_id(session, [c.endpoint_id for c in claimed])
-        targets = {id_: _Target(e.url, e.secret) for id_, e in found.items()}
+        # A disabled endpoint is sent nothing more, like a deleted one.
+        targets = {id_: _Target(e.url, e.secret) for id_, e in found.items() if e.enabled}
         session.commit()
     if not claimed:
         return 0
@@ -96,7 +97,7 @@ async def _attempt(
     policy: TargetPolicy,
 ) -> AttemptResult:
     if target is None:
-        return AttemptResult(error="the endpoint was deleted")
+        return AttemptResult(error="the endpoint was deleted or disabled")
     # Again at every attempt: what the host resolves to may have changed since it was added.
     resolved = await resolve_target(target.url, policy)
     if isinstance(resolved, str):

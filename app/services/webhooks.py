@@ -20,6 +20,7 @@ from uuid import UUID, uuid4
 
 from sqlalchemy.orm import Session
 
+from app.db.base import utc_now
 from app.db.models import WebhookDelivery, WebhookEndpoint
 from app.domain.problems import Loc, reject
 from app.domain.webhook_targets import (
@@ -33,6 +34,7 @@ from app.stores import webhook_endpoints, webhook_outbox
 
 log = logging.getLogger(__name__)
 SECRET_BYTES = 32  # Standard Webhooks asks for 24 to 64
+DISABLED = "the endpoint was disabled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +65,12 @@ def prepare_endpoint(
     why = url_refusal(url, policy)
     if why is not None:
         raise reject((*at, "url"), "url_not_allowed", why, url)
+    return NewEndpoint(uuid4(), url, _kept_events(events), new_secret(), description)
+
+
+def _kept_events(events: Sequence[str]) -> tuple[str, ...]:
     # "*" stands for all, so listing types besides it would mean nothing.
-    kept = ("*",) if "*" in events else tuple(dict.fromkeys(events))
-    return NewEndpoint(uuid4(), url, kept, new_secret(), description)
+    return ("*",) if "*" in events else tuple(dict.fromkeys(events))
 
 
 def url_refusal(url: str, policy: TargetPolicy) -> str | None:
@@ -160,6 +165,45 @@ def page_endpoints(
 
 def get_endpoint(session: Session, team_id: UUID, endpoint_id: UUID) -> WebhookEndpoint | None:
     return webhook_endpoints.get_endpoint(session, team_id, endpoint_id)
+
+
+@dataclass(frozen=True)
+class EndpointChanges:
+    """What a PATCH changes; None leaves a field as it is."""
+
+    enabled: bool | None = None
+    events: Sequence[str] | None = None
+    description: str | None = None
+
+
+def update_endpoint(
+    session: Session, team_id: UUID, endpoint_id: UUID, changes: EndpointChanges
+) -> WebhookEndpoint | None:
+    """Apply `changes` to the team's endpoint; None if it is not the team's. Disabling it
+    fails its pending deliveries in the same transaction: nothing more is sent there, and
+    re-enabling it later sends only the events recorded from then on."""
+    endpoint = webhook_endpoints.get_endpoint(session, team_id, endpoint_id)
+    if endpoint is None:
+        return None
+    if changes.events is not None:
+        endpoint.events = list(_kept_events(changes.events))
+    if changes.description is not None:
+        endpoint.description = changes.description
+    disabling = changes.enabled is False and endpoint.enabled
+    if changes.enabled is not None:
+        endpoint.enabled = changes.enabled
+    dropped = 0
+    if disabling:
+        dropped = webhook_outbox.fail_pending(session, endpoint_id, reason=DISABLED, now=utc_now())
+    session.commit()
+    log.info(
+        "webhook_endpoint_updated endpoint=%s team=%s enabled=%s pending_failed=%s",
+        endpoint_id,
+        team_id,
+        endpoint.enabled,
+        dropped,
+    )
+    return endpoint
 
 
 def delete_endpoint(session: Session, team_id: UUID, endpoint_id: UUID) -> bool:

@@ -13,6 +13,7 @@ writers anyway.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as orm_event
 from sqlalchemy.orm import Session
 
+from app.db.base import utc_now
 from app.db.models import Event
 from app.domain.events import EventType, NewEvent, StoredEvent
 from app.stores import webhook_outbox
@@ -46,12 +48,75 @@ def _write_pending(session: Session) -> None:
     # The transaction's own changes first: their row locks are taken before the advisory
     # lock, never while holding it.
     session.flush()
-    # The lock and the webhook endpoints that may want these events in one round trip: this
-    # runs in every event-writing transaction. The read takes no row lock.
-    lock = None
     if session.get_bind().dialect.name == "postgresql":
-        lock = sa.func.pg_advisory_xact_lock(EVENTS_LOCK_KEY)
-    subscribers = webhook_outbox.subscribers(session, pending, lock=lock)
+        stored, subscribers = _insert_locked(session, pending)
+    else:
+        stored, subscribers = _insert_portable(session, pending)
+    # The webhook outbox, in this same transaction: a delivery is owed exactly when its
+    # event committed. No row locks, so it is safe under the advisory lock.
+    webhook_outbox.enqueue(session, stored, subscribers)
+
+
+# Every event-writing transaction runs this, twice per run: the lock, the insert and the read
+# of the webhook endpoints that may want the events are one round trip, written out once so
+# no statement is built or compiled per call. The INSERT's rows come from the lock's row, so
+# ids are drawn only once the lock is held; `ORDER BY n` draws them in the events' order.
+_INSERT_LOCKED = """
+WITH locked AS (SELECT pg_advisory_xact_lock(%(lock_key)s)),
+new AS (
+    INSERT INTO events (created_at, type, team_id, sweep_id, run_index, data)
+    SELECT %(created_at)s, e.type, e.team_id, e.sweep_id, e.run_index, e.data::jsonb
+    FROM locked, unnest(
+        %(types)s::text[], %(team_ids)s::uuid[], %(sweep_ids)s::uuid[],
+        %(run_indexes)s::int[], %(datas)s::text[]
+    ) WITH ORDINALITY AS e(type, team_id, sweep_id, run_index, data, n)
+    ORDER BY e.n
+    RETURNING id, team_id, sweep_id
+)
+SELECT new.id, endpoint.id, endpoint.team_id, endpoint.sweep_id, endpoint.events
+FROM new LEFT JOIN webhook_endpoints AS endpoint
+    ON endpoint.enabled AND endpoint.team_id = new.team_id
+    AND (endpoint.sweep_id IS NULL OR endpoint.sweep_id = new.sweep_id)
+ORDER BY new.id
+"""
+
+
+def _insert_locked(
+    session: Session, pending: list[NewEvent]
+) -> tuple[list[StoredEvent], list[webhook_outbox.Subscriber]]:
+    created_at = utc_now()
+    rows = session.connection().exec_driver_sql(
+        _INSERT_LOCKED,
+        {
+            "lock_key": EVENTS_LOCK_KEY,
+            "created_at": created_at,
+            "types": [str(new.type) for new in pending],
+            "team_ids": [new.team_id for new in pending],
+            "sweep_ids": [new.sweep_id for new in pending],
+            "run_indexes": [new.run_index for new in pending],
+            "datas": [json.dumps(dict(new.data)) for new in pending],
+        },
+    )
+    ids: list[int] = []
+    subscribers: dict[UUID, webhook_outbox.Subscriber] = {}
+    for event_id, endpoint_id, team_id, sweep_id, events in rows:
+        if not ids or ids[-1] != event_id:
+            ids.append(event_id)
+        if endpoint_id is not None:
+            subscribers[endpoint_id] = webhook_outbox.Subscriber(
+                endpoint_id, team_id, sweep_id, frozenset(events)
+            )
+    stored = [
+        _stored_new(event_id, created_at, new) for event_id, new in zip(ids, pending, strict=True)
+    ]
+    return stored, list(subscribers.values())
+
+
+def _insert_portable(
+    session: Session, pending: list[NewEvent]
+) -> tuple[list[StoredEvent], list[webhook_outbox.Subscriber]]:
+    """SQLite: writers are serialized by the database itself, so no lock is needed."""
+    subscribers = webhook_outbox.subscribers(session, pending)
     inserted = session.execute(
         sa.insert(Event).returning(Event.id, Event.created_at, sort_by_parameter_order=True),
         [
@@ -66,20 +131,21 @@ def _write_pending(session: Session) -> None:
         ],
     ).all()
     stored = [
-        StoredEvent(
-            id=row.id,
-            created_at=row.created_at,
-            type=new.type,
-            team_id=new.team_id,
-            sweep_id=new.sweep_id,
-            run_index=new.run_index,
-            data=new.data,
-        )
-        for new, row in zip(pending, inserted, strict=True)
+        _stored_new(row.id, row.created_at, new) for new, row in zip(pending, inserted, strict=True)
     ]
-    # The webhook outbox, in this same transaction: a delivery is owed exactly when its
-    # event committed. No row locks, so it is safe under the advisory lock.
-    webhook_outbox.enqueue(session, stored, subscribers)
+    return stored, subscribers
+
+
+def _stored_new(event_id: int, created_at: datetime, new: NewEvent) -> StoredEvent:
+    return StoredEvent(
+        id=event_id,
+        created_at=created_at,
+        type=new.type,
+        team_id=new.team_id,
+        sweep_id=new.sweep_id,
+        run_index=new.run_index,
+        data=new.data,
+    )
 
 
 @orm_event.listens_for(Session, "after_soft_rollback")

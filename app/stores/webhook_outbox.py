@@ -1,11 +1,11 @@
 """The webhook outbox: deliveries queued in the transaction that records their events,
 claimed by senders, and their attempts' results.
 
-`subscribers` and `enqueue` run inside every event-writing transaction (`app.stores.events`),
-so they are kept cheap and take no row lock: one indexed read of the endpoints that could
-want the events, in the statement that takes the event log's advisory lock (never
-`FOR UPDATE`), and, once the events have ids, an insert only when some endpoint wants one
-(deliveries have no foreign keys, so not even a key-share lock is taken).
+Every event-writing transaction (`app.stores.events`) reads the endpoints that could want
+its events and queues their deliveries, so both are kept cheap and take no row lock: the read
+is indexed and never `FOR UPDATE` (on Postgres it is part of the events' own INSERT
+statement), and the delivery insert runs only when some endpoint wants an event (deliveries
+have no foreign keys, so not even a key-share lock is taken).
 
 Senders claim with `FOR UPDATE SKIP LOCKED` and push the claimed rows' due time ahead by a
 lease, so several senders never post the same attempt and a sender that dies mid-way leaves
@@ -47,13 +47,9 @@ class Subscriber:
         )
 
 
-def subscribers(
-    session: Session, events: Sequence[NewEvent], *, lock: sa.ColumnElement[Any] | None = None
-) -> list[Subscriber]:
+def subscribers(session: Session, events: Sequence[NewEvent]) -> list[Subscriber]:
     """The enabled endpoints that may want some of `events`: their teams' defaults and their
-    sweeps' own. One indexed read, never `FOR UPDATE`. `lock`, a lock function to call,
-    is taken by the same statement (the event log's advisory lock: one round trip for both,
-    in every event-writing transaction)."""
+    sweeps' own. One indexed read, never `FOR UPDATE`."""
     if not events:
         return []
     endpoint = WebhookEndpoint
@@ -67,19 +63,10 @@ def subscribers(
             endpoint.sweep_id.in_({event.sweep_id for event in events}),
         ),
     )
-    columns = (endpoint.id, endpoint.team_id, endpoint.sweep_id, endpoint.events)
-    if lock is None:
-        query = sa.select(*columns).where(wanted)
-    else:
-        # The lock's one row, outer-joined: taken whether or not an endpoint matches.
-        locked = sa.select(lock.label("locked")).subquery()
-        query = sa.select(*columns).select_from(locked).outerjoin(endpoint, wanted)
-    rows = session.execute(query)
-    return [
-        Subscriber(r.id, r.team_id, r.sweep_id, frozenset(r.events))
-        for r in rows
-        if r.id is not None
-    ]
+    rows = session.execute(
+        sa.select(endpoint.id, endpoint.team_id, endpoint.sweep_id, endpoint.events).where(wanted)
+    )
+    return [Subscriber(r.id, r.team_id, r.sweep_id, frozenset(r.events)) for r in rows]
 
 
 def enqueue(session: Session, events: Sequence[StoredEvent], to: Sequence[Subscriber]) -> int:
@@ -113,6 +100,18 @@ def event_payload(event: StoredEvent) -> dict[str, Any]:
             "data": dict(event.data),
         },
     }
+
+
+def fail_pending(session: Session, endpoint_id: UUID, *, reason: str, now: datetime) -> int:
+    """End the endpoint's pending deliveries as failed with `reason`; how many. An attempt
+    in flight meanwhile finds its delivery no longer pending and records nothing."""
+    result = session.execute(
+        sa.update(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == PENDING)
+        .values(status=FAILED, next_attempt_at=None, last_attempt_at=now, last_error=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 @dataclass(frozen=True, slots=True)

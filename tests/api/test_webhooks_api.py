@@ -133,3 +133,47 @@ def test_the_operators_allow_list_lets_chosen_private_targets_through() -> None:
     everything = parse_policy("", allow_private=True)
     assert url_refusal("http://10.21.3.4/hook", everything) is None
     assert url_refusal("ftp://10.21.3.4/hook", everything) is not None
+
+
+def test_an_endpoint_can_be_disabled_and_its_events_changed(client: TestClient) -> None:
+    created = register(client, events=["sweep.finished"])
+    path = f"/v1/webhooks/{created['id']}"
+
+    changed = client.patch(path, json={"enabled": False, "events": ["run.failed", "*"]})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["enabled"] is False
+    assert changed.json()["events"] == ["*"]
+    assert "secret" not in changed.json()
+    read = client.get(path).json()
+    assert (read["enabled"], read["events"], read["description"]) == (False, ["*"], "")
+
+    enabled = client.patch(path, json={"enabled": True, "description": "back"}).json()
+    assert (enabled["enabled"], enabled["description"]) == (True, "back")
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({}, ["body"]),
+        ({"events": []}, ["body", "events"]),
+        ({"events": ["run.exploded"]}, ["body", "events", 0]),
+        ({"url": PUBLIC}, ["body", "url"]),
+        ({"enabled": "maybe"}, ["body", "enabled"]),
+    ],
+)
+def test_a_bad_change_is_refused_naming_the_field(
+    client: TestClient, body: dict[str, Any], loc: list[Any]
+) -> None:
+    created = register(client)
+    response = client.patch(f"/v1/webhooks/{created['id']}", json=body)
+    assert response.status_code == 422, response.text
+    assert loc in [error["loc"] for error in response.json()["detail"]]
+    assert client.get(f"/v1/webhooks/{created['id']}").json()["enabled"] is True
+
+
+def test_another_teams_endpoint_cannot_be_changed(team_client: ClientFactory) -> None:
+    mine, theirs = team_client(), team_client()
+    created = register(mine)
+    answer = theirs.patch(f"/v1/webhooks/{created['id']}", json={"enabled": False})
+    assert answer.status_code == 404
+    assert mine.get(f"/v1/webhooks/{created['id']}").json()["enabled"] is True

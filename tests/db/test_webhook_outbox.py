@@ -16,6 +16,7 @@ from app.db.base import utc_now
 from app.db.engine import make_engine
 from app.db.models import WebhookDelivery, WebhookEndpoint
 from app.domain.events import EventType, NewEvent
+from app.services import webhooks
 from app.stores import events, webhook_endpoints, webhook_outbox
 from app.stores.webhook_outbox import AttemptResult
 from tests.conftest import scratch_database
@@ -187,3 +188,41 @@ def test_pruning_keeps_pending_deliveries(session: Session) -> None:
     session.commit()
     (left,) = session.scalars(sa.select(WebhookDelivery))
     assert (left.status, left.id != claimed.id) == ("pending", True)
+
+
+def test_disabling_an_endpoint_fails_its_pending_deliveries_and_queues_nothing_more(
+    session: Session,
+) -> None:
+    team, sweep = uuid4(), uuid4()
+    hook = endpoint(session, team, "*")
+    delivered = endpoint(session, team, "*")
+    events.record(session, NewEvent(EventType.SWEEP_STARTED, team, sweep))
+    session.commit()
+
+    off = webhooks.EndpointChanges(enabled=False)
+    assert webhooks.update_endpoint(session, team, hook, off) is not None
+    rows = session.scalars(sa.select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+    by_endpoint = {row.endpoint_id: row for row in rows}
+    assert by_endpoint[hook].status == "failed"
+    assert by_endpoint[hook].last_error == webhooks.DISABLED
+    assert by_endpoint[hook].next_attempt_at is None
+    assert by_endpoint[delivered].status == "pending"  # another endpoint's stays due
+
+    events.record(session, NewEvent(EventType.SWEEP_FINISHED, team, sweep))
+    session.commit()
+    assert {
+        (d.endpoint_id, d.event_type)
+        for d in session.scalars(
+            sa.select(WebhookDelivery).where(WebhookDelivery.event_type == "sweep.finished")
+        )
+    } == {(delivered, "sweep.finished")}
+
+    on = webhooks.EndpointChanges(enabled=True)
+    assert webhooks.update_endpoint(session, team, hook, on) is not None
+    events.record(session, NewEvent(EventType.GRID_READY, team, sweep))
+    session.commit()
+    ready = session.scalars(
+        sa.select(WebhookDelivery.endpoint_id).where(WebhookDelivery.event_type == "grid.ready")
+    ).all()
+    assert set(ready) == {hook, delivered}
+    assert webhooks.update_endpoint(session, uuid4(), hook, off) is None  # not that team's

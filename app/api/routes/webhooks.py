@@ -1,4 +1,5 @@
-"""HTTP routes of webhook endpoints: register, list, inspect, delete, and their deliveries."""
+"""HTTP routes of webhook endpoints: register, list, inspect, change, delete, and their
+deliveries."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from fastapi import APIRouter, Query, Response, status
 from app.api.deps import SessionDep, SettingsDep, TeamDep
 from app.api.errors import REJECTED_RESPONSE, NotFound, responses
 from app.api.schemas.common import Page
-from app.api.schemas.webhooks import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead
+from app.api.schemas.webhooks import (
+    DeliveryRead,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookRead,
+    WebhookUpdate,
+)
 from app.db.models import WebhookEndpoint
 from app.services import webhooks
 
@@ -62,6 +69,26 @@ def list_webhooks(
 )
 def read_webhook(webhook_id: UUID, session: SessionDep, team_id: TeamDep) -> WebhookRead:
     return webhook_read(_visible(session, team_id, webhook_id))
+
+
+@router.patch(
+    "/{webhook_id}",
+    response_model=WebhookRead,
+    responses={**responses(NotFound), **REJECTED_RESPONSE},
+    summary="Enable, disable or change the events of a webhook endpoint",
+)
+def update_webhook(
+    webhook_id: UUID, body: WebhookUpdate, session: SessionDep, team_id: TeamDep
+) -> WebhookRead:
+    """Disabling fails the endpoint's pending deliveries (`the endpoint was disabled`) and
+    queues nothing more for it; enabling it again sends the events recorded from then on."""
+    changes = webhooks.EndpointChanges(
+        enabled=body.enabled, events=body.events, description=body.description
+    )
+    endpoint = webhooks.update_endpoint(session, team_id, webhook_id, changes)
+    if endpoint is None:
+        raise NotFound(f"no webhook {webhook_id}")
+    return webhook_read(endpoint)
 
 
 @router.delete(

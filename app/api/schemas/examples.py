@@ -237,6 +237,7 @@ WEBHOOK_CREATE = {
     "events": ["sweep.finished", "run.failed"],
     "description": "team dashboard",
 }
+WEBHOOK_UPDATE = {"enabled": False}
 WEBHOOK_READ: dict[str, Any] = {
     "id": WEBHOOK_ID,
     "url": "https://hooks.example.com/comfy",

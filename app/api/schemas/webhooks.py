@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 from app.api.schemas import examples as ex
 from app.api.schemas.examples import example_of
@@ -49,6 +49,31 @@ class WebhookCreate(WebhookSpec):
     model_config = example_of(ex.WEBHOOK_CREATE, extra="forbid")
 
     description: str = Field(default="", max_length=500)
+
+
+class WebhookUpdate(BaseModel):
+    """What may change on an endpoint; its URL and secret may not (register a new one)."""
+
+    model_config = example_of(ex.WEBHOOK_UPDATE, extra="forbid")
+
+    enabled: bool | None = Field(
+        default=None,
+        description="false: no more events are queued for it and its pending deliveries fail "
+        "with `the endpoint was disabled`; true: it gets the events recorded from then on.",
+    )
+    events: list[EventName] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=len(EventType) + 1,
+        description='Event types to send from now on, or ["*"] for all of them.',
+    )
+    description: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> WebhookUpdate:
+        if self.enabled is None and self.events is None and self.description is None:
+            raise ValueError("name at least one of enabled, events, description")
+        return self
 
 
 class WebhookRead(BaseModel):
