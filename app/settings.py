@@ -268,6 +268,7 @@ class Settings(BaseSettings):
 
     @property
     def worker_concurrency(self) -> int:
-        """Worker processes the pool needs: one following each slot's prompt, and one more per
-        instance downloading and recording a finished prompt's outputs."""
+        """Worker processes the pool needs: one keeping each slot (following its prompt, then
+        recording it), and one more per instance for the other messages (a sweep to start or
+        finalize, a run to resume) so they never wait for a slot's task to end."""
         return max(1, len(self.instances)) * (self.instance_slots + 1)

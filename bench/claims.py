@@ -6,9 +6,9 @@ history.
    measured claim (`take_work`) is followed by finishing its run, so the depth stays put.
    Target: median under 10 ms at 100,000, and no worse than 2x the 1,000 case. The
    first-come-first-served query that claims used before is timed beside it for scale.
-2. Per run, the worker's two transactions: claim it for an instance slot (marking the prompt
-   done whose slot it refills), then record the outcome with one output and check whether the
-   sweep is done, first on an empty database,
+2. Per run, the worker's two transactions: claim it for an instance slot (as the task that
+   recorded the previous run does, in the same task), then record the outcome with one output
+   and check whether the sweep is done, first on an empty database,
    then beside 1,000,000 finished runs of earlier sweeps: a farm keeps its history, and
    nothing a claim looks up may grow with it.
 
@@ -39,7 +39,7 @@ from app.settings import Settings
 from app.stores import instances, outputs, runs, sweeps, teams
 from app.stores.outputs import NewOutput
 from bench.submit import scratch_database
-from workers.dispatching import FreedSlot, take_work
+from workers.dispatching import take_work
 from workers.runtime import Runtime, build_runtime
 
 INSTANCES = [f"http://gpu{n}:8188" for n in range(4)]
@@ -76,11 +76,10 @@ def measure(rt: Runtime, count: int) -> dict[str, list[float]]:
         timings[phase].append((now - started) * 1000)
         return now
 
-    freed: FreedSlot | None = None
     for n in range(count):
         started = time.perf_counter()
-        # As a worker's refill message: the previous run's prompt is done, its slot freed.
-        work = take_work(rt, f"bench-{n}", freed)
+        # As a task keeping its slot: the run it held is recorded, so none is looked for.
+        work = take_work(rt, f"bench-{n}", maybe_held=False)
         if work is None:
             raise SystemExit(f"run {n} found no free slot")
         claim = work.claim
@@ -92,7 +91,6 @@ def measure(rt: Runtime, count: int) -> dict[str, list[float]]:
             sweeps.start_finalizing_if_drained(session, claim.sweep_id)
             session.commit()
         timed("record", started)
-        freed = FreedSlot(claim.run_id, claim.attempt, claim.instance)
     return timings
 
 

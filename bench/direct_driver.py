@@ -135,7 +135,7 @@ class _Instance:
         count = 0
         while work:
             prompt_id = await self._run(work.popleft())
-            # Like comfy-sweep, the slot is refilled before the images come down.
+            # The slot is refilled before the images come down: the best a script can do.
             downloads.append(asyncio.create_task(self._download(prompt_id)))
             count += 1
         return count

@@ -50,10 +50,10 @@ def first_start(engine: sa.Engine, sweep_id: str, timeout_s: float = 120) -> dat
 
 
 def run_duration_s(engine: sa.Engine, sweep_id: str) -> float:
-    """Median time a run of the sweep held its instance slot (claimed to prompt done)."""
+    """Median time a run of the sweep held its instance slot (claimed to recorded)."""
     query = sa.text(
-        "SELECT extract(epoch FROM prompt_done_at - started_at) FROM runs "
-        "WHERE sweep_id = :id AND prompt_done_at IS NOT NULL"
+        "SELECT extract(epoch FROM finished_at - started_at) FROM runs "
+        "WHERE sweep_id = :id AND finished_at IS NOT NULL"
     )
     with engine.connect() as connection:
         return statistics.median(float(s) for s in connection.scalars(query, {"id": sweep_id}))

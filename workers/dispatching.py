@@ -2,7 +2,8 @@
 queued run it should take so consecutive prompts share models and cached upstream work.
 
 Messages are hints, not records: a `work` message asks "fill a free slot with the best
-queued run", so a duplicate finds nothing to do and a lost one is re-sent by the reconciler.
+queued run, and keep it filled" (`workers.slot_keeping`), so a duplicate finds nothing to do
+and a lost one is re-sent by the reconciler.
 """
 
 from __future__ import annotations
@@ -54,21 +55,6 @@ def send_work(rt: Runtime, count: int, countdown: float = 0) -> None:
         rt.send(WORK, countdown=countdown)
 
 
-@dataclass(frozen=True)
-class FreedSlot:
-    """A prompt that just finished on `instance`. Its run holds the slot in the database
-    until the run is recorded; the claim that refills the slot marks the prompt done in its
-    own transaction, under the instance's lock, so freeing costs the run no transaction."""
-
-    run_id: UUID
-    attempt: int
-    instance: str
-
-
-def send_refill(rt: Runtime, freed: FreedSlot) -> None:
-    rt.send(WORK, str(freed.run_id), freed.attempt, freed.instance)
-
-
 def lease_until(rt: Runtime, now: datetime | None = None) -> datetime:
     return (now or utc_now()) + timedelta(seconds=rt.settings.lease_s)
 
@@ -79,19 +65,17 @@ class Work:
     resumed: bool  # the run was already this message's: it came back after its worker died
 
 
-def take_work(
-    rt: Runtime, task_id: str, freed: FreedSlot | None = None, maybe_held: bool = True
-) -> Work | None:
+def take_work(rt: Runtime, task_id: str, maybe_held: bool = True) -> Work | None:
     """The run this task's message already holds, else the best queued run for the emptiest
-    healthy instance's free slot (the `freed` one's first); None when there is nothing to do.
-    Without `maybe_held` (the broker says the message is a first delivery), no held run is
-    looked for."""
+    healthy instance's free slot; None when there is nothing to do. Without `maybe_held` (the
+    broker says the message is a first delivery, or the task has just recorded the run it
+    held), no held run is looked for."""
     with rt.sessions() as session:
         held = runs.claimed_by(session, task_id) if maybe_held else None
         if held is not None:
             work: Work | None = Work(held, resumed=True)
         else:
-            claim = _claim_in(session, rt, task_id, freed)
+            claim = _claim_in(session, rt, task_id)
             work = None if claim is None else Work(claim, resumed=False)
         session.commit()
     if work is not None:
@@ -108,20 +92,18 @@ def take_work(
     return work
 
 
-def _claim_in(session: Session, rt: Runtime, task_id: str, freed: FreedSlot | None) -> Claim | None:
+def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
     slots = rt.settings.instance_slots
     now = utc_now()
     # Drained and benched instances are not in the pool: they get no new runs.
     pool = instances.healthy_pool(session, now)
-    for entry in _emptiest_first(pool, slots, freed):
+    for entry in _emptiest_first(pool, slots):
         # Only this instance's row is locked, so claimers for other instances go on in
         # parallel; one that wants the same instance waits a moment rather than give up,
         # because a hint dropped here would leave the slot empty until the reconciler.
-        locked = _lock_with_room(session, entry.url, now, slots, freed)
+        locked = _lock_with_room(session, entry.url, now, slots)
         if locked is None:
-            # Filled meanwhile: release it before locking another. A commit, not a rollback,
-            # so that a freed prompt's mark stays; nothing else was written.
-            session.commit()
+            session.commit()  # filled meanwhile: release it before locking another
             continue
         instance, flight = locked
         # A retry goes to another instance than the one its last attempt failed on (a stalled
@@ -151,39 +133,20 @@ def _claim_in(session: Session, rt: Runtime, task_id: str, freed: FreedSlot | No
 
 
 def _lock_with_room(
-    session: Session, url: str, now: datetime, slots: int, freed: FreedSlot | None
+    session: Session, url: str, now: datetime, slots: int
 ) -> tuple[LockedInstance, InFlight] | None:
     """The instance locked, and the runs in flight read after the lock (so they include the
-    run the claimer that held it just started); None if it may not take a run now. A prompt
-    `freed` there is marked done first: after the instance's lock and before any other run's,
-    the order every transaction takes its locks in (instance, runs, sweep)."""
+    run the claimer that held it just started); None if it may not take a run now."""
     instance = instances.lock_healthy(session, url, now)
     if instance is None:
         return None
-    if freed is not None and freed.instance == url:
-        runs.mark_prompt_done(session, freed.run_id, freed.attempt)
     flight = claims.in_flight(session)
     return None if flight.prompts[url] >= slots else (instance, flight)
 
 
-def _emptiest_first(
-    pool: list[PoolEntry], slots: int, freed: FreedSlot | None = None
-) -> list[PoolEntry]:
+def _emptiest_first(pool: list[PoolEntry], slots: int) -> list[PoolEntry]:
     """Instances with a free slot, emptiest first; ties in random order so that claimers
-    arriving together spread over the pool instead of queueing on one row lock. The freed
-    prompt no longer counts: it is done, only not yet marked so. A strictly emptier instance
-    still comes first (one just back in the pool, say), and the freed prompt is then marked
-    done by its own run's record instead."""
-
-    def prompts(entry: PoolEntry) -> int:
-        done = 1 if freed is not None and entry.url == freed.instance else 0
-        return entry.prompts - done
-
-    def order(entry: PoolEntry) -> tuple[int, bool]:
-        # Among equals the freed instance first: its claim marks the prompt done, where
-        # another's would leave that slot counted as taken until the run is recorded.
-        return prompts(entry), freed is None or entry.url != freed.instance
-
-    free = [entry for entry in pool if prompts(entry) < slots]
+    arriving together spread over the pool instead of queueing on one row lock."""
+    free = [entry for entry in pool if entry.prompts < slots]
     random.shuffle(free)
-    return sorted(free, key=order)
+    return sorted(free, key=lambda entry: entry.prompts)

@@ -31,7 +31,7 @@ from app.stores import instances, outputs, runs, sweeps
 from app.stores.outputs import NewOutput
 from app.stores.runs import Claim
 from workers import collecting, run_metrics, stopping, tiling
-from workers.dispatching import FreedSlot, lease_until, send_refill, send_work
+from workers.dispatching import lease_until, send_work
 from workers.finalization import send_finalize
 from workers.progress import ProgressTap
 from workers.runtime import Runtime
@@ -126,7 +126,6 @@ async def _drive(
         entry = await _with_heartbeat(rt, client, claim, task_id, following)
         # From here on this coroutine is all the loop runs (the heartbeat stopped with the
         # follow): blocking calls are made in place, as a thread hop would only add CPU.
-        _free_slot(rt, claim)
         if entry.error is not None:
             # A retry of the run (`POST .../retry`) resubmits under the same prompt id: it
             # must not find this entry on the instance and take it for its own result.
@@ -197,12 +196,6 @@ async def _with_heartbeat(
             stopped.cancel()
 
 
-def _free_slot(rt: Runtime, claim: Claim) -> None:
-    """The prompt is done on the instance: let the next one be claimed and queued there now,
-    while this worker downloads and records, so the instance never waits on us."""
-    send_refill(rt, FreedSlot(claim.run_id, claim.attempt, claim.instance))
-
-
 def _hand_back(rt: Runtime, claim: Claim, task_id: str) -> bool:
     """Release the run with its prompt still on the instance, and have another worker
     follow it now rather than after the lease would have lapsed."""
@@ -243,7 +236,6 @@ def record(rt: Runtime, claim: Claim, outcome: Outcome, cached: Sequence[str] = 
     of their own."""
     if isinstance(outcome, Abandoned):
         log.info("run_abandoned run=%s reason=%s", claim.run_id, outcome.reason)
-        send_work(rt, 1)
         return
     retry = isinstance(outcome, Failed) and _should_retry(rt, claim, outcome.error)
     with rt.sessions() as session:
@@ -270,14 +262,10 @@ def record(rt: Runtime, claim: Claim, outcome: Outcome, cached: Sequence[str] = 
         run_metrics.observe_recorded(rt, claim, _outcome_label(outcome, retry))
     _log_outcome(claim, outcome, retry)
     if retry:
+        # For the run once its backoff is over, should every slot's task have ended by then.
         send_work(rt, 1, countdown=_backoff(claim.attempt))
-    else:
-        if drained:
-            send_finalize(rt, claim.sweep_id)
-        if isinstance(outcome, Failed):
-            # It may have failed before its prompt ran, so `_free_slot` sent nothing; an
-            # extra hint only finds nothing to do.
-            send_work(rt, 1)
+    elif drained:
+        send_finalize(rt, claim.sweep_id)
 
 
 def _record_on_instance(
@@ -333,12 +321,15 @@ def _log_outcome(claim: Claim, outcome: Outcome, retry: bool) -> None:
         )
 
 
-def resume(rt: Runtime, run_id: UUID, task_id: str) -> None:
-    """Take over a running run whose worker stopped renewing its lease, and see it through."""
+def resume(rt: Runtime, run_id: UUID, task_id: str) -> bool:
+    """Take over a running run whose worker stopped renewing its lease, and see it through;
+    False if it was not there to take over."""
     with rt.sessions() as session:
         now = utc_now()
         claim = runs.take_over(session, run_id, task_id, now, lease_until(rt, now))
         session.commit()
-    if claim is not None:
-        log.info("run_taken_over run=%s instance=%s", run_id, claim.instance)
-        execute(rt, claim, task_id, resumed=True)
+    if claim is None:
+        return False
+    log.info("run_taken_over run=%s instance=%s", run_id, claim.instance)
+    execute(rt, claim, task_id, resumed=True)
+    return True

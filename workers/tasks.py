@@ -16,7 +16,7 @@ from app.queue import (
     WORK,
     marks_redeliveries,
 )
-from workers import cancelling, dispatching, execution, finalization
+from workers import cancelling, dispatching, finalization, slot_keeping
 from workers.runtime import current_runtime
 
 
@@ -27,29 +27,22 @@ def register_tasks(app: Celery) -> None:
     def start_sweep(sweep_id: str) -> None:
         dispatching.start_sweep(current_runtime(), UUID(sweep_id))
 
-    @app.task(name=WORK, bind=True)
-    def work(
-        self: Any,
-        freed_run: str | None = None,
-        freed_attempt: int | None = None,
-        freed_instance: str | None = None,
-    ) -> None:
-        """Fill a free instance slot (the one a finished prompt just `freed`, or any): resume
-        the run this message already holds (it was redelivered after its worker died), else
-        claim the best queued run."""
-        rt, task_id = current_runtime(), str(self.request.id)
-        freed = None
-        if freed_run is not None and freed_attempt is not None and freed_instance is not None:
-            freed = dispatching.FreedSlot(UUID(freed_run), freed_attempt, freed_instance)
+    def maybe_held(request: Any) -> bool:
         # A first delivery holds no run yet: only a message delivered again is looked up.
-        redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-        maybe_held = redelivered or not flags_redeliveries
-        if (work := dispatching.take_work(rt, task_id, freed, maybe_held)) is not None:
-            execution.execute(rt, work.claim, task_id, resumed=work.resumed)
+        redelivered = bool((request.delivery_info or {}).get("redelivered"))
+        return redelivered or not flags_redeliveries
+
+    @app.task(name=WORK, bind=True)
+    def work(self: Any) -> None:
+        """Fill a free instance slot and keep it filled: resume the run this message already
+        holds (it was redelivered after its worker died), else claim the best queued run;
+        then claim the next ones as each is recorded."""
+        slot_keeping.fill_slot(current_runtime(), str(self.request.id), maybe_held(self.request))
 
     @app.task(name=RESUME_RUN, bind=True)
     def resume_run(self: Any, run_id: str) -> None:
-        execution.resume(current_runtime(), UUID(run_id), str(self.request.id))
+        rt, task_id = current_runtime(), str(self.request.id)
+        slot_keeping.resume_then_fill(rt, UUID(run_id), task_id, maybe_held(self.request))
 
     @app.task(name=FINALIZE_SWEEP)
     def finalize_sweep(sweep_id: str) -> None:

@@ -7,8 +7,7 @@ partial index as small as the work in flight, and runs from LIMIT 1 probes of in
 hand over the next row in order (no sort). Tests EXPLAIN each statement (tests/db).
 
 Locks, always in this order (`workers.dispatching` takes the first):
-1. the caller's instance row, waited for: one claimer at a time fills an instance's slots
-   (and marks the prompt it refills done, a run row under that lock);
+1. the caller's instance row, waited for: one claimer at a time fills an instance's slots;
 2. one team row, waited for, so a team's claims run one at a time; other teams' rows only
    with SKIP LOCKED;
 3. run rows, SKIP LOCKED;
@@ -192,11 +191,11 @@ def running_teams_query() -> sa.Select[UUID]:
     return RUNNING_TEAMS
 
 
-# The running runs with their team and whether their prompt holds an instance slot
+# The running runs with their team and instance, each holding a slot of it
 # (`runs.holding_prompt`): the same rows as RUNNING_TEAMS, so a claim learns both its
 # instance's free slots and every team's share in one read.
 IN_FLIGHT = (
-    sa.select(_sweeps.c.team_id, _runs.c.instance, _runs.c.prompt_done_at.is_(None))
+    sa.select(_sweeps.c.team_id, _runs.c.instance)
     .select_from(_runs)
     .join(_sweeps, _sweeps.c.id == _runs.c.sweep_id)
     .where(_runs.c.status == RunStatus.RUNNING)
@@ -208,9 +207,9 @@ def in_flight(session: Session) -> InFlight:
     includes the runs the claimer that held it just started)."""
     teams: Counter[UUID] = Counter()
     prompts: Counter[str] = Counter()
-    for team_id, instance, holding in session.execute(IN_FLIGHT):
+    for team_id, instance in session.execute(IN_FLIGHT):
         teams[team_id] += 1
-        if holding and instance is not None:
+        if instance is not None:
             prompts[instance] += 1
     return InFlight(teams, prompts)
 

@@ -287,7 +287,6 @@ _HAND_BACK = (
     .where(*_HELD, _BY_TASK)
     .values(lease_expires_at=sa.bindparam("now"), claimed_by=None)
 )
-_PROMPT_DONE = sa.update(_runs).where(*_HELD).values(prompt_done_at=sa.bindparam("now"))
 _FINISH = (
     sa.update(_runs)
     .where(*_HELD)
@@ -327,13 +326,6 @@ def hand_back(session: Session, claim: Claim, task_id: str, now: datetime) -> bo
     """Give up our claim with the run still running: its lease lapses now, so the next
     `take_over` (a resume message, or the reconciler's next pass) gets it at once."""
     result = session.execute(_HAND_BACK, _held(claim, task_id=task_id, now=now))
-    return _rows(result) == 1
-
-
-def mark_prompt_done(session: Session, run_id: UUID, attempt: int) -> bool:
-    """ComfyUI finished this attempt's prompt: its instance slot is free for the next one."""
-    params = {"run_id": run_id, "attempt": attempt, "now": utc_now()}
-    result = session.execute(_PROMPT_DONE, params)
     return _rows(result) == 1
 
 
@@ -408,13 +400,9 @@ def run_status(session: Session, run_id: UUID) -> RunStatus | None:
 
 
 def holding_prompt() -> tuple[sa.ColumnElement[bool], ...]:
-    """Runs whose prompt is queued or executing on their instance; once ComfyUI has finished
-    a prompt, its run is being ingested and no longer takes an instance slot."""
-    return (
-        _runs.c.status == RunStatus.RUNNING,
-        _runs.c.instance.is_not(None),
-        _runs.c.prompt_done_at.is_(None),
-    )
+    """Runs holding a slot of their instance: from their claim until their outcome is
+    recorded, as the task that claimed one claims the next only then (`workers.slot_keeping`)."""
+    return (_runs.c.status == RunStatus.RUNNING, _runs.c.instance.is_not(None))
 
 
 _UNFINISHED = (RunStatus.QUEUED, RunStatus.RUNNING)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from uuid import UUID, uuid4
@@ -22,9 +22,11 @@ from app.domain.states import RunStatus, SweepStatus
 from app.queue import make_celery
 from app.settings import Settings
 from app.stores import claims, instances, runs, sweeps, teams
+from app.stores.instances import PoolEntry
 from app.stores.runs import FAILED_ON, Claim
 from tests.conftest import REDIS_URL, scratch_database
-from workers.dispatching import FreedSlot, take_work
+from workers import dispatching
+from workers.dispatching import take_work
 from workers.runtime import Runtime, build_runtime
 
 INSTANCES = [f"http://gpu{n}:8188" for n in range(4)]
@@ -240,6 +242,16 @@ def lock_waiters(rt: Runtime) -> int:
         return session.scalar(query) or 0
 
 
+def trying_first(urls: Iterator[str]) -> Callable[[list[PoolEntry], int], list[PoolEntry]]:
+    """An order of the pool for each claim in turn: the next of `urls` first."""
+
+    def order(pool: list[PoolEntry], _: int) -> list[PoolEntry]:
+        first = next(urls)
+        return sorted(pool, key=lambda entry: entry.url != first)
+
+    return order
+
+
 def test_a_claim_on_the_other_instance_waits_for_the_model_just_planned_and_takes_the_other(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -257,11 +269,14 @@ def test_a_claim_on_the_other_instance_waits_for_the_model_just_planned_and_take
 
     monkeypatch.setattr(instances, "set_model_key", route_then_hold)
     with only_two_instances(runtime, 1) as (x, y), ThreadPoolExecutor(2) as pool:
+        # The first claim tries x first, the second y: y's claim locks y, not x, so only its
+        # choice of a run can wait.
+        firsts = iter([x, y])
+        monkeypatch.setattr(dispatching, "_emptiest_first", trying_first(firsts))
         start_sweep(runtime, make_team(runtime), 100, models=2)
-        first = pool.submit(take_work, runtime, "task-x", FreedSlot(uuid4(), 1, x))
+        first = pool.submit(take_work, runtime, "task-x")
         assert planned.wait(10)
-        # A slot freed on y: its claim locks y first, not x, so only the choice can wait.
-        second = pool.submit(take_work, runtime, "task-y", FreedSlot(uuid4(), 1, y))
+        second = pool.submit(take_work, runtime, "task-y")
         deadline = time.monotonic() + 10
         while not second.done() and lock_waiters(runtime) == 0:
             assert time.monotonic() < deadline, "y's claim neither waited nor finished"
@@ -334,37 +349,6 @@ def test_an_instance_takes_a_models_last_runs_when_its_holder_moved_on(runtime: 
         assert run.sweep_id == sweep_id
 
 
-def test_a_refill_marks_the_freed_prompt_done_and_fills_its_slot_in_one_claim(
-    runtime: Runtime,
-) -> None:
-    sweep = start_sweep(runtime, make_team(runtime), 40)
-    held = [claim(runtime) for _ in range(len(INSTANCES) * SLOTS)]
-    assert all(c is not None for c in held)
-    assert claim(runtime) is None  # every slot holds a prompt
-    done = held[0]
-    assert done is not None
-    freed = FreedSlot(done.run_id, done.attempt, done.instance)
-    refill = take_work(runtime, f"task-{uuid4()}", freed)
-    assert refill is not None
-    assert refill.claim.instance == done.instance
-    assert refill.claim.sweep_id == sweep
-    with runtime.sessions() as session:
-        marked = session.scalar(sa.select(Run.prompt_done_at).where(Run.id == done.run_id))
-    assert marked is not None
-    assert claim(runtime) is None  # that one slot, and no other, was freed
-
-
-def test_a_stale_refill_frees_nothing(runtime: Runtime) -> None:
-    start_sweep(runtime, make_team(runtime), 40)
-    held = [claim(runtime) for _ in range(len(INSTANCES) * SLOTS)]
-    done = held[0]
-    assert done is not None
-    finish(runtime, done)  # recorded already: its slot was freed by its record
-    assert claim(runtime) is not None
-    stale = FreedSlot(done.run_id, done.attempt, done.instance)
-    assert take_work(runtime, f"task-{uuid4()}", stale) is None
-
-
 def test_a_retry_that_must_avoid_the_only_instance_serving_its_model_is_taken_elsewhere(
     runtime: Runtime,
 ) -> None:
@@ -383,38 +367,16 @@ def test_a_retry_that_must_avoid_the_only_instance_serving_its_model_is_taken_el
     assert [(c.sweep_id, c.instance, c.model_key) for c in taken] == [(sweep, y, "m0")]
 
 
-def test_a_refill_goes_to_an_emptier_instance_than_the_one_that_freed_it(
-    runtime: Runtime,
-) -> None:
-    """An instance just back in the pool is empty: refills must reach it, or the instances
+def test_a_claim_goes_to_the_emptiest_instance(runtime: Runtime) -> None:
+    """An instance just back in the pool is empty: claims must reach it, or the instances
     already busy would keep every run to themselves."""
     start_sweep(runtime, make_team(runtime), 40)
     held = [c for c in (claim(runtime) for _ in range(len(INSTANCES) * SLOTS)) if c is not None]
-    busy, emptied = (
-        held[0].instance,
-        next(c.instance for c in held if c.instance != held[0].instance),
-    )
+    emptied = next(c.instance for c in held if c.instance != held[0].instance)
     for run in held:
         if run.instance == emptied:
             finish(runtime, run)  # now idle, as if it had just come back
-    done = held[0]
-    refill = take_work(runtime, f"task-{uuid4()}", FreedSlot(done.run_id, done.attempt, busy))
-    assert refill is not None
-    assert refill.claim.instance == emptied
-
-
-# Ties are otherwise broken at random: 1 in 256 to pass all eight by chance.
-@pytest.mark.parametrize("repeat", range(8))
-def test_among_equally_empty_instances_a_refill_takes_the_freed_one(
-    runtime: Runtime, repeat: int
-) -> None:
-    """There its claim marks the prompt done; elsewhere that slot would stay counted as
-    taken until the run is recorded."""
-    start_sweep(runtime, make_team(runtime), 40)
-    held = [c for c in (claim(runtime) for _ in range(len(INSTANCES) * SLOTS)) if c]
-    done = held[0]
-    finish(runtime, next(c for c in held if c.instance != done.instance))
-    freed = FreedSlot(done.run_id, done.attempt, done.instance)
-    refill = take_work(runtime, f"task-{uuid4()}", freed)
-    assert refill is not None
-    assert refill.claim.instance == done.instance
+    finish(runtime, held[0])  # one slot free on held[0]'s instance, two on `emptied`
+    taken = claim(runtime)
+    assert taken is not None
+    assert taken.instance == emptied

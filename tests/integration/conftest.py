@@ -41,7 +41,6 @@ FAST_TIMINGS = {
     "INSTANCE_SLOTS": "2",
     "UNREACHABLE_S": "2",
 }
-WORKER_CONCURRENCY = 4
 
 
 @dataclass
@@ -94,7 +93,7 @@ class System:
             "workers.celery_app",
             "worker",
             "--loglevel=INFO",
-            f"--concurrency={WORKER_CONCURRENCY}",
+            f"--concurrency={self.worker_concurrency()}",
             "-Q",
             self.settings.queue_name,
             "--without-gossip",
@@ -103,6 +102,12 @@ class System:
             "-n",
             f"{name}-{os.getpid()}@%h",
         )
+
+    def worker_concurrency(self) -> int:
+        """As deployed (`Settings.worker_concurrency`): a process keeping each slot, and one
+        per instance for the other messages (a sweep's start and finalize, a resume)."""
+        slots = int(self.env["INSTANCE_SLOTS"])
+        return self.settings.model_copy(update={"instance_slots": slots}).worker_concurrency
 
     def start_reconciler(self) -> Process:
         return self.start("reconciler", "workers.reconciler")

@@ -83,14 +83,11 @@ def _slow_sweep(runs: int) -> dict[str, Any]:
 
 
 def _running(system: System) -> dict[str, str | None]:
-    """run id → the task holding it, for every running run whose prompt is not done."""
+    """run id → the task holding it, for every running run."""
     engine = sa.create_engine(system.settings.database_url, poolclass=sa.NullPool)
     with engine.connect() as connection:
         rows = connection.execute(
-            sa.text(
-                "SELECT id, claimed_by FROM runs"
-                " WHERE status = 'running' AND prompt_done_at IS NULL"
-            )
+            sa.text("SELECT id, claimed_by FROM runs WHERE status = 'running'")
         ).all()
     engine.dispose()
     return {str(run): None if task is None else str(task) for run, task in rows}
