@@ -33,10 +33,11 @@ def register_tasks(app: Celery) -> None:
         return redelivered or not flags_redeliveries
 
     @app.task(name=WORK, bind=True)
-    def work(self: Any) -> None:
+    def work(self: Any, *_freed_slot: object) -> None:
         """Fill a free instance slot and keep it filled: resume the run this message already
         holds (it was redelivered after its worker died), else claim the best queued run;
-        then claim the next ones as each is recorded."""
+        then claim the next ones as each is recorded. A message sent before tasks kept their
+        slots names the slot a prompt freed; during a rolling upgrade it is taken as any."""
         slot_keeping.fill_slot(current_runtime(), str(self.request.id), maybe_held(self.request))
 
     @app.task(name=RESUME_RUN, bind=True)
