@@ -156,16 +156,17 @@ FIRST_COME_FIRST_SERVED = sa.text(
 )
 
 
-def fill_queue(rt: Runtime, depth: int) -> None:
-    """`depth` queued runs in SWEEPS running sweeps of TEAMS teams, two models each."""
-    per_sweep = depth // SWEEPS
+def fill_queue(rt: Runtime, depth: int, sweep_count: int = SWEEPS, team_count: int = TEAMS) -> None:
+    """`depth` queued runs in `sweep_count` running sweeps of `team_count` teams, two models
+    each."""
+    per_sweep = depth // sweep_count
     with rt.sessions() as session:
-        team_ids = [teams.get_or_create_team(session, f"team{n}").id for n in range(TEAMS)]
-        for n in range(SWEEPS):
+        team_ids = [teams.get_or_create_team(session, f"team{n}").id for n in range(team_count)]
+        for n in range(sweep_count):
             sweep = sweeps.add_sweep(
                 session,
                 sweep_id=uuid4(),
-                team_id=team_ids[n % TEAMS],
+                team_id=team_ids[n % team_count],
                 workflow="sd15-txt2img",
                 request={},
                 plan={},

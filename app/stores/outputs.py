@@ -6,7 +6,7 @@ a redelivered task that records the same outputs again changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 from uuid import UUID, uuid4
@@ -72,17 +72,27 @@ def get_output(
     return session.scalars(query).one_or_none()
 
 
-def _insert_ignoring_duplicates(session: Session) -> postgresql.Insert | sqlite.Insert:
+def _insert_ignoring_duplicates(session: Session) -> sa.Insert:
+    dialect = session.get_bind().dialect.name
+    insert = _IGNORING_DUPLICATES.get(dialect)
+    if insert is None:
+        raise NotImplementedError(f"no idempotent insert for dialect {dialect!r}")
+    return insert
+
+
+def _ignoring_duplicates(
+    insert: Callable[[sa.Table], postgresql.Insert | sqlite.Insert],
+) -> sa.Insert:
     # ON CONFLICT DO NOTHING exists on both backends but only in their dialect constructs.
     # On the table, not the entity: a Core insert skips the ORM's bulk path on every run.
-    table = cast(sa.Table, Output.__table__)
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(
-            index_elements=[table.c.run_id, table.c.position]
-        )
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing(
-            index_elements=[table.c.run_id, table.c.position]
-        )
-    raise NotImplementedError(f"no idempotent insert for dialect {dialect!r}")
+    return insert(_outputs).on_conflict_do_nothing(
+        index_elements=[_outputs.c.run_id, _outputs.c.position]
+    )
+
+
+_outputs = cast(sa.Table, Output.__table__)
+# Built once per backend: every run's record inserts its outputs.
+_IGNORING_DUPLICATES = {
+    "postgresql": _ignoring_duplicates(postgresql.insert),
+    "sqlite": _ignoring_duplicates(sqlite.insert),
+}

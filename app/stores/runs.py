@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 from uuid import UUID, uuid4
 
@@ -21,7 +22,7 @@ from app.domain.assignments import full_assignment, plan_fixed
 from app.domain.states import RunStatus
 from app.stores import attempts, journal, run_copy
 from app.stores.attempts import PastAttempt
-from app.stores.sweeps import move_counts
+from app.stores.sweeps import count_params, counted, counting, move_counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +213,11 @@ _START = (
 )
 
 
+_START_DELTAS = {RunStatus.QUEUED: -1, RunStatus.RUNNING: 1}
+# On Postgres the counters move in the run's own statement (`sweeps.counting`).
+_START_COUNTED = counting(_START, _START_DELTAS)
+
+
 def start_run(
     session: Session, run_id: UUID, instance: str, task_id: str, lease_until: datetime
 ) -> Claim | None:
@@ -224,11 +230,19 @@ def start_run(
         "lease_until": lease_until,
         "now": utc_now(),
     }
-    row = session.execute(_START, params).first()
-    if row is None:
-        return None
-    team_id = move_counts(session, row.sweep_id, {RunStatus.QUEUED: -1, RunStatus.RUNNING: 1})
-    claim = _claim_of(row)
+    team_id: UUID | None
+    if _counts_in_one_statement(session):
+        params.update(count_params(_START_DELTAS))
+        row = session.execute(_START_COUNTED, params).first()
+        if row is None:
+            return None
+        team_id = counted(session, row.sweep_id, _START_DELTAS, row._mapping)
+    else:
+        row = session.execute(_START, params).first()
+        if row is None:
+            return None
+        team_id = move_counts(session, row.sweep_id, _START_DELTAS)
+    claim = _claim_of(row[: len(_CLAIM_COLUMNS)])
     if team_id is not None:
         journal.run_started(
             session,
@@ -240,6 +254,12 @@ def start_run(
             attempt=claim.attempt,
         )
     return claim
+
+
+def _counts_in_one_statement(session: Session) -> bool:
+    """Whether a run's transition and its sweep's counters go in one statement (`counting`):
+    Postgres runs an UPDATE inside a WITH, SQLite does not."""
+    return session.get_bind().dialect.name == "postgresql"
 
 
 _CLAIMED_BY = sa.select(*_CLAIM_COLUMNS).where(
@@ -342,7 +362,13 @@ def finish_run(
     cache, for the events."""
     report = None if error is None else dict(error)
     params = _held(claim, to_status=status, report=report, now=utc_now())
-    team_id = _counted(session, claim, session.execute(_FINISH, params), status)
+    if _counts_in_one_statement(session):
+        row = session.execute(_finish_counted(status), {**params, **_ended(status)}).first()
+        team_id = (
+            None if row is None else counted(session, claim.sweep_id, _ends(status), row._mapping)
+        )
+    else:
+        team_id = _counted(session, claim, session.execute(_FINISH, params), status)
     if team_id is None:
         return False
     if cached:
@@ -354,6 +380,24 @@ def finish_run(
     return True
 
 
+def _ends(status: RunStatus) -> dict[RunStatus, int]:
+    """The counters' deltas of a held run's move from running to `status`."""
+    return {RunStatus.RUNNING: -1, status: 1}
+
+
+def _ended(status: RunStatus) -> dict[str, int]:
+    return count_params(_ends(status))
+
+
+@cache
+def _finish_counted(status: RunStatus) -> sa.Update:
+    return counting(_FINISH.returning(_runs.c.sweep_id), _ends(status))
+
+
+_REQUEUE_RETURNING = _REQUEUE.returning(_runs.c.sweep_id, _runs.c.started_at)
+_REQUEUE_COUNTED = counting(_REQUEUE_RETURNING, _ends(RunStatus.QUEUED))
+
+
 def requeue_run(
     session: Session, claim: Claim, error: Mapping[str, Any], cached: Sequence[str] = ()
 ) -> bool:
@@ -361,20 +405,28 @@ def requeue_run(
     that another one takes it if there is another (`claims.next_run`'s `avoid`). The attempt
     it ends is kept in `run_attempts`, as the next one overwrites the run's own columns."""
     report = {**error, FAILED_ON: claim.instance}
-    result = session.execute(_REQUEUE, _held(claim, report=report))
-    team_id = _counted(session, claim, result, RunStatus.QUEUED)
-    if team_id is None:
+    params = _held(claim, report=report)
+    deltas = _ends(RunStatus.QUEUED)
+    team_id: UUID | None
+    if _counts_in_one_statement(session):
+        params.update(count_params(deltas))
+        row = session.execute(_REQUEUE_COUNTED, params).first()
+        team_id = None if row is None else counted(session, claim.sweep_id, deltas, row._mapping)
+    else:
+        # Its started_at is the attempt's: the requeue leaves it as it was.
+        row = session.execute(_REQUEUE_RETURNING, params).first()
+        team_id = None if row is None else move_counts(session, claim.sweep_id, deltas)
+    if row is None or team_id is None:
         return False
     if cached:
         journal.run_cached(session, team_id, claim.sweep_id, claim.index, cached)
     journal.runs_queued(session, team_id, claim.sweep_id, [claim.index], "requeued")
-    started_at = session.scalar(sa.select(_runs.c.started_at).where(_runs.c.id == claim.run_id))
     attempt = PastAttempt(
         claim.run_id,
         claim.attempt,
         RunStatus.QUEUED.value,
         claim.instance,
-        started_at,
+        row.started_at,
         utc_now(),
         report,
     )
@@ -387,7 +439,7 @@ def _counted(session: Session, claim: Claim, result: sa.Result[Any], to: RunStat
     the sweep's team if it did, None if it did not."""
     if _rows(result) != 1:
         return None
-    return move_counts(session, claim.sweep_id, {RunStatus.RUNNING: -1, to: 1})
+    return move_counts(session, claim.sweep_id, _ends(to))
 
 
 def _rows(result: sa.Result[Any]) -> int:

@@ -205,23 +205,59 @@ def move_counts(session: Session, sweep_id: UUID, deltas: Mapping[RunStatus, int
     moved), which the run transitions' events need. Only `app.stores.runs` calls it, in the
     transaction of the run transitions it counts and after them: every transaction locks run
     rows before the sweep row, so a worker and a cancellation never wait on each other."""
-    moved = {count_column(status): delta for status, delta in deltas.items() if delta}
+    moved = _moved_columns(deltas)
     if not moved:
         return None
-    params: dict[str, Any] = {f"add_{column}": delta for column, delta in moved.items()}
-    params["sweep_id"] = sweep_id
-    result = session.execute(_count_update(tuple(sorted(moved))), params)
-    queued_delta = deltas.get(RunStatus.QUEUED, 0)
-    counts = result.one() if queued_delta else result.first()
+    result = session.execute(_count_update(moved), {**count_params(deltas), "sweep_id": sweep_id})
+    counts = result.one() if deltas.get(RunStatus.QUEUED, 0) else result.first()
     if counts is None:
         return None
-    returned = counts._asdict()
-    team_id: UUID = returned.pop("team_id")
-    _keep_loaded_in_step(session, sweep_id, returned)
-    _note_runs_left(session, sweep_id, counts.queued_count + counts.running_count)
+    return counted(session, sweep_id, deltas, counts._mapping)
+
+
+def _moved_columns(deltas: Mapping[RunStatus, int]) -> tuple[str, ...]:
+    return tuple(sorted(count_column(status) for status, delta in deltas.items() if delta))
+
+
+def count_params(deltas: Mapping[RunStatus, int]) -> dict[str, int]:
+    """The parameters of `_count_update` and `counting` for `deltas`, but the sweep's id."""
+    return {f"add_{count_column(status)}": delta for status, delta in deltas.items() if delta}
+
+
+def counted(
+    session: Session, sweep_id: UUID, deltas: Mapping[RunStatus, int], returned: sa.RowMapping
+) -> UUID:
+    """What follows the counters' UPDATE (`move_counts`, or a `counting` statement), from the
+    row it returned; the sweep's team."""
+    counts = {column: returned[column] for column in _returned_counts(_moved_columns(deltas))}
+    _keep_loaded_in_step(session, sweep_id, counts)
+    _note_runs_left(session, sweep_id, counts["queued_count"] + counts["running_count"])
+    queued_delta = deltas.get(RunStatus.QUEUED, 0)
     if queued_delta:
-        active_sweeps.follow_queued(session, sweep_id, counts.queued_count, added=queued_delta > 0)
+        active_sweeps.follow_queued(session, sweep_id, counts["queued_count"], queued_delta > 0)
+    team_id: UUID = returned["team_id"]
     return team_id
+
+
+def counting(run_update: sa.Update, deltas: Mapping[RunStatus, int]) -> sa.Update:
+    """One statement for a run's transition and the counters it moves (Postgres only: SQLite
+    has no UPDATE in a WITH): `run_update`, which must return the run's `sweep_id`, as a
+    common table expression, and the counters' UPDATE of its sweep joined to it, returning
+    the run's columns and what `counted` needs. A transition that matched no run moves no
+    counter and returns no row. The run's row is locked before its sweep's, as the counters'
+    UPDATE has no row to change until the run's UPDATE returned one."""
+    columns = _moved_columns(deltas)
+    run = run_update.cte("moved_run")
+    return (
+        sa.update(_sweeps)
+        .where(_sweeps.c.id == run.c.sweep_id)
+        .values(_count_changes(columns))
+        .returning(
+            *run.c,
+            *(_sweeps.c[column] for column in _returned_counts(columns)),
+            _sweeps.c.team_id,
+        )
+    )
 
 
 # What the transaction's last `move_counts` left queued and running of a sweep, read from
@@ -262,11 +298,7 @@ _FINALIZE_IF_DRAINED = (
 )
 
 
-@cache
-def _count_update(columns: tuple[str, ...]) -> sa.Update:
-    """The UPDATE adding a delta to each of `columns`, built once per set of columns: a
-    Core statement on the table, so the ORM neither rebuilds it nor evaluates it against
-    the session's objects (`_keep_loaded_in_step` does that from what it returns)."""
+def _count_changes(columns: tuple[str, ...]) -> dict[str, Any]:
     changes: dict[str, Any] = {
         column: _sweeps.c[column] + sa.bindparam(f"add_{column}", type_=sa.Integer())
         for column in columns
@@ -274,13 +306,24 @@ def _count_update(columns: tuple[str, ...]) -> sa.Update:
     # updated_at stays: it dates the sweep's own changes, which the reconciler's stall
     # checks go by, and a run moving is not one.
     changes["updated_at"] = _sweeps.c.updated_at
+    return changes
+
+
+def _returned_counts(columns: tuple[str, ...]) -> tuple[str, ...]:
     # The queued and running counters always: `start_finalizing_if_drained` reads them.
-    returned = dict.fromkeys((*columns, "queued_count", "running_count"))
+    return tuple(dict.fromkeys((*columns, "queued_count", "running_count")))
+
+
+@cache
+def _count_update(columns: tuple[str, ...]) -> sa.Update:
+    """The UPDATE adding a delta to each of `columns`, built once per set of columns: a
+    Core statement on the table, so the ORM neither rebuilds it nor evaluates it against
+    the session's objects (`_keep_loaded_in_step` does that from what it returns)."""
     return (
         sa.update(_sweeps)
         .where(_sweeps.c.id == sa.bindparam("sweep_id"))
-        .values(changes)
-        .returning(*(_sweeps.c[column] for column in returned), _sweeps.c.team_id)
+        .values(_count_changes(columns))
+        .returning(*(_sweeps.c[column] for column in _returned_counts(columns)), _sweeps.c.team_id)
     )
 
 

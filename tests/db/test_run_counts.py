@@ -3,6 +3,7 @@ and always equal a recount of the runs; stale reports and rollbacks move nothing
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 from uuid import uuid4
@@ -169,13 +170,17 @@ def test_a_rolled_back_transition_leaves_the_counters_as_they_were(db_session: S
     assert assert_counts_match_recount(db_session, sweep.id) == counts(queued=2)
 
 
+_UPDATES_SWEEPS = re.compile(r"\s*(WITH\b.*\)\s*)?UPDATE sweeps\b", re.IGNORECASE | re.DOTALL)
+
+
 def sweep_updates(session: Session) -> list[str]:
-    """The UPDATEs of sweeps the session sends from now on."""
+    """The UPDATEs of sweeps the session sends from now on, a run's transition that moves
+    the counters in the same statement (`sweeps.counting`: WITH ... UPDATE sweeps) included."""
     sent: list[str] = []
 
     def note(*args: Any) -> None:
         statement = str(args[2])
-        if statement.lstrip().upper().startswith("UPDATE SWEEPS"):
+        if _UPDATES_SWEEPS.match(statement):
             sent.append(statement)
 
     sa.event.listen(session.connection().engine, "before_cursor_execute", note)

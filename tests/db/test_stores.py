@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from app.db.engine import make_engine, make_session_factory
 from app.db.migrate import alembic_config
-from app.db.models import Run, Sweep, Team
+from app.db.models import ActiveSweep, Run, Sweep, Team
 from app.domain.states import RunStatus, SweepStatus
-from app.stores import runs, sweeps, teams
+from app.stores import attempts, runs, sweeps, teams
 
 
 def make_team(session: Session) -> Team:
@@ -300,3 +300,38 @@ def test_a_claim_holds_the_full_assignment_of_a_lean_run_or_one_stored_whole(
         assert resumed is not None
         claims += [claim.assignment, resumed.assignment]
     assert claims == [whole, whole, {**fixed, "cfg": 6}, {**fixed, "cfg": 6}]
+
+
+@pytest.mark.parametrize("session_fixture", ["db_session", "sqlite_session"])
+def test_a_runs_transitions_move_its_counters_once_on_either_backend(
+    session_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    """Postgres moves the counters in the transition's own statement, SQLite in a second
+    one: both apply each compare-and-set once and keep the counters equal to a recount."""
+    session: Session = request.getfixturevalue(session_fixture)
+    sweep = make_sweep(session, make_team(session), total=3)
+    runs.add_runs(session, sweep.id, assignments(3))
+    sweeps.move_sweep(session, sweep.id, [SweepStatus.PENDING], SweepStatus.RUNNING)
+    stored, _ = runs.page_runs(session, sweep.id, 0, 3, None)
+    lease = datetime.now(UTC) + timedelta(minutes=1)
+    held = [runs.start_run(session, run.id, "http://gpu0:8188", "task", lease) for run in stored]
+    assert runs.start_run(session, stored[0].id, "http://gpu1:8188", "other", lease) is None
+    succeeded, failed, retried = (claim for claim in held if claim is not None)
+    assert (succeeded.index, succeeded.attempt, succeeded.instance) == (0, 1, "http://gpu0:8188")
+
+    assert runs.finish_run(session, succeeded, RunStatus.SUCCEEDED)
+    assert runs.finish_run(session, failed, RunStatus.FAILED, {"kind": "execution"})
+    assert runs.requeue_run(session, retried, {"kind": "transport"})
+    assert not runs.finish_run(session, succeeded, RunStatus.FAILED)  # a duplicate report
+    assert not runs.requeue_run(session, retried, {"kind": "transport"})
+
+    counted = sweeps.run_counts(sweep)  # the loaded sweep, kept in step with its row
+    assert counted == runs.count_runs_by_status(session, sweep.id)
+    assert counted[RunStatus.QUEUED] == counted[RunStatus.SUCCEEDED] == 1
+    (past,) = attempts.attempts_of(session, retried.run_id)
+    assert (past.attempt, past.instance, past.started_at) == (
+        1,
+        retried.instance,
+        retried.started_at,
+    )
+    assert session.get(ActiveSweep, sweep.id) is not None  # its requeued run is claimable
