@@ -2,11 +2,11 @@
 (`execution.record`), timed in-process with `time.process_time()` on a scratch Postgres
 database, so neither ComfyUI, the broker nor other processes' load enters the figure.
 
-Each cycle is what a worker does for a run on a zero-work instance: claim a queued run for the
-slot the previous run's prompt freed (a refill message, first delivery), then record its
-success with one output. The queue holds `--queued` runs over `--sweeps` running sweeps of
-`--teams` teams (`bench.claims.fill_queue`; 100 of 10 unless told), so fair share and model
-affinity choose as they do at scale.
+Each cycle is what a slot-keeping worker task does for a run on a zero-work instance
+(`workers.slot_keeping`): claim the next queued run, then record its success with one
+output. The queue holds `--queued` runs over `--sweeps` running sweeps of `--teams` teams
+(`bench.claims.fill_queue`; 100 of 10 unless told), so fair share and model affinity choose
+as they do at scale.
 
     python -m bench.claim_cpu                  # 5 rounds of 200 cycles, 10,000 queued
     python -m bench.claim_cpu --sweeps 2 --teams 1   # as bench.execution's few sweeps
@@ -35,7 +35,7 @@ from app.stores import events, instances
 from app.stores.outputs import NewOutput
 from bench.claims import INSTANCES, SWEEPS, TEAMS, fill_queue
 from bench.submit import scratch_database
-from workers.dispatching import FreedSlot, take_work
+from workers.dispatching import take_work
 from workers.execution import Succeeded, record
 from workers.runtime import Runtime, build_runtime
 
@@ -51,19 +51,18 @@ class Round:
 
 
 class Cycles:
-    """Claims and records runs one after another, each claim refilling the last one's slot."""
+    """Claims and records runs one after another, as a task keeping its slot does."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.done = 0
-        self.freed: FreedSlot | None = None
 
     def measure(self, count: int) -> Round:
         claim_s = record_s = 0.0
         for _ in range(count):
             n = self.done
             started = time.process_time()
-            work = take_work(self.rt, f"cpu-{n}", self.freed, maybe_held=False)
+            work = take_work(self.rt, f"cpu-{n}", maybe_held=False)
             claimed = time.process_time()
             if work is None:
                 raise SystemExit(f"cycle {n} found no queued run")
@@ -73,7 +72,6 @@ class Cycles:
             recorded = time.process_time()
             claim_s += claimed - started
             record_s += recorded - claimed
-            self.freed = FreedSlot(claim.run_id, claim.attempt, claim.instance)
             self.done += 1
         return Round(claim_s * 1000 / count, record_s * 1000 / count)
 
