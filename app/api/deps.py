@@ -11,6 +11,7 @@ import anyio.to_thread
 from celery import Celery
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.api.broker_probe import BrokerProbe
@@ -66,7 +67,13 @@ async def _node_specs(request: Request) -> NodeSpecs:
     return specs
 
 
+async def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
+EngineDep = Annotated[Engine, Depends(_engine)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
 
 

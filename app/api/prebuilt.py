@@ -17,6 +17,7 @@ from collections.abc import Callable
 import anyio.to_thread
 from fastapi import Response
 from pydantic import BaseModel
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 
@@ -29,5 +30,23 @@ async def answer_json(session: Session, build: Callable[[], BaseModel]) -> Respo
             return build().model_dump_json(by_alias=True).encode()
         finally:
             session.close()
+
+    return Response(await anyio.to_thread.run_sync(run), media_type="application/json")
+
+
+async def answer_json_autocommit(
+    session: Session, engine: Engine, build: Callable[[Connection], BaseModel]
+) -> Response:
+    """As `answer_json`, for a read of one statement: `session` (authentication's, holding
+    nothing once it is done) is closed first, then `build` runs on a connection of its own
+    in autocommit, one round trip where a session's read makes three (BEGIN, the query,
+    the ROLLBACK that returns its connection to the pool). Never two connections at once:
+    the pool is sized to one per admitted request (app.api.admission)."""
+
+    def run() -> bytes:
+        session.close()
+        with engine.connect() as connection:
+            autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+            return build(autocommit).model_dump_json(by_alias=True).encode()
 
     return Response(await anyio.to_thread.run_sync(run), media_type="application/json")
