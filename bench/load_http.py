@@ -15,6 +15,7 @@ read as another request's. Loopback only, as the generator is.
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import httptools
 
@@ -32,8 +33,8 @@ class _Connection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but are ones in all but name
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         try:
