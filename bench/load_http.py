@@ -30,6 +30,8 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.answer: asyncio.Future[int] | None = None
         self.reusable = False
+        self.closed = False
+        self.answered_any = False  # any byte of an answer arrived on it
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -37,6 +39,7 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        self.answered_any = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as error:
@@ -44,6 +47,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.reusable = False
+        self.closed = True
         self._fail(ConnectionResetError("the server closed the connection"))
 
     # httptools callbacks
@@ -56,7 +60,10 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         self.reusable = False
         self.answer = asyncio.get_running_loop().create_future()
-        self.transport.write(request)
+        if self.closed or self.transport.is_closing():
+            self.answer.set_exception(ConnectionResetError("the connection was closed"))
+        else:
+            self.transport.write(request)
         return self.answer
 
     def close(self) -> None:
@@ -84,9 +91,30 @@ class Client:
     async def get(self, path: str) -> int:
         """The response's status code. Raises OSError (could not connect, or the connection
         dropped), ProtocolError, or the caller's cancellation."""
-        connection = self.idle.pop() if self.idle else await self._connect()
+        request = f"GET {path} HTTP/1.1\r\n{self.head}".encode()
+        connection = self._idle_connection()
+        if connection is not None:
+            try:
+                return await self._exchange(connection, request)
+            except ConnectionResetError:
+                # The server closed it while it sat idle (its keep-alive timeout), as the
+                # request went out and before any answer: what every pooling client retries
+                # once, on a connection of its own.
+                if connection.answered_any:
+                    raise
+        return await self._exchange(await self._connect(), request)
+
+    def _idle_connection(self) -> _Connection | None:
+        while self.idle:
+            connection = self.idle.pop()
+            if not connection.closed:
+                connection.answered_any = False
+                return connection
+        return None
+
+    async def _exchange(self, connection: _Connection, request: bytes) -> int:
         try:
-            status = await connection.send(f"GET {path} HTTP/1.1\r\n{self.head}".encode())
+            status = await connection.send(request)
         except BaseException:
             connection.close()  # the answer may still come: never reuse this connection
             raise
