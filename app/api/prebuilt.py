@@ -21,27 +21,17 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 
-async def answer_json(session: Session, build: Callable[[], BaseModel]) -> Response:
-    """`build()`'s JSON, built on a worker thread that then closes `session` (its reads are
-    done), so the session dependency has no I/O left to send to a thread of its own."""
-
-    def run() -> bytes:
-        try:
-            return build().model_dump_json(by_alias=True).encode()
-        finally:
-            session.close()
-
-    return Response(await anyio.to_thread.run_sync(run), media_type="application/json")
-
-
 async def answer_json_autocommit(
     session: Session, engine: Engine, build: Callable[[Connection], BaseModel]
 ) -> Response:
-    """As `answer_json`, for a read of one statement: `session` (authentication's, holding
-    nothing once it is done) is closed first, then `build` runs on a connection of its own
-    in autocommit, one round trip where a session's read makes three (BEGIN, the query,
-    the ROLLBACK that returns its connection to the pool). Never two connections at once:
-    the pool is sized to one per admitted request (app.api.admission)."""
+    """`build()`'s JSON, built on a worker thread on a connection of its own in autocommit:
+    a statement is one round trip, without the BEGIN before a session's first query and the
+    ROLLBACK that returns its connection to the pool. `session` (authentication's, holding
+    nothing once it is done) is closed first, so the request never holds two connections
+    (the pool has one per admitted request, app.api.admission), and the session dependency
+    is left no I/O to send to a thread of its own. Postgres reads in READ COMMITTED take a
+    snapshot per statement anyway, so a read of several statements sees what it saw in a
+    transaction."""
 
     def run() -> bytes:
         session.close()
@@ -50,3 +40,16 @@ async def answer_json_autocommit(
             return build(autocommit).model_dump_json(by_alias=True).encode()
 
     return Response(await anyio.to_thread.run_sync(run), media_type="application/json")
+
+
+async def answer_json_read(
+    session: Session, engine: Engine, build: Callable[[Session], BaseModel]
+) -> Response:
+    """As `answer_json_autocommit`, for a read through the ORM: `build` gets a session on
+    that autocommit connection."""
+
+    def on(connection: Connection) -> BaseModel:
+        with Session(bind=connection) as reading:
+            return build(reading)
+
+    return await answer_json_autocommit(session, engine, on)

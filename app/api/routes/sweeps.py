@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 from app.api.deps import (
     BrokerProbeDep,
@@ -19,7 +20,7 @@ from app.api.deps import (
     sync_shipped_workflows,
 )
 from app.api.errors import REJECTED_RESPONSE, Conflict, NotFound, Unavailable, responses
-from app.api.prebuilt import answer_json, answer_json_autocommit
+from app.api.prebuilt import answer_json_autocommit, answer_json_read
 from app.api.presenters import run_read, sweep_read, sweep_summary
 from app.api.schemas.common import Page
 from app.api.schemas.sweeps import (
@@ -146,20 +147,21 @@ async def read_sweep(
 async def list_runs(
     sweep_id: UUID,
     session: SessionDep,
+    engine: EngineDep,
     team_id: TeamDep,
     offset: Offset = 0,
     limit: Limit = 100,
     run_status: Annotated[RunStatus | None, Query(alias="status")] = None,
 ) -> Response:
     # Polled by dashboards: see app.api.prebuilt.
-    def page() -> Page[RunRead]:
+    def page(session: Session) -> Page[RunRead]:
         sweep = _visible_sweep(session, team_id, sweep_id)
         runs, total = run_store.page_runs(session, sweep.id, offset, limit, run_status)
         fixed = plan_fixed(sweep.plan)
         items = [run_read(run, fixed) for run in runs]
         return Page(items=items, total=total, offset=offset, limit=limit)
 
-    return await answer_json(session, page)
+    return await answer_json_read(session, engine, page)
 
 
 @router.post(
