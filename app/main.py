@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from app.api.admission import Admission
 from app.api.broker_probe import BrokerProbe
+from app.api.callers import CallerCache
 from app.api.deps import require_team
 from app.api.errors import Unauthorized, install_error_handlers, responses
 from app.api.idempotency import IdempotentRequests, document_idempotency_key
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = make_session_factory(engine)
     app.state.celery = make_celery(settings)
     app.state.broker_probe = BrokerProbe(app.state.celery)
+    app.state.callers = CallerCache()
     app.state.node_specs = NodeSpecs(settings.instances, settings.object_info_ttl_s)
     app.state.metrics_registry = scrape_registry(
         settings.prometheus_multiproc_dir,

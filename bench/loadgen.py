@@ -13,7 +13,6 @@ flight; a request the cap stops is recorded as not sent, never silently dropped.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import resource
 import sys
@@ -21,12 +20,12 @@ import time
 from pathlib import Path
 from typing import Literal
 
-import httpx
 import uvloop
 from pydantic import BaseModel, Field
 
+from bench.load_http import Client, ProtocolError
+
 NOT_SENT = "not sent (in-flight cap)"
-CLIENTS_PER_STREAM = 8
 
 Kind = Literal["mixed", "healthz", "status"]
 
@@ -101,25 +100,10 @@ class Generator:
         return time.monotonic() - self.plan.t0
 
     async def run(self) -> None:
-        # Clients of their own per stream, so a probe never queues behind the load for a
-        # pooled connection; each stream's requests spread over CLIENTS_PER_STREAM pools,
-        # because an httpx pool scans every connection and waiting request on each event, a
-        # cost that grows with the square of what is in flight just when the server stalls.
-        # httpx's own timeouts sit above the deadline, so the deadline alone decides.
-        limits = httpx.Limits(max_connections=self.plan.max_in_flight, max_keepalive_connections=50)
+        # Clients of their own per stream, so a probe never waits for a pooled connection the
+        # load holds (bench.load_http: why not httpx).
         headers = {"Authorization": f"Bearer {self.plan.api_key}"}
-        clients = [
-            [
-                httpx.AsyncClient(
-                    base_url=self.plan.base_url,
-                    headers=headers,
-                    limits=limits,
-                    timeout=self.plan.timeout_s + 5,
-                )
-                for _ in range(CLIENTS_PER_STREAM)
-            ]
-            for _ in self.plan.streams
-        ]
+        clients = [Client(self.plan.base_url, headers) for _ in self.plan.streams]
         try:
             await asyncio.gather(
                 *(self.fire(s, c) for s, c in zip(self.plan.streams, clients, strict=True))
@@ -127,10 +111,10 @@ class Generator:
             while self.in_flight:
                 await asyncio.gather(*list(self.in_flight))
         finally:
-            for client in itertools.chain.from_iterable(clients):
-                await client.aclose()
+            for client in clients:
+                client.close()
 
-    async def fire(self, stream: Stream, clients: list[httpx.AsyncClient]) -> None:
+    async def fire(self, stream: Stream, client: Client) -> None:
         for i in range(round(stream.rate * stream.duration_s)):
             due = stream.start_s + i / stream.rate
             delay = due - self.now()
@@ -149,25 +133,20 @@ class Generator:
                     )
                 )
                 continue
-            task = asyncio.create_task(
-                self.request(clients[i % len(clients)], stream.name, route, path, due)
-            )
+            task = asyncio.create_task(self.request(client, stream.name, route, path, due))
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)
 
-    async def request(
-        self, client: httpx.AsyncClient, stream: str, route: str, path: str, due: float
-    ) -> None:
+    async def request(self, client: Client, stream: str, route: str, path: str, due: float) -> None:
         sent = self.now()
         try:
             async with asyncio.timeout(self.plan.timeout_s):
-                response = await client.get(path)
-            outcome = str(response.status_code)
-        except (TimeoutError, httpx.TimeoutException):
+                outcome = str(await client.get(path))
+        except TimeoutError:
             outcome = "timeout"
-        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
+        except OSError:
             outcome = "connection error"
-        except httpx.HTTPError as error:
+        except ProtocolError as error:
             outcome = type(error).__name__
         latency = self.now() - sent
         self.samples.append(

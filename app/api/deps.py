@@ -11,9 +11,11 @@ import anyio.to_thread
 from celery import Celery
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.api.broker_probe import BrokerProbe
+from app.api.callers import CallerCache
 from app.api.errors import Forbidden, Unauthorized
 from app.comfy.node_specs import NodeSpecs
 from app.logs import context as log_context
@@ -65,7 +67,13 @@ async def _node_specs(request: Request) -> NodeSpecs:
     return specs
 
 
+async def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
+EngineDep = Annotated[Engine, Depends(_engine)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
 
 
@@ -82,27 +90,44 @@ SessionDep = Annotated[Session, Depends(_session)]
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer csk_…`")
 
 
-def require_caller(
-    settings: SettingsDep,
+async def require_caller(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    """The caller's team and role."""
+    """The caller's team and role: remembered for a moment (app.api.callers), else looked up
+    on a worker thread in the request's own session."""
+    settings: Settings = request.app.state.settings
     if not settings.auth_enabled:
-        # Auth off means one local operator, who is also the admin.
-        return Caller(team_id=keys.local_team(session), key_id=None, role="admin")
-    if credentials is None:
+        token = None
+    elif credentials is None:
         raise Unauthorized("send an API key as `Authorization: Bearer <key>`")
-    caller = keys.caller_for_key(session, credentials.credentials)
+    else:
+        token = credentials.credentials
+    callers: CallerCache = request.app.state.callers
+    caller = callers.get(token)
+    if caller is not None:
+        return caller
+    revocations = keys.revocations()
+    caller = await anyio.to_thread.run_sync(_look_up_caller, session, token)
     if caller is None:
         raise Unauthorized("unknown or revoked API key")
+    callers.remember(token, caller, revocations)
     return caller
+
+
+def _look_up_caller(session: Session, token: str | None) -> Caller | None:
+    if token is None:
+        # Auth off means one local operator, who is also the admin.
+        return Caller(team_id=keys.local_team(session), key_id=None, role="admin")
+    return keys.caller_for_key(session, token)
 
 
 CallerDep = Annotated[Caller, Depends(require_caller)]
 
 
-def require_team(caller: CallerDep) -> UUID:
+# Async, as the dependencies above: pure functions of the caller, no thread needed.
+async def require_team(caller: CallerDep) -> UUID:
     """The caller's team; every /v1 route depends on this through its router."""
     log_context.bind(team=str(caller.team_id))
     return caller.team_id
@@ -111,7 +136,7 @@ def require_team(caller: CallerDep) -> UUID:
 TeamDep = Annotated[UUID, Depends(require_team)]
 
 
-def require_admin(caller: CallerDep) -> Caller:
+async def require_admin(caller: CallerDep) -> Caller:
     """The caller, if its key is an admin's; a member's key gets 403, so routes that act on
     the whole farm (instances, other teams) add this to their dependencies."""
     if not caller.is_admin:

@@ -17,17 +17,39 @@ from collections.abc import Callable
 import anyio.to_thread
 from fastapi import Response
 from pydantic import BaseModel
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 
-async def answer_json(session: Session, build: Callable[[], BaseModel]) -> Response:
-    """`build()`'s JSON, built on a worker thread that then closes `session` (its reads are
-    done), so the session dependency has no I/O left to send to a thread of its own."""
+async def answer_json_autocommit(
+    session: Session, engine: Engine, build: Callable[[Connection], BaseModel]
+) -> Response:
+    """`build()`'s JSON, built on a worker thread on a connection of its own in autocommit:
+    a statement is one round trip, without the BEGIN before a session's first query and the
+    ROLLBACK that returns its connection to the pool. `session` (authentication's, holding
+    nothing once it is done) is closed first, so the request never holds two connections
+    (the pool has one per admitted request, app.api.admission), and the session dependency
+    is left no I/O to send to a thread of its own. Postgres reads in READ COMMITTED take a
+    snapshot per statement anyway, so a read of several statements sees what it saw in a
+    transaction."""
 
     def run() -> bytes:
-        try:
-            return build().model_dump_json(by_alias=True).encode()
-        finally:
-            session.close()
+        session.close()
+        with engine.connect() as connection:
+            autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+            return build(autocommit).model_dump_json(by_alias=True).encode()
 
     return Response(await anyio.to_thread.run_sync(run), media_type="application/json")
+
+
+async def answer_json_read(
+    session: Session, engine: Engine, build: Callable[[Session], BaseModel]
+) -> Response:
+    """As `answer_json_autocommit`, for a read through the ORM: `build` gets a session on
+    that autocommit connection."""
+
+    def on(connection: Connection) -> BaseModel:
+        with Session(bind=connection) as reading:
+            return build(reading)
+
+    return await answer_json_autocommit(session, engine, on)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
 
 from app.api.schemas.sweeps import (
     AttemptRead,
@@ -12,14 +15,41 @@ from app.api.schemas.sweeps import (
     SweepRead,
     SweepSummary,
 )
-from app.db.models import Run, RunAttempt, Sweep
+from app.db.models import Run, RunAttempt
 from app.domain.assignments import full_assignment
 from app.domain.contracts import JsonValue
-from app.domain.states import EXECUTED_RUN_STATUSES, RunStatus
+from app.domain.states import EXECUTED_RUN_STATUSES, RunStatus, SweepStatus
 from app.domain.tags import split_tags
 
 
-def sweep_summary(sweep: Sweep) -> SweepSummary:
+class SweepShown(Protocol):
+    """What the sweep presenters read: a `Sweep`, or its `app.stores.sweeps.status_row`."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def workflow(self) -> str: ...
+    @property
+    def status(self) -> SweepStatus: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def plan(self) -> dict[str, Any]: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def finished_at(self) -> datetime | None: ...
+    @property
+    def required_tags(self) -> str: ...
+    @property
+    def estimate(self) -> dict[str, Any] | None: ...
+    @property
+    def source_sweep_id(self) -> UUID | None: ...
+
+
+def sweep_summary(sweep: SweepShown) -> SweepSummary:
     return SweepSummary(
         id=sweep.id,
         workflow=sweep.workflow,
@@ -30,7 +60,7 @@ def sweep_summary(sweep: Sweep) -> SweepSummary:
 
 
 def sweep_read(
-    sweep: Sweep, counts: Mapping[RunStatus, int], pinned: tuple[int, str] | None = None
+    sweep: SweepShown, counts: Mapping[RunStatus, int], pinned: tuple[int, str] | None = None
 ) -> SweepRead:
     """`pinned` is the number and hash of the workflow version the sweep runs."""
     all_counts = {s: counts.get(s, 0) for s in RunStatus}
@@ -58,7 +88,7 @@ def sweep_read(
     )
 
 
-def _elapsed_s(sweep: Sweep) -> float | None:
+def _elapsed_s(sweep: SweepShown) -> float | None:
     if sweep.started_at is None or sweep.finished_at is None:
         return None
     return (sweep.finished_at - sweep.started_at).total_seconds()

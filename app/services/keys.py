@@ -20,6 +20,9 @@ VISIBLE_CHARS = 12
 # How stale a key's "last used" may get. Every request authenticates, so recording each use
 # would turn every read into a write on one hot row; `keys list` shows minutes anyway.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+# Revocations made by this process so far: the API's cache of callers (app.api.callers)
+# forgets every key it holds when this moves, so a revocation here takes effect at once.
+_revocations = 0
 
 
 @dataclass(frozen=True)
@@ -94,9 +97,20 @@ def local_team(session: Session) -> UUID:
     return team.id
 
 
+def revocations() -> int:
+    """How many times this process has revoked keys: a number that only grows."""
+    return _revocations
+
+
+def _revoked() -> None:
+    global _revocations
+    _revocations += 1
+
+
 def revoke_key(session: Session, prefix_or_id: str) -> int:
     revoked = teams.revoke_key(session, prefix_or_id)
     session.commit()
+    _revoked()
     return revoked
 
 
@@ -109,4 +123,5 @@ def revoke_labelled(session: Session, team_name: str, label: str) -> int:
     ]
     revoked = sum(teams.revoke_key(session, prefix) for prefix in prefixes)
     session.commit()
+    _revoked()
     return revoked

@@ -66,22 +66,38 @@ def get_sweep(session: Session, sweep_id: UUID, team_id: UUID) -> Sweep | None:
     return session.scalars(query).one_or_none()
 
 
-def get_sweep_pinned(
-    session: Session, sweep_id: UUID, team_id: UUID
-) -> tuple[Sweep, tuple[int, str] | None] | None:
-    """As `get_sweep`, with the number and content hash of the workflow version the sweep
-    pinned (None for a sweep without one), in the same query: a status read, the API's most
-    frequent request, makes one round trip for its sweep instead of two."""
-    query = (
-        sa.select(Sweep, WorkflowVersion.version, WorkflowVersion.content_hash)
+def status_row(connection: sa.Connection, sweep_id: UUID, team_id: UUID) -> sa.Row[Any] | None:
+    """What a status read shows of the sweep if `team_id` owns it: the sweep's columns, its
+    run counters and its pinned version's `version` and `content_hash`, in one statement and
+    no ORM objects, for the API's most frequent request (run it on an autocommit
+    connection: one round trip, no BEGIN or ROLLBACK around it)."""
+    query = _status_query()
+    return connection.execute(query, {"sweep_id": sweep_id, "team_id": team_id}).one_or_none()
+
+
+@cache
+def _status_query() -> sa.Select[Any]:
+    counts = [getattr(Sweep, count_column(status)) for status in RunStatus]
+    return (
+        sa.select(
+            Sweep.id,
+            Sweep.workflow,
+            Sweep.status,
+            Sweep.total,
+            Sweep.created_at,
+            Sweep.plan,
+            Sweep.started_at,
+            Sweep.finished_at,
+            Sweep.required_tags,
+            Sweep.estimate,
+            Sweep.source_sweep_id,
+            *counts,
+            WorkflowVersion.version,
+            WorkflowVersion.content_hash,
+        )
         .outerjoin(WorkflowVersion, WorkflowVersion.id == Sweep.workflow_version_id)
-        .where(Sweep.id == sweep_id, Sweep.team_id == team_id)
+        .where(Sweep.id == sa.bindparam("sweep_id"), Sweep.team_id == sa.bindparam("team_id"))
     )
-    row = session.execute(query).one_or_none()
-    if row is None:
-        return None
-    sweep, version, digest = row
-    return sweep, None if version is None else (version, digest)
 
 
 def page_sweeps(
@@ -191,8 +207,9 @@ def _counts_of(row: Iterable[int]) -> dict[RunStatus, int]:
     return dict(zip(RunStatus, row, strict=True))
 
 
-def run_counts(sweep: Sweep) -> dict[RunStatus, int]:
-    """How many of the sweep's runs are in each status, from its counters: no runs are read."""
+def run_counts(sweep: Sweep | sa.Row[Any]) -> dict[RunStatus, int]:
+    """How many of the sweep's runs are in each status, from its counters (of the sweep or
+    its `status_row`): no runs are read."""
     return {status: getattr(sweep, count_column(status)) for status in RunStatus}
 
 

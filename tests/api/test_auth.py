@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +13,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app import cli as operator_cli
+from app.api.callers import TTL_S, CallerCache
 from app.db.models import ApiKey
 from app.main import create_app
 from app.services import keys
@@ -18,6 +21,27 @@ from app.settings import Settings
 from app.stores import teams
 from tests.api.conftest import mint_key
 from tests.conftest import REDIS_URL
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> Iterator[FakeClock]:
+    """The app's cache of callers on a clock the test moves (pytest's monkeypatch cannot
+    restore an attribute of Starlette's `State`)."""
+    fake, kept = FakeClock(), app.state.callers
+    app.state.callers = CallerCache(clock=fake)
+    try:
+        yield fake
+    finally:
+        app.state.callers = kept
+
 
 V1_ROUTES = ["/v1/sweeps", "/v1/workflows", "/v1/workflows/demo-noise"]
 
@@ -42,6 +66,40 @@ def test_a_revoked_key_is_refused_at_once(app: FastAPI) -> None:
         with app.state.session_factory() as session:
             assert keys.revoke_key(session, key[: keys.VISIBLE_CHARS]) == 1
         assert c.get("/v1/sweeps").status_code == 401
+
+
+def revoke_elsewhere(app: FastAPI, key: str) -> None:
+    """Revoked as another process would (the CLI, another API worker): in the database
+    alone, unseen by this process's cache of callers."""
+    with app.state.session_factory() as session:
+        query = sa.update(ApiKey).where(ApiKey.key_hash == keys.hash_key(key))
+        session.execute(query.values(revoked_at=datetime.now(UTC)))
+        session.commit()
+
+
+def test_a_key_revoked_elsewhere_is_refused_once_its_cache_entry_lapses(
+    app: FastAPI, clock: FakeClock
+) -> None:
+    key = mint_key(app, "revoked-elsewhere")
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as c:
+        assert c.get("/v1/sweeps").status_code == 200
+        revoke_elsewhere(app, key)
+        clock.now += TTL_S * 0.9
+        assert c.get("/v1/sweeps").status_code == 200  # the documented bound, not beyond
+        clock.now += TTL_S * 0.1
+        assert c.get("/v1/sweeps").status_code == 401
+
+
+def test_a_key_revoked_elsewhere_is_refused_within_the_bound_in_real_time(app: FastAPI) -> None:
+    key = mint_key(app, "revoked-elsewhere-live")
+    with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as c:
+        assert c.get("/v1/sweeps").status_code == 200
+        revoke_elsewhere(app, key)
+        revoked_at = time.monotonic()
+        while c.get("/v1/sweeps").status_code == 200:
+            assert time.monotonic() - revoked_at < TTL_S + 0.5
+            time.sleep(0.05)
+    assert c.get("/v1/sweeps").status_code == 401
 
 
 def last_used(app: FastAPI, key: str) -> datetime | None:
@@ -76,7 +134,7 @@ def test_a_key_used_on_a_read_only_request_shows_when_it_was_last_used(
     assert f"{used:%Y-%m-%d %H:%M}" in listing.output
 
 
-def test_a_key_is_not_rewritten_on_every_request(app: FastAPI) -> None:
+def test_a_key_is_not_rewritten_on_every_request(app: FastAPI, clock: FakeClock) -> None:
     key = mint_key(app, "busy")
     recently = datetime.now(UTC) - timedelta(seconds=10)
     long_ago = datetime.now(UTC) - timedelta(minutes=5)
@@ -85,6 +143,7 @@ def test_a_key_is_not_rewritten_on_every_request(app: FastAPI) -> None:
         assert c.get("/v1/sweeps").status_code == 200
         assert last_used(app, key) == recently
         set_last_used(app, key, long_ago)
+        clock.now += TTL_S  # the key is looked up again, not taken from the cache
         assert c.get("/v1/sweeps").status_code == 200
         used = last_used(app, key)
     assert used is not None

@@ -1,5 +1,6 @@
 """The routes clients poll answer from as few queries and as little work as they can: a
-status read is the key and the sweep, and its answer is the same document either way."""
+status read is the sweep (its key remembered, app.api.callers), and its answer is the same
+document either way."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from app.api.callers import CallerCache
 from app.api.schemas.sweeps import SweepRead
 from tests.api.test_sweeps_api import submit
 
@@ -28,18 +30,34 @@ def statements_of(app: FastAPI, client: TestClient, path: str) -> tuple[list[str
     return seen, response.json()
 
 
-def test_a_status_read_is_two_queries_the_key_and_the_sweep_with_its_version(
+def test_a_status_read_is_one_query_the_sweep_with_its_version(
     app: FastAPI, client: TestClient
 ) -> None:
     sweep = submit(client)
     path = f"/v1/sweeps/{sweep['id']}"
     client.get(path).raise_for_status()  # the key's last use is recorded: a write, once
-    statements, body = statements_of(app, client, path)
-    assert len(statements) == 2, statements
-    assert "api_keys" in statements[0]
-    assert "workflow_versions" in statements[1]  # the pinned version rides along
+    statements, body = statements_of(app, client, path)  # the key is remembered
+    assert len(statements) == 1, statements
+    assert "workflow_versions" in statements[0]  # the pinned version rides along
     assert body["workflow_version"] is not None
     assert body["workflow_hash"]
+
+
+def test_a_status_read_with_its_key_forgotten_looks_the_key_up_first(
+    app: FastAPI, client: TestClient
+) -> None:
+    sweep = submit(client)
+    path = f"/v1/sweeps/{sweep['id']}"
+    client.get(path).raise_for_status()
+    kept = app.state.callers
+    app.state.callers = CallerCache()
+    try:
+        statements, _ = statements_of(app, client, path)
+    finally:
+        app.state.callers = kept
+    assert len(statements) == 2, statements
+    assert "api_keys" in statements[0]
+    assert "workflow_versions" in statements[1]
 
 
 def test_a_status_read_answers_the_documented_shape(client: TestClient) -> None:

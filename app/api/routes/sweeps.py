@@ -6,10 +6,13 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response, status
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 from app.api.deps import (
     BrokerProbeDep,
     CeleryDep,
+    EngineDep,
     NodeSpecsDep,
     SessionDep,
     SettingsDep,
@@ -17,7 +20,7 @@ from app.api.deps import (
     sync_shipped_workflows,
 )
 from app.api.errors import REJECTED_RESPONSE, Conflict, NotFound, Unavailable, responses
-from app.api.prebuilt import answer_json
+from app.api.prebuilt import answer_json_autocommit, answer_json_read
 from app.api.presenters import run_read, sweep_read, sweep_summary
 from app.api.schemas.common import Page
 from app.api.schemas.sweeps import (
@@ -121,17 +124,18 @@ def list_sweeps(
 @router.get(
     "/{sweep_id}", response_model=SweepRead, responses=responses(NotFound), summary="A sweep"
 )
-async def read_sweep(sweep_id: UUID, session: SessionDep, team_id: TeamDep) -> Response:
+async def read_sweep(
+    sweep_id: UUID, session: SessionDep, engine: EngineDep, team_id: TeamDep
+) -> Response:
     # The route clients poll: see app.api.prebuilt.
-    return await answer_json(session, lambda: _sweep_status(session, team_id, sweep_id))
+    def shown(connection: Connection) -> SweepRead:
+        row = sweep_store.status_row(connection, sweep_id, team_id)
+        if row is None:
+            raise NotFound(f"no sweep {sweep_id}")
+        pinned = None if row.version is None else (row.version, row.content_hash)
+        return sweep_read(row, sweep_store.run_counts(row), pinned)
 
-
-def _sweep_status(session: SessionDep, team_id: UUID, sweep_id: UUID) -> SweepRead:
-    found = sweep_store.get_sweep_pinned(session, sweep_id, team_id)
-    if found is None:
-        raise NotFound(f"no sweep {sweep_id}")
-    sweep, pinned = found
-    return sweep_read(sweep, sweep_store.run_counts(sweep), pinned)
+    return await answer_json_autocommit(session, engine, shown)
 
 
 @router.get(
@@ -143,20 +147,21 @@ def _sweep_status(session: SessionDep, team_id: UUID, sweep_id: UUID) -> SweepRe
 async def list_runs(
     sweep_id: UUID,
     session: SessionDep,
+    engine: EngineDep,
     team_id: TeamDep,
     offset: Offset = 0,
     limit: Limit = 100,
     run_status: Annotated[RunStatus | None, Query(alias="status")] = None,
 ) -> Response:
     # Polled by dashboards: see app.api.prebuilt.
-    def page() -> Page[RunRead]:
+    def page(session: Session) -> Page[RunRead]:
         sweep = _visible_sweep(session, team_id, sweep_id)
         runs, total = run_store.page_runs(session, sweep.id, offset, limit, run_status)
         fixed = plan_fixed(sweep.plan)
         items = [run_read(run, fixed) for run in runs]
         return Page(items=items, total=total, offset=offset, limit=limit)
 
-    return await answer_json(session, page)
+    return await answer_json_read(session, engine, page)
 
 
 @router.post(

@@ -6,16 +6,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
+from sqlalchemy.orm import Session
 
 from app.api.deps import (
     CallerDep,
+    EngineDep,
     NodeSpecsDep,
     SessionDep,
     TeamDep,
     sync_shipped_workflows,
 )
 from app.api.errors import REJECTED_RESPONSE, Conflict, Forbidden, NotFound, responses
-from app.api.prebuilt import answer_json
+from app.api.prebuilt import answer_json_read
 from app.api.schemas.common import Page
 from app.api.schemas.workflows import (
     ParameterRead,
@@ -38,18 +40,18 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @router.get("", response_model=Page[WorkflowSummary], summary="Workflows your team can sweep")
-async def list_workflows(session: SessionDep, team_id: TeamDep) -> Response:
+async def list_workflows(session: SessionDep, engine: EngineDep, team_id: TeamDep) -> Response:
     """The global workflows and your team's own, by name, each at its latest version."""
 
     # Polled by dashboards: see app.api.prebuilt.
-    def page() -> Page[WorkflowSummary]:
+    def page(session: Session) -> Page[WorkflowSummary]:
         items = [
             _summary(workflow_service.pin(row, version))
             for row, version in workflow_store.list_visible_latest(session, team_id)
         ]
         return Page(items=items, total=len(items), offset=0, limit=max(len(items), 1))
 
-    return await answer_json(session, page)
+    return await answer_json_read(session, engine, page)
 
 
 @router.post(
