@@ -125,13 +125,25 @@ def expected(recount: dict[str, int]) -> dict[str, int]:
     }
 
 
-def settled(served: Served, timeout: float = 20.0) -> dict[str, int]:
-    """The scrape once it agrees with the recount: a worker counts a run just after its
-    commit, so a scrape in between may be one behind; it must catch up, not drift."""
+# Counters this test process may already hold: the app is served in-process, and its scrape
+# adds the process's own registry, where earlier tests recording runs in-process counted.
+COUNTERS = ("starts", "retried", "finished_succeeded", "finished_failed", "durations")
+
+
+def counted_before(served: Served) -> dict[str, int]:
+    scraped = as_scraped(served.scrape())
+    return {name: scraped[name] for name in COUNTERS}
+
+
+def settled(served: Served, before: dict[str, int], timeout: float = 20.0) -> dict[str, int]:
+    """The scrape, less the counts `before` it, once it agrees with the recount: a worker
+    counts a run just after its commit, so a scrape in between may be one behind; it must
+    catch up, not drift."""
     deadline = time.monotonic() + timeout
     while True:
         want = expected(served.recount())
-        got = as_scraped(served.scrape())
+        scraped = as_scraped(served.scrape())
+        got = {name: value - before.get(name, 0) for name, value in scraped.items()}
         if got == want or time.monotonic() > deadline:
             assert got == want
             return got
@@ -166,6 +178,7 @@ def test_a_scrape_during_and_after_a_sweep_matches_the_database(
         "--step-ms", "50", timings={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     )
     served = Served(system, metrics_dir, stack)
+    before = counted_before(served)
     sweep_id = submit(served.api, SWEEP)
 
     def progressed() -> bool:
@@ -175,14 +188,14 @@ def test_a_scrape_during_and_after_a_sweep_matches_the_database(
     wait_for(progressed, system, "4 runs done")
     served.set_drained(True)
     wait_for(lambda: served.recount().get("running", 0) == 0, system, "drained")
-    during = settled(served)
+    during = settled(served, before)
     assert during["queued"] > 0, "the sweep ended before it could be watched"
     assert during["queue_depth"] == during["queued"]
 
     served.set_drained(False)
     sweep = wait_for_sweep(served.api, sweep_id, system, timeout=120)
     assert sweep["status"] == "succeeded", system.logs()
-    after = settled(served)
+    after = settled(served, before)
     assert (after["finished_succeeded"], after["queued"], after["queue_depth"]) == (RUNS, 0, 0)
 
     scraped = served.scrape()
