@@ -90,8 +90,8 @@ async def _collect_one(
     workflow: Mapping[str, Any] | None,
 ) -> NewOutput:
     suffix = PurePosixPath(output.filename).suffix.lower() or ".bin"
+    # The run's directory is made by whichever write finds it missing (`atomic_file`).
     destination = rt.storage.output_path(claim.sweep_id, claim.index, position, suffix)
-    destination.parent.mkdir(parents=True, exist_ok=True)
     text = infotext(claim.assignment)
     record = {
         "sweep_id": str(claim.sweep_id),

@@ -12,8 +12,8 @@ sees either the old file or the whole new one, never a partial download.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
-import tempfile
 from collections.abc import AsyncIterable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path, PurePosixPath
@@ -49,6 +49,8 @@ UNKNOWN_SUFFIX = ".bin"
 _ALLOWED_SUFFIXES = frozenset(SUFFIXES.values()) | {UNKNOWN_SUFFIX}
 _SUFFIX_ALIASES = {".jpeg": ".jpg", ".tiff": ".tif"}
 _KINDS = frozenset({"image", "video", "audio"})
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_temp_numbers = itertools.count()
 
 
 class UnsafePath(ValueError):
@@ -110,21 +112,39 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
     directories are created. Unguarded: callers outside this module pass paths they built
     with `Storage` or were given by it.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    fd, temp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as file:
             yield file
             file.flush()
             # The database row records this sha256; the bytes must be on disk before it.
             os.fsync(file.fileno())
-        # mkstemp creates 0600; the API may run as another user than the worker that wrote it.
-        os.chmod(temp, 0o644)
         os.replace(temp, path)
     except BaseException:
         with suppress(FileNotFoundError):
             os.unlink(temp)
         raise
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new hidden file beside `path`, mode 0644 whatever the umask (the API may run as
+    another user than the worker that wrote it). Its name needs no randomness: the pid and
+    a counter make it unique, and O_EXCL refuses any file already there. The directory is
+    only created when the open finds it missing, which saves a worker the mkdir calls of
+    every file it writes into a directory that exists."""
+    temp = f"{path.parent}/.{path.name}.{os.getpid()}.{next(_temp_numbers)}.part"
+    try:
+        fd = os.open(temp, _TEMP_FLAGS, 0o600)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temp, _TEMP_FLAGS, 0o600)
+    try:
+        os.fchmod(fd, 0o644)
+    except BaseException:
+        os.close(fd)
+        os.unlink(temp)
+        raise
+    return fd, temp
 
 
 class Storage:

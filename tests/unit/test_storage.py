@@ -198,3 +198,13 @@ def test_atomic_file_is_readable_by_others_once_written(tmp_path: Path) -> None:
         assert not path.exists()  # nothing visible until the write is complete
     assert path.read_bytes() == b"x"
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_concurrent_writes_of_one_path_get_their_own_temporary_files(tmp_path: Path) -> None:
+    path = tmp_path / "file.png"
+    with atomic_file(path) as first, atomic_file(path) as second:
+        first.write(b"first")
+        second.write(b"second")
+        assert len(list(tmp_path.iterdir())) == 2  # two temporaries, neither the file
+    assert path.read_bytes() == b"first"  # the outer write is renamed last
+    assert list(tmp_path.iterdir()) == [path]
