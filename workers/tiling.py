@@ -16,8 +16,8 @@ from uuid import UUID
 
 from app.domain.extension import EXTENDED, CellLocator
 from app.domain.grid_dimensions import sweep_plan_from_record
-from app.domain.grid_geometry import GridPlan, Size
-from app.domain.grid_layout import slot_of
+from app.domain.grid_geometry import Size, Slot
+from app.domain.grid_layout import slots_by_index
 from app.grids.render import CellUnreadable, load_thumbnail, peek_size
 from app.grids.tiles import tile_key, tile_path, tiles_directory, write_tile
 from app.stores.grids import SHOWN_KINDS, GridSweep, sweep_for_grids
@@ -32,10 +32,10 @@ V = TypeVar("V")
 
 # A sweep's request and plan change only when it is extended, and planning 1,000 cells takes
 # milliseconds that every run would otherwise repeat: remembered per process, by sweep and
-# image size (and total, which an extension grows).
+# image size (and total, which an extension grows), as each run's slot by its index.
 _CACHE_LIMIT = 64
 _sweeps: dict[UUID, GridSweep | None] = {}
-_plans: dict[tuple[UUID, int, Size | None], GridPlan] = {}
+_slots: dict[tuple[UUID, int, Size | None], dict[int, Slot]] = {}
 
 
 def write_run_tile(rt: Runtime, claim: Claim, outputs: Sequence[NewOutput]) -> None:
@@ -58,7 +58,7 @@ def _write(rt: Runtime, claim: Claim, shown: NewOutput) -> None:
     if sweep is None or key is None:
         return
     path = rt.storage.resolve(shown.path)
-    slot = slot_of(_plan(sweep, peek_size(path)), _position(sweep, claim))
+    slot = _slots_of(sweep, peek_size(path)).get(_position(sweep, claim))
     if slot is None:
         return
     box = Size(slot.rect.width, slot.rect.height)
@@ -87,11 +87,11 @@ def _sweep(rt: Runtime, sweep_id: UUID, index: int) -> GridSweep | None:
     return _sweeps[sweep_id]
 
 
-def _plan(sweep: GridSweep, first_image: Size | None) -> GridPlan:
+def _slots_of(sweep: GridSweep, first_image: Size | None) -> dict[int, Slot]:
     key = (sweep.id, sweep.total, first_image)
-    if key not in _plans:
-        _remember(_plans, key, plan_for(sweep, first_image))
-    return _plans[key]
+    if key not in _slots:
+        _remember(_slots, key, slots_by_index(plan_for(sweep, first_image)))
+    return _slots[key]
 
 
 def _remember(cache: dict[K, V], key: K, value: V) -> None:

@@ -113,12 +113,18 @@ def cell_for(image: Size | None, cells: int) -> Size:
 def slot_of(grid: GridPlan, index: int) -> Slot | None:
     """Where run `index` is drawn on its page; None when no page shows it (an index past the
     sweep's runs). The index page's slots are pages, not runs, and are not searched."""
+    return slots_by_index(grid).get(index)
+
+
+def slots_by_index(grid: GridPlan) -> dict[int, Slot]:
+    """Every run's slot, by run index (its first, as `slot_of` finds it): for looking up many
+    runs' slots in one plan."""
+    slots: dict[int, Slot] = {}
     for page in grid.pages:
         for cell in page.cells:
             for slot in cell.slots:
-                if slot.index == index:
-                    return slot
-    return None
+                slots.setdefault(slot.index, slot)
+    return slots
 
 
 def images_per_page(plan: SweepPlan, seed_layout: SeedLayout = "cell") -> int:
