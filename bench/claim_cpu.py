@@ -27,17 +27,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.db.migrate import upgrade_to_head
-from app.queue import make_celery
 from app.registry import load_registry
 from app.services.workflows import sync_shipped
-from app.settings import PROJECT_ROOT, Settings
-from app.stores import events, instances
+from app.settings import PROJECT_ROOT
+from app.stores import events
 from app.stores.outputs import NewOutput
-from bench.claims import INSTANCES, SWEEPS, TEAMS, fill_queue
+from bench.claims import SWEEPS, TEAMS, brokerless_runtime, fill_queue
 from bench.submit import scratch_database
 from workers.dispatching import take_work
 from workers.execution import Succeeded, record
-from workers.runtime import Runtime, build_runtime
+from workers.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -77,12 +76,8 @@ class Cycles:
 
 
 def runtime(url: str) -> Runtime:
-    settings = Settings(database_url=url, comfy_instances=",".join(INSTANCES))
-    rt = build_runtime(settings, make_celery(settings))
-    object.__setattr__(rt, "send", lambda *args, **kwargs: None)  # no broker needed
+    rt = brokerless_runtime(url)
     with rt.sessions() as session:
-        instances.sync_instances(session, [(url, []) for url in INSTANCES])
-        session.commit()
         # The sweeps name a shipped workflow, as the worker's metrics look it up.
         sync_shipped(session, load_registry(PROJECT_ROOT / "workflows", PROJECT_ROOT / "params"))
     return rt

@@ -113,15 +113,21 @@ def time_lookups(rt: Runtime, repeat: int = 50) -> dict[str, float]:
     return medians
 
 
+def brokerless_runtime(url: str) -> Runtime:
+    """A worker's runtime on the database at `url`, its pool `INSTANCES`, sending nothing."""
+    settings = Settings(database_url=url, comfy_instances=",".join(INSTANCES))
+    rt = build_runtime(settings, make_celery(settings))
+    object.__setattr__(rt, "send", lambda *args, **kwargs: None)  # no broker needed
+    with rt.sessions() as session:
+        instances.sync_instances(session, [(url, []) for url in INSTANCES])
+        session.commit()
+    return rt
+
+
 def run(history: int, count: int) -> None:
     with scratch_database() as url:
         upgrade_to_head(url)
-        settings = Settings(database_url=url, comfy_instances=",".join(INSTANCES))
-        rt = build_runtime(settings, make_celery(settings))
-        object.__setattr__(rt, "send", lambda *args, **kwargs: None)  # no broker needed
-        with rt.sessions() as session:
-            instances.sync_instances(session, [(url, []) for url in INSTANCES])
-            session.commit()
+        rt = brokerless_runtime(url)
         if history:
             started = time.perf_counter()
             add_sweep(rt, history, SweepStatus.SUCCEEDED)

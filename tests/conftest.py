@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from app.db.engine import make_engine
 from app.db.migrate import alembic_config
+from tests.support.standin_process import Standin, launch
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -94,3 +95,11 @@ def db_session(engine: Engine) -> Iterator[Session]:
         finally:
             session.close()
             transaction.rollback()
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standin]:
+    """A ComfyUI stand-in process for the tests of one module."""
+    instance = launch(tmp_path_factory.mktemp("standin"))
+    yield instance
+    instance.stop()

@@ -29,13 +29,6 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture(scope="module")
-def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standin]:
-    instance = launch(tmp_path_factory.mktemp("standin"))
-    yield instance
-    instance.stop()
-
-
 @pytest.fixture
 def start_standin(tmp_path: Path) -> Iterator[Callable[..., Standin]]:
     with ExitStack() as stack:

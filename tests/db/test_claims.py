@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 import sqlalchemy as sa
@@ -20,14 +20,15 @@ from celery import Celery
 
 from app.db.base import utc_now
 from app.db.models import Run
-from app.domain.states import RunStatus, SweepStatus
+from app.domain.states import RunStatus
 from app.queue import make_celery
 from app.services.cancelling import cancel_sweep
 from app.settings import Settings
-from app.stores import instances, runs, sweeps, teams
+from app.stores import instances, runs, sweeps
 from app.stores.runs import Claim
 from tests.conftest import REDIS_URL, scratch_database
 from tests.support.run_counts import assert_counts_match_recount
+from tests.support.sweeps import running_sweep
 from workers.dispatching import take_work
 from workers.runtime import Runtime, build_runtime
 
@@ -50,28 +51,6 @@ def runtime() -> Iterator[Runtime]:
             session.commit()
         yield rt
         rt.sessions.kw["bind"].dispose()
-
-
-def start_sweep_of(rt: Runtime, count: int) -> UUID:
-    """A running sweep with `count` queued runs, every instance's slots empty."""
-    with rt.sessions() as session:
-        team = teams.get_or_create_team(session, f"team-{uuid4().hex[:8]}")
-        sweep = sweeps.add_sweep(
-            session,
-            sweep_id=uuid4(),
-            team_id=team.id,
-            workflow="sd15-txt2img",
-            request={},
-            plan={},
-            total=count,
-        )
-        new_runs = (
-            runs.NewRun(i, {"seed": i}, dispatch_order=i, model_key="m") for i in range(count)
-        )
-        runs.add_runs(session, sweep.id, new_runs)
-        sweeps.move_sweep(session, sweep.id, [SweepStatus.PENDING], SweepStatus.RUNNING)
-        session.commit()
-        return sweep.id
 
 
 def claim_together(rt: Runtime, claimers: int) -> list[Claim | None]:
@@ -98,7 +77,7 @@ def test_as_many_claimers_as_slots_arriving_together_fill_every_slot(
     runtime: Runtime, round_: int
 ) -> None:
     free_all_slots(runtime)
-    sweep_id = start_sweep_of(runtime, 40)
+    sweep_id = running_sweep(runtime, 40, model_key="m")
 
     claims = claim_together(runtime, len(INSTANCES) * SLOTS)
 
@@ -112,7 +91,7 @@ def test_as_many_claimers_as_slots_arriving_together_fill_every_slot(
 
 def test_a_claimer_beyond_the_pools_slots_gets_nothing(runtime: Runtime) -> None:
     free_all_slots(runtime)
-    start_sweep_of(runtime, 40)
+    running_sweep(runtime, 40, model_key="m")
 
     claims = claim_together(runtime, len(INSTANCES) * SLOTS + 3)
 
@@ -124,7 +103,7 @@ def test_a_claimer_beyond_the_pools_slots_gets_nothing(runtime: Runtime) -> None
 def test_a_message_that_already_holds_a_run_gets_that_run_back(runtime: Runtime) -> None:
     """Its worker died mid-run and the broker delivered the message again."""
     free_all_slots(runtime)
-    start_sweep_of(runtime, 5)
+    running_sweep(runtime, 5, model_key="m")
     first = take_work(runtime, "task-redelivered")
     assert first is not None
 
@@ -139,7 +118,7 @@ def test_a_message_that_already_holds_a_run_gets_that_run_back(runtime: Runtime)
 def test_a_first_delivery_is_not_looked_up_as_holding_a_run(runtime: Runtime) -> None:
     """The broker flags a message it delivers again; one it does not holds nothing yet."""
     free_all_slots(runtime)
-    start_sweep_of(runtime, 5)
+    running_sweep(runtime, 5, model_key="m")
     first = take_work(runtime, "task-once")
     assert first is not None
 
@@ -159,7 +138,7 @@ def fail_and_requeue(rt: Runtime, claim: Claim) -> None:
 
 def test_a_retry_goes_to_another_instance_than_the_one_it_failed_on(runtime: Runtime) -> None:
     free_all_slots(runtime)
-    start_sweep_of(runtime, 1)
+    running_sweep(runtime, 1, model_key="m")
     work = take_work(runtime, f"task-{uuid4()}")
     assert work is not None
     # Every instance is empty again each time, so only the failure can steer the claim.
@@ -181,7 +160,7 @@ def test_a_retry_returns_to_the_instance_it_failed_on_when_no_other_is_healthy(
     runtime: Runtime,
 ) -> None:
     free_all_slots(runtime)
-    start_sweep_of(runtime, 1)
+    running_sweep(runtime, 1, model_key="m")
     only, others = INSTANCES[0], INSTANCES[1:]
     with runtime.sessions() as session:
         for url in others:
@@ -205,7 +184,7 @@ def test_a_retry_returns_to_the_instance_it_failed_on_when_no_other_is_healthy(
 def test_a_run_handed_back_is_taken_over_at_once_by_another_task(runtime: Runtime) -> None:
     """A worker shutting down releases its run, the prompt still running: no lease to wait."""
     free_all_slots(runtime)
-    start_sweep_of(runtime, 1)
+    running_sweep(runtime, 1, model_key="m")
     work = take_work(runtime, "task-leaving")
     assert work is not None
     claim = work.claim
@@ -232,7 +211,7 @@ def test_workers_finishing_runs_while_the_sweep_is_cancelled_neither_deadlock_no
 ) -> None:
     """Workers lock a run, then the sweep row; a cancellation must lock in that order too."""
     free_all_slots(runtime)
-    sweep_id = start_sweep_of(runtime, 80)
+    sweep_id = running_sweep(runtime, 80, model_key="m")
     finished = threading.Event()
 
     def work(n: int) -> int:

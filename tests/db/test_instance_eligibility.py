@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 import sqlalchemy as sa
@@ -15,11 +15,12 @@ import sqlalchemy as sa
 from app.db.base import utc_now
 from app.db.migrate import upgrade_to_head
 from app.db.models import Instance, Run
-from app.domain.states import RunStatus, SweepStatus
+from app.domain.states import RunStatus
 from app.queue import make_celery
 from app.settings import Settings
-from app.stores import instances, runs, sweeps, teams
+from app.stores import instances
 from tests.conftest import REDIS_URL, scratch_database
+from tests.support.sweeps import running_sweep
 from workers.dispatching import take_work
 from workers.runtime import Runtime, build_runtime
 
@@ -56,25 +57,6 @@ def _runtime(url: str) -> Runtime:
     return rt
 
 
-def start_sweep(rt: Runtime, count: int, required_tags: str = "") -> UUID:
-    with rt.sessions() as session:
-        team = teams.get_or_create_team(session, f"team-{uuid4().hex[:8]}")
-        sweep = sweeps.add_sweep(
-            session,
-            sweep_id=uuid4(),
-            team_id=team.id,
-            workflow="sd15-txt2img",
-            request={},
-            plan={},
-            total=count,
-            required_tags=required_tags,
-        )
-        runs.add_runs(session, sweep.id, (runs.NewRun(i, {"seed": i}) for i in range(count)))
-        sweeps.move_sweep(session, sweep.id, [SweepStatus.PENDING], SweepStatus.RUNNING)
-        session.commit()
-        return sweep.id
-
-
 def claim_all(rt: Runtime) -> Counter[str]:
     """Claim until nothing more is given; how many runs went to each instance."""
     got: Counter[str] = Counter()
@@ -90,22 +72,22 @@ def set_instance(rt: Runtime, url: str, **values: object) -> None:
 
 
 def test_runs_needing_a_tag_go_only_to_instances_that_have_it(runtime: Runtime) -> None:
-    start_sweep(runtime, 10, required_tags="sdxl")
+    running_sweep(runtime, 10, required_tags="sdxl")
     assert claim_all(runtime) == {SDXL: SLOTS, BIG: SLOTS}
 
 
 def test_runs_needing_two_tags_go_only_to_the_instance_with_both(runtime: Runtime) -> None:
-    start_sweep(runtime, 10, required_tags="48gb+sdxl")
+    running_sweep(runtime, 10, required_tags="48gb+sdxl")
     assert claim_all(runtime) == {BIG: SLOTS}
 
 
 def test_runs_needing_nothing_go_everywhere(runtime: Runtime) -> None:
-    start_sweep(runtime, 10)
+    running_sweep(runtime, 10)
     assert claim_all(runtime) == dict.fromkeys(POOL, SLOTS)
 
 
 def test_a_drained_instance_gets_nothing_until_undrained(runtime: Runtime) -> None:
-    start_sweep(runtime, 10)
+    running_sweep(runtime, 10)
     with runtime.sessions() as session:
         assert instances.set_drained(session, SDXL, True)
         session.commit()
@@ -129,7 +111,7 @@ def test_transport_failures_in_a_row_bench_an_instance_and_a_success_resets(
         until = instances.record_transport_failure(session, PLAIN, now, 3, bench)
         session.commit()
     assert until == now + bench
-    start_sweep(runtime, 10)
+    running_sweep(runtime, 10)
     assert claim_all(runtime) == {SDXL: SLOTS, BIG: SLOTS}
     # The cool-down over, it takes runs again.
     set_instance(runtime, PLAIN, benched_until=utc_now() - timedelta(seconds=1))
@@ -137,7 +119,7 @@ def test_transport_failures_in_a_row_bench_an_instance_and_a_success_resets(
 
 
 def test_a_run_of_a_sweep_no_instance_fits_stays_queued(runtime: Runtime) -> None:
-    sweep_id = start_sweep(runtime, 1, required_tags="h100")
+    sweep_id = running_sweep(runtime, 1, required_tags="h100")
     assert claim_all(runtime) == {}
     with runtime.sessions() as session:
         status = session.scalar(sa.select(Run.status).where(Run.sweep_id == sweep_id))

@@ -19,9 +19,10 @@ from app.db.models import ActiveSweep, Instance, Run, Sweep
 from app.domain.states import PAUSABLE, RESUMABLE, RunStatus, SweepStatus
 from app.queue import FINALIZE_SWEEP, WORK, make_celery
 from app.settings import Settings
-from app.stores import instances, runs, sweeps, teams
+from app.stores import instances, runs, sweeps
 from app.stores.runs import Claim
 from tests.conftest import REDIS_URL, scratch_database
+from tests.support.sweeps import running_sweep
 from workers import reconciliation
 from workers.dispatching import take_work
 from workers.runtime import Runtime, build_runtime
@@ -53,24 +54,6 @@ def empty_farm(runtime: Runtime) -> None:
         session.execute(sa.delete(Instance))
         instances.sync_instances(session, [(u, []) for u in INSTANCES])
         session.commit()
-
-
-def running_sweep(rt: Runtime, count: int) -> UUID:
-    with rt.sessions() as session:
-        team = teams.get_or_create_team(session, f"team-{uuid4().hex[:8]}")
-        sweep = sweeps.add_sweep(
-            session,
-            sweep_id=uuid4(),
-            team_id=team.id,
-            workflow="w",
-            request={},
-            plan={},
-            total=count,
-        )
-        runs.add_runs(session, sweep.id, (runs.NewRun(i, {"seed": i}, i) for i in range(count)))
-        assert sweeps.move_sweep(session, sweep.id, [SweepStatus.PENDING], SweepStatus.RUNNING)
-        session.commit()
-        return sweep.id
 
 
 def claim(rt: Runtime) -> Claim | None:
@@ -106,7 +89,7 @@ def wait_until_blocked(rt: Runtime, task: object) -> None:
 
 
 def test_a_paused_sweep_is_not_claimed_and_a_resumed_one_is(runtime: Runtime) -> None:
-    sweep_id = running_sweep(runtime, 2)
+    sweep_id = running_sweep(runtime, 2, workflow="w")
     with runtime.sessions() as session:
         pause(session, sweep_id)
         session.commit()
@@ -125,7 +108,7 @@ def test_a_claim_that_read_the_sweep_before_the_pause_committed_leaves_its_run_q
     """The order that would start a run of a paused sweep: the claim reads `active_sweeps`
     while the pause is uncommitted, then chooses a run. It must wait for the sweep's row,
     and then see the pause."""
-    sweep_id = running_sweep(runtime, 3)
+    sweep_id = running_sweep(runtime, 3, workflow="w")
     with ThreadPoolExecutor(1) as pool, runtime.sessions() as pausing:
         pause(pausing, sweep_id)  # holds the sweep's row until it commits
         claimer = pool.submit(claim, runtime)
@@ -142,7 +125,7 @@ def test_a_pause_waits_for_a_claim_in_progress_whose_run_then_runs_on(
 ) -> None:
     """The other order: a claim holds the sweep's row when the pause comes. The pause takes
     effect after the claim commits; the run it started is one of those already running."""
-    sweep_id = running_sweep(runtime, 3)
+    sweep_id = running_sweep(runtime, 3, workflow="w")
     started, go = threading.Event(), threading.Event()
     start = runs.start_run
 
@@ -177,7 +160,7 @@ def test_a_pause_waits_for_a_claim_in_progress_whose_run_then_runs_on(
 
 
 def test_other_sweeps_are_claimed_while_one_is_paused(runtime: Runtime) -> None:
-    paused, other = running_sweep(runtime, 2), running_sweep(runtime, 2)
+    paused, other = running_sweep(runtime, 2, workflow="w"), running_sweep(runtime, 2, workflow="w")
     with runtime.sessions() as session:
         pause(session, paused)
         session.commit()
@@ -198,7 +181,7 @@ def finish(rt: Runtime, held: Claim) -> bool:
 def test_a_paused_sweep_with_queued_runs_stays_paused_when_its_running_runs_end(
     runtime: Runtime,
 ) -> None:
-    sweep_id = running_sweep(runtime, 3)
+    sweep_id = running_sweep(runtime, 3, workflow="w")
     held = [claim(runtime), claim(runtime)]
     with runtime.sessions() as session:
         pause(session, sweep_id)
@@ -210,7 +193,7 @@ def test_a_paused_sweep_with_queued_runs_stays_paused_when_its_running_runs_end(
 def test_a_paused_sweep_with_nothing_queued_finalizes_when_its_last_run_ends(
     runtime: Runtime,
 ) -> None:
-    sweep_id = running_sweep(runtime, 2)
+    sweep_id = running_sweep(runtime, 2, workflow="w")
     first, second = claim(runtime), claim(runtime)
     assert first is not None
     assert second is not None
@@ -243,7 +226,7 @@ def sent_by_reconciler(
 def test_the_reconciler_sends_no_work_for_a_paused_sweep(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sweep_id = running_sweep(runtime, 2)
+    sweep_id = running_sweep(runtime, 2, workflow="w")
     with runtime.sessions() as session:
         pause(session, sweep_id)
         session.commit()
@@ -255,7 +238,7 @@ def test_the_reconciler_finalizes_a_drained_paused_sweep(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A pause that lands after the last run's record (nothing queued, nothing running)."""
-    sweep_id = running_sweep(runtime, 1)
+    sweep_id = running_sweep(runtime, 1, workflow="w")
     held = claim(runtime)
     assert held is not None
     with runtime.sessions() as session:

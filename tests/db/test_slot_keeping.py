@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 import sqlalchemy as sa
@@ -18,13 +18,14 @@ from celery import Celery
 
 from app.db.base import utc_now
 from app.db.models import Run
-from app.domain.states import RunStatus, SweepStatus
+from app.domain.states import RunStatus
 from app.queue import FINALIZE_SWEEP, WORK
 from app.settings import Settings
-from app.stores import instances, runs, sweeps, teams
+from app.stores import instances
 from app.stores.runs import Claim
 from tests.conftest import REDIS_URL, scratch_database
 from tests.support.run_counts import assert_counts_match_recount
+from tests.support.sweeps import running_sweep
 from workers import execution, slot_keeping, stopping
 from workers.execution import Succeeded
 from workers.runtime import Runtime, build_runtime
@@ -119,25 +120,6 @@ def executions(monkeypatch: pytest.MonkeyPatch) -> Executions:
     return fake
 
 
-def start_sweep(rt: Runtime, count: int) -> UUID:
-    with rt.sessions() as session:
-        team = teams.get_or_create_team(session, f"team-{uuid4().hex[:8]}")
-        sweep = sweeps.add_sweep(
-            session,
-            sweep_id=uuid4(),
-            team_id=team.id,
-            workflow="sd15-txt2img",
-            request={},
-            plan={},
-            total=count,
-        )
-        new_runs = (runs.NewRun(i, {"seed": i}, i, "m") for i in range(count))
-        runs.add_runs(session, sweep.id, new_runs)
-        sweeps.move_sweep(session, sweep.id, [SweepStatus.PENDING], SweepStatus.RUNNING)
-        session.commit()
-        return sweep.id
-
-
 def counts(rt: Runtime, sweep_id: UUID) -> dict[RunStatus, int]:
     with rt.sessions() as session:
         return dict(assert_counts_match_recount(session, sweep_id))
@@ -146,7 +128,7 @@ def counts(rt: Runtime, sweep_id: UUID) -> dict[RunStatus, int]:
 def test_one_task_executes_every_run_back_to_back_holding_one_at_a_time(
     runtime: Runtime, outbox: Outbox, executions: Executions
 ) -> None:
-    sweep_id = start_sweep(runtime, 5)
+    sweep_id = running_sweep(runtime, 5, model_key="m")
 
     slot_keeping.fill_slot(runtime, "task-a", maybe_held=False)
 
@@ -162,7 +144,7 @@ def test_a_task_finding_the_slot_taken_ends_at_once(
     runtime: Runtime, outbox: Outbox, executions: Executions
 ) -> None:
     """A message beyond the pool's slots (a second sweep's start sends one per slot)."""
-    sweep_id = start_sweep(runtime, 3)
+    sweep_id = running_sweep(runtime, 3, model_key="m")
 
     def a_second_message(rt: Runtime, claim: Claim) -> None:
         slot_keeping.fill_slot(rt, "task-b", maybe_held=False)
@@ -179,7 +161,7 @@ def test_a_task_finding_the_slot_taken_ends_at_once(
 def test_a_stopping_worker_claims_no_more_and_hands_the_slot_on_in_one_message(
     runtime: Runtime, outbox: Outbox, executions: Executions
 ) -> None:
-    sweep_id = start_sweep(runtime, 5)
+    sweep_id = running_sweep(runtime, 5, model_key="m")
 
     def stop_then_record(rt: Runtime, claim: Claim) -> None:
         stopping.notice.request()  # as the worker's SIGTERM does, mid-run
@@ -196,7 +178,7 @@ def test_a_stopping_worker_claims_no_more_and_hands_the_slot_on_in_one_message(
 def test_after_its_time_the_task_ends_and_hands_the_slot_on_in_one_message(
     runtime: Runtime, outbox: Outbox, executions: Executions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sweep_id = start_sweep(runtime, 6)
+    sweep_id = running_sweep(runtime, 6, model_key="m")
     clock = [1000.0]
     monkeypatch.setattr(slot_keeping, "monotonic", lambda: clock[0])
     step = slot_keeping.KEEP_SLOT_S * 0.4
@@ -225,7 +207,7 @@ def killed(rt: Runtime, claim: Claim) -> None:
 def test_a_message_delivered_again_after_a_kill_resumes_its_held_run_then_goes_on(
     runtime: Runtime, outbox: Outbox, executions: Executions
 ) -> None:
-    sweep_id = start_sweep(runtime, 4)
+    sweep_id = running_sweep(runtime, 4, model_key="m")
     executions.then += [record_success, killed]
     with pytest.raises(Killed):
         slot_keeping.fill_slot(runtime, "task-a", maybe_held=False)
@@ -254,7 +236,7 @@ def lapse(rt: Runtime, run_id: UUID) -> None:
 def test_a_resumed_run_is_seen_through_and_its_slot_kept(
     runtime: Runtime, outbox: Outbox, executions: Executions
 ) -> None:
-    sweep_id = start_sweep(runtime, 4)
+    sweep_id = running_sweep(runtime, 4, model_key="m")
     executions.then += [killed]
     with pytest.raises(Killed):
         slot_keeping.fill_slot(runtime, "task-dead", maybe_held=False)
@@ -276,7 +258,7 @@ def test_a_resume_message_for_a_run_already_done_does_nothing(
     runtime: Runtime, outbox: Outbox, executions: Executions
 ) -> None:
     """The reconciler's resume arriving after the run was recorded claims no other run."""
-    sweep_id = start_sweep(runtime, 3)
+    sweep_id = running_sweep(runtime, 3, model_key="m")
     executions.then += [record_success, killed]
     with pytest.raises(Killed):
         slot_keeping.fill_slot(runtime, "task-a", maybe_held=False)
@@ -293,7 +275,7 @@ def test_a_resume_message_delivered_again_resumes_the_later_run_its_task_held(
     runtime: Runtime, outbox: Outbox, executions: Executions
 ) -> None:
     """Killed while keeping the slot of a run it had resumed: the message comes back."""
-    sweep_id = start_sweep(runtime, 3)
+    sweep_id = running_sweep(runtime, 3, model_key="m")
     executions.then += [killed]
     with pytest.raises(Killed):
         slot_keeping.fill_slot(runtime, "task-dead", maybe_held=False)

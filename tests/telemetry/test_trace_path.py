@@ -23,16 +23,9 @@ from app.settings import Settings
 from tests.api.conftest import mint_key
 from tests.api.test_sweeps_api import EXAMPLE
 from tests.conftest import REDIS_URL, scratch_queue
-from tests.support.standin_process import Standin, launch
+from tests.support.standin_process import Standin
 
 TASK_SECONDS = 30.0
-
-
-@pytest.fixture(scope="module")
-def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standin]:
-    instance = launch(tmp_path_factory.mktemp("standin"))
-    yield instance
-    instance.stop()
 
 
 @pytest.fixture
