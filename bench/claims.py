@@ -241,12 +241,7 @@ def run_depth(depth: int) -> Depth:
     """Wall and CPU per claim at `depth` queued runs, and the old query's median."""
     with scratch_database() as url:
         upgrade_to_head(url)
-        settings = Settings(database_url=url, comfy_instances=",".join(INSTANCES))
-        rt = build_runtime(settings, make_celery(settings))
-        object.__setattr__(rt, "send", lambda *args, **kwargs: None)  # no broker needed
-        with rt.sessions() as session:
-            instances.sync_instances(session, [(url, []) for url in INSTANCES])
-            session.commit()
+        rt = brokerless_runtime(url)
         fill_queue(rt, depth)
         engine = rt.sessions.kw["bind"]
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
