@@ -12,7 +12,9 @@ from celery.signals import (
     worker_process_shutdown,
     worker_shutting_down,
 )
+from sqlalchemy.orm import configure_mappers
 
+from app.db import models  # noqa: F401  (the mappers configured below)
 from app.queue import make_celery
 from app.settings import Settings
 from app.telemetry.tracing import (
@@ -30,6 +32,9 @@ check_tracing_settings()  # a bad OTEL_* value stops the worker here, not each p
 app = make_celery(settings)
 register_tasks(app)
 task_logs.install(settings)
+# SQLAlchemy configures mappers on a process's first ORM query (about 10 ms): done here, before
+# the pool forks, every pool process inherits them rather than paying it during a run.
+configure_mappers()
 
 # The main process's WorkController, for the pids of its pool at shutdown.
 _controller: list[Any] = []
