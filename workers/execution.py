@@ -14,7 +14,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 from sqlalchemy.orm import Session
@@ -161,8 +161,8 @@ async def _with_heartbeat(
     task_id: str,
     following: Coroutine[Any, Any, HistoryEntry],
 ) -> HistoryEntry:
-    """Follow the prompt while renewing the lease; withdraw it if the claim was lost, hand
-    the run back (the prompt left running) if the worker is shutting down."""
+    """Follow the prompt while renewing the lease; give up if the claim was lost (`_let_go`),
+    hand the run back (the prompt left running) if the worker is shutting down."""
     loop = asyncio.get_running_loop()
     waiting = asyncio.create_task(following)
     with stopping.notice.watch() as stop:
@@ -189,11 +189,26 @@ async def _with_heartbeat(
                         raise _LostClaim("handed back: the worker is shutting down")
                 elif await asyncio.to_thread(_renew, rt, claim, task_id):
                     continue
-                await _withdraw(client, str(claim.run_id))
-                raise _LostClaim("cancelled or taken over")
+                await _let_go(rt, client, claim)
         finally:
             waiting.cancel()
             stopped.cancel()
+
+
+async def _let_go(rt: Runtime, client: ComfyClient, claim: Claim) -> NoReturn:
+    """The claim is lost: withdraw the prompt only if the run was cancelled. A run taken over
+    (its lease lapsed while this worker was slow, not dead) is followed by its new owner under
+    the same prompt id, and one recorded since may be running again under it: withdrawing
+    would make that owner find its prompt lost and retry a healthy run."""
+    if await asyncio.to_thread(_cancelled, rt, claim):
+        await _withdraw(client, str(claim.run_id))
+        raise _LostClaim("cancelled")
+    raise _LostClaim("taken over by another worker")
+
+
+def _cancelled(rt: Runtime, claim: Claim) -> bool:
+    with rt.sessions() as session:
+        return runs.run_status(session, claim.run_id) is RunStatus.CANCELLED
 
 
 def _hand_back(rt: Runtime, claim: Claim, task_id: str) -> bool:
