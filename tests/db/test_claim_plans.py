@@ -15,6 +15,7 @@ from app.db.base import utc_now
 from app.db.engine import make_engine
 from app.domain.states import SweepStatus
 from app.stores import claims, instances, outputs, runs, sweeps, teams
+from app.stores.eligibility import fits_params
 from app.stores.outputs import NewOutput
 from tests.conftest import scratch_database
 
@@ -100,7 +101,7 @@ def statements(sweep_id: UUID) -> dict[str, Statement]:
     return {
         "run a task holds": (runs._CLAIMED_BY, {"task_id": "t3"}),
         "prompts per instance": (instances._POOL, {"now": utc_now()}),
-        "runs in flight": (claims.IN_FLIGHT, {}),
+        "runs in flight, sweeps waiting": (claims.IN_FLIGHT_AND_WAITING, fits_params(())),
         "teams of running runs": (claims.RUNNING_TEAMS, {}),
         "next run of a model": (claims.MODEL_PROBES[False], plain),
         "next run of a model, avoiding": (claims.MODEL_PROBES[True], avoid),
