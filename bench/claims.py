@@ -36,7 +36,7 @@ from app.db.models import Run
 from app.domain.states import RunStatus, SweepStatus
 from app.queue import make_celery
 from app.settings import Settings
-from app.stores import instances, outputs, runs, sweeps, teams
+from app.stores import instances, runs, sweeps, teams
 from app.stores.outputs import NewOutput
 from bench.submit import scratch_database
 from workers.dispatching import take_work
@@ -86,8 +86,7 @@ def measure(rt: Runtime, count: int) -> dict[str, list[float]]:
         started = timed("claim", started)
         output = NewOutput(0, "image", f"x/{n}.png", "image/png", 1, "0" * 64)
         with rt.sessions() as session:
-            if runs.finish_run(session, claim, RunStatus.SUCCEEDED):
-                outputs.add_outputs(session, claim.run_id, [output])
+            runs.record_succeeded(session, claim, [output])
             sweeps.start_finalizing_if_drained(session, claim.sweep_id)
             session.commit()
         timed("record", started)

@@ -115,7 +115,7 @@ def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
             instance.model_key,
             avoid,
             instance_tags=instance.tags,
-            running=flight.teams,
+            flight=flight,
         )
         if run is None:
             if avoid is None:
@@ -135,12 +135,13 @@ def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
 def _lock_with_room(
     session: Session, url: str, now: datetime, slots: int
 ) -> tuple[LockedInstance, InFlight] | None:
-    """The instance locked, and the runs in flight read after the lock (so they include the
-    run the claimer that held it just started); None if it may not take a run now."""
+    """The instance locked, and the runs in flight with the sweeps it may claim from read
+    after the lock (so they include the run the claimer that held it just started); None
+    if it may not take a run now."""
     instance = instances.lock_healthy(session, url, now)
     if instance is None:
         return None
-    flight = claims.in_flight(session)
+    flight = claims.in_flight(session, instance.tags)
     return None if flight.prompts[url] >= slots else (instance, flight)
 
 

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import PurePosixPath
 from typing import Any, NoReturn
 from uuid import UUID
 
@@ -27,7 +26,7 @@ from app.domain.patching import bound_values, patch_graph, set_output_prefix
 from app.domain.states import RunStatus
 from app.logs import context as log_context
 from app.queue import RESUME_RUN
-from app.stores import instances, outputs, runs, sweeps
+from app.stores import instances, runs, sweeps
 from app.stores.outputs import NewOutput
 from app.stores.runs import Claim
 from workers import collecting, run_metrics, stopping, tiling
@@ -255,20 +254,17 @@ def record(rt: Runtime, claim: Claim, outcome: Outcome, cached: Sequence[str] = 
     retry = isinstance(outcome, Failed) and _should_retry(rt, claim, outcome.error)
     with rt.sessions() as session:
         # The instance row before the run and the sweep row, the order claimers lock them
-        # in (`take_work`); the other way round the two deadlock.
-        _record_on_instance(rt, session, claim, outcome, retry)
+        # in (`take_work`); the other way round the two deadlock. A success's record keeps
+        # that order in its one statement (`runs.record_succeeded`).
         if isinstance(outcome, Succeeded):
-            names = [PurePosixPath(output.path).name for output in outcome.outputs]
-            recorded = runs.finish_run(
-                session, claim, RunStatus.SUCCEEDED, outputs=names, cached=cached
-            )
-            if recorded:
-                outputs.add_outputs(session, claim.run_id, outcome.outputs)
-        elif retry:
-            recorded = runs.requeue_run(session, claim, outcome.error.to_json(), cached=cached)
+            recorded = runs.record_succeeded(session, claim, outcome.outputs, cached)
         else:
+            _record_failure_on_instance(rt, session, claim, outcome.error, retry)
             error = outcome.error.to_json()
-            recorded = runs.finish_run(session, claim, RunStatus.FAILED, error, cached=cached)
+            if retry:
+                recorded = runs.requeue_run(session, claim, error, cached=cached)
+            else:
+                recorded = runs.finish_run(session, claim, RunStatus.FAILED, error, cached=cached)
         # In the same transaction: the sweep row is locked already, and a sweep's last run
         # costs no second one to find out that it was the last.
         drained = not retry and sweeps.start_finalizing_if_drained(session, claim.sweep_id)
@@ -283,20 +279,17 @@ def record(rt: Runtime, claim: Claim, outcome: Outcome, cached: Sequence[str] = 
         send_finalize(rt, claim.sweep_id)
 
 
-def _record_on_instance(
-    rt: Runtime, session: Session, claim: Claim, outcome: Succeeded | Failed, retry: bool
+def _record_failure_on_instance(
+    rt: Runtime, session: Session, claim: Claim, error: RunError, retry: bool
 ) -> None:
-    """What the outcome says of the instance: a success ends its transport failure streak;
-    a transport failure extends it (benching it after INSTANCE_BENCH_AFTER in a row), and
-    takes it out of the pool until the reconciler's next health check if retried."""
-    if isinstance(outcome, Succeeded):
-        instances.record_success(session, claim.instance)
-        return
-    if outcome.error.kind != "transport":
+    """What a failure says of the instance: a transport failure extends its failure streak
+    (benching it after INSTANCE_BENCH_AFTER in a row), and takes it out of the pool until
+    the reconciler's next health check if retried. (A success ends the streak.)"""
+    if error.kind != "transport":
         return
     now = utc_now()
     if retry:
-        instances.set_health(session, claim.instance, False, now, outcome.error.message)
+        instances.set_health(session, claim.instance, False, now, error.message)
     settings = rt.settings
     bench = timedelta(seconds=settings.instance_bench_s)
     until = instances.record_transport_failure(

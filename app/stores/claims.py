@@ -33,7 +33,7 @@ take a model that neither serves yet: tests/db/test_fair_claims.py plays that or
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from uuid import UUID
@@ -69,10 +69,12 @@ class QueuedRun:
 
 @dataclass(frozen=True, slots=True)
 class InFlight:
-    """The runs now running: per team, and the prompts each instance holds."""
+    """The runs now running: per team, and the prompts each instance holds; and the sweeps
+    waiting for the instance that read them (WAITING's rows), read in the same statement."""
 
     teams: Counter[UUID]
     prompts: Counter[str]
+    waiting: list[Sequence[Any]]
 
 
 def next_run(
@@ -81,13 +83,17 @@ def next_run(
     model_key: str | None,
     avoid: str | None,
     instance_tags: Iterable[str] = (),
-    running: Counter[UUID] | None = None,
+    flight: InFlight | None = None,
 ) -> QueuedRun | None:
     """The queued run `instance` (holding `model_key`) should take next, locked; None when
     nothing is claimable for it. With `avoid` (the instance's URL), never a run whose last
     attempt failed there; only runs of sweeps whose required tags the instance has.
-    `running`: each team's running runs, if the caller has just read them (`in_flight`)."""
-    waiting, shares, pending = waiting_sweeps(session, instance_tags, running)
+    `flight`: the runs in flight and the sweeps waiting, if the caller has just read them
+    (`in_flight`, with the same tags)."""
+    if flight is None:
+        waiting, shares, pending = waiting_sweeps(session, instance_tags)
+    else:
+        waiting, shares, pending = standing_of(flight.waiting, flight.teams)
     waited = False
     for turn in serving_order(waiting, shares):
         locked = _lock_team(session, turn.team_id, wait=not waited)
@@ -164,10 +170,17 @@ def waiting_sweeps(
         return [], {}, set()
     if running is None:
         running = Counter(session.scalars(RUNNING_TEAMS))
+    return standing_of(rows, running)
+
+
+def standing_of(
+    rows: Iterable[Sequence[Any]], running: Counter[UUID]
+) -> tuple[list[Waiting], dict[UUID, Share], set[UUID]]:
+    """`waiting_sweeps` of WAITING's rows and each team's running runs, read already."""
     waiting = []
     shares: dict[UUID, Share] = {}
     pending = set()
-    for sweep_id, team_id, priority, created_at, weight, max_running, not_started in rows:
+    for sweep_id, team_id, priority, created_at, weight, max_running, not_started, *_ in rows:
         waiting.append(Waiting(sweep_id, team_id, priority, created_at))
         if team_id not in shares:
             shares[team_id] = Share(weight, max_running, running[team_id])
@@ -191,27 +204,52 @@ def running_teams_query() -> sa.Select[UUID]:
     return RUNNING_TEAMS
 
 
-# The running runs with their team and instance, each holding a slot of it
-# (`runs.holding_prompt`): the same rows as RUNNING_TEAMS, so a claim learns both its
-# instance's free slots and every team's share in one read.
-IN_FLIGHT = (
-    sa.select(_sweeps.c.team_id, _runs.c.instance)
-    .select_from(_runs)
-    .join(_sweeps, _sweeps.c.id == _runs.c.sweep_id)
-    .where(_runs.c.status == RunStatus.RUNNING)
-)
+def _in_flight_and_waiting() -> sa.CompoundSelect[*tuple[Any, ...]]:
+    """The running runs with their team and instance, each holding a slot of it
+    (`runs.holding_prompt`): the same rows as RUNNING_TEAMS, so a claim learns both its
+    instance's free slots and every team's share in one read; and in the same statement
+    the sweeps waiting (WAITING). Each part is what a statement of its own read before,
+    the one after the other, both after the instance lock; together they cost one round
+    trip, and read the same moment. A waiting sweep's row has a sweep_id and no instance,
+    a running run's the reverse."""
+    waiting = WAITING.add_columns(_typed_null(_runs.c.instance).label("instance"))
+    running = (
+        sa.select(
+            _typed_null(_active.c.sweep_id),
+            _sweeps.c.team_id,
+            *(_typed_null(column) for column in list(WAITING.selected_columns)[2:]),
+            _runs.c.instance,
+        )
+        .select_from(_runs)
+        .join(_sweeps, _sweeps.c.id == _runs.c.sweep_id)
+        .where(_runs.c.status == RunStatus.RUNNING)
+    )
+    return sa.union_all(waiting, running)
 
 
-def in_flight(session: Session) -> InFlight:
-    """The runs in flight now, read afresh (after the caller's instance lock, so it
-    includes the runs the claimer that held it just started)."""
+def _typed_null(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    # Typed, as Postgres infers a UNION's column types from its parts.
+    return sa.cast(sa.null(), column.type)
+
+
+IN_FLIGHT_AND_WAITING = _in_flight_and_waiting()
+
+
+def in_flight(session: Session, instance_tags: Iterable[str] = ()) -> InFlight:
+    """The runs in flight now, and the sweeps an instance with `instance_tags` may claim
+    from, read afresh (after the caller's instance lock, so it includes the runs the
+    claimer that held it just started)."""
     teams: Counter[UUID] = Counter()
     prompts: Counter[str] = Counter()
-    for team_id, instance in session.execute(IN_FLIGHT):
-        teams[team_id] += 1
-        if instance is not None:
-            prompts[instance] += 1
-    return InFlight(teams, prompts)
+    waiting: list[Sequence[Any]] = []
+    for row in session.execute(IN_FLIGHT_AND_WAITING, fits_params(instance_tags)):
+        if row.sweep_id is not None:
+            waiting.append(row)
+            continue
+        teams[row.team_id] += 1
+        if row.instance is not None:
+            prompts[row.instance] += 1
+    return InFlight(teams, prompts, waiting)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.db.base import UtcDateTime
 from app.db.models import Instance, Run
 from app.stores.eligibility import instance_serving
+from app.stores.instance_streaks import RESET_STREAK
 from app.stores.runs import holding_prompt
 
 
@@ -151,7 +152,7 @@ def record_transport_failure(
 def record_success(session: Session, url: str) -> None:
     """A run succeeded there: its transport failure streak starts again from 0. Touches the
     row only when there is a streak, so the usual success takes no lock on it."""
-    session.execute(_RESET_STREAK, {"at_url": url})
+    session.execute(RESET_STREAK, {"at_url": url})
 
 
 def _rows(result: sa.Result[Any]) -> int:
@@ -172,11 +173,6 @@ def set_health(
     session.execute(sa.update(Instance).where(Instance.url == url).values(**values))
 
 
-_RESET_STREAK = (
-    sa.update(_instances)
-    .where(_instances.c.url == sa.bindparam("at_url"), _instances.c.failure_streak > 0)
-    .values(failure_streak=0)
-)
 _SET_MODEL_KEY = (
     sa.update(_instances)
     .where(_instances.c.url == sa.bindparam("at_url"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
@@ -46,6 +46,42 @@ def add_outputs(session: Session, run_id: UUID, outputs: Sequence[NewOutput]) ->
         for o in outputs
     ]
     session.execute(_insert_ignoring_duplicates(session), rows)
+
+
+def output_rows(outputs: Sequence[NewOutput]) -> dict[str, list[object]]:
+    """The parameters of `inserted_for`: each column of the outputs as one array."""
+    return {
+        "output_ids": [uuid4() for _ in outputs],
+        "output_positions": [o.position for o in outputs],
+        "output_kinds": [o.kind for o in outputs],
+        "output_paths": [o.path for o in outputs],
+        "output_mimes": [o.mime for o in outputs],
+        "output_sizes": [o.size for o in outputs],
+        "output_sha256s": [o.sha256 for o in outputs],
+    }
+
+
+def inserted_for(run: sa.CTE) -> sa.Insert:
+    """Postgres: the outputs (`output_rows`) of the run `run` returns (its `id`), inserted
+    as `add_outputs` does, from inside the statement that moved the run
+    (`sweeps.counting`), created at the statement's bound `now`; nothing when it returns no
+    row. Arrays unnested rather than a row of parameters per output, so the statement is
+    the same whatever their number."""
+    files = (
+        sa.func.unnest(
+            *(sa.bindparam(name, type_=postgresql.ARRAY(type_)) for name, type_ in _ARRAYS)
+        )
+        .table_valued(*(name for name, _ in _ARRAYS))
+        .render_derived(name="new_output")
+    )
+    columns = ("id", "position", "kind", "path", "mime", "size", "sha256")
+    rows = sa.select(
+        *(files.c[f"output_{column}s"] for column in columns),
+        run.c.id,
+        sa.bindparam("now", type_=_outputs.c.created_at.type),
+    ).select_from(run.join(files, sa.true()))
+    insert = postgresql.insert(_outputs).from_select([*columns, "run_id", "created_at"], rows)
+    return insert.on_conflict_do_nothing(index_elements=[_outputs.c.run_id, _outputs.c.position])
 
 
 def list_outputs(session: Session, run_id: UUID) -> list[Output]:
@@ -91,6 +127,15 @@ def _ignoring_duplicates(
 
 
 _outputs = cast(sa.Table, Output.__table__)
+_ARRAYS: tuple[tuple[str, sa.types.TypeEngine[Any]], ...] = (
+    ("output_ids", sa.Uuid()),
+    ("output_positions", sa.Integer()),
+    ("output_kinds", sa.String()),
+    ("output_paths", sa.String()),
+    ("output_mimes", sa.String()),
+    ("output_sizes", sa.BigInteger()),
+    ("output_sha256s", sa.String()),
+)
 # Built once per backend: every run's record inserts its outputs.
 _IGNORING_DUPLICATES = {
     "postgresql": _ignoring_duplicates(postgresql.insert),

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from pathlib import PurePosixPath
 from typing import Any, cast
 from uuid import UUID, uuid4
 
@@ -17,11 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
-from app.db.models import Run, Sweep
+from app.db.models import Instance, Run, Sweep
 from app.domain.assignments import full_assignment, plan_fixed
 from app.domain.states import RunStatus
 from app.stores import attempts, journal, run_copy
 from app.stores.attempts import PastAttempt
+from app.stores.instance_streaks import RESET_STREAK
+from app.stores.outputs import NewOutput, add_outputs, inserted_for, output_rows
 from app.stores.sweeps import count_params, counted, counting, move_counts
 
 
@@ -158,6 +161,7 @@ class Claim:
 # statement, as a correlated subquery, not a round trip of their own.
 _runs = cast(sa.Table, Run.__table__)
 _sweeps = cast(sa.Table, Sweep.__table__)
+_instances = cast(sa.Table, Instance.__table__)
 _FIXED = (
     sa.select(_sweeps.c.plan["fixed"])
     .where(_sweeps.c.id == _runs.c.sweep_id)
@@ -371,13 +375,76 @@ def finish_run(
         team_id = _counted(session, claim, session.execute(_FINISH, params), status)
     if team_id is None:
         return False
+    _journal_ended(session, team_id, claim, status, report, outputs, cached)
+    return True
+
+
+def _journal_ended(
+    session: Session,
+    team_id: UUID,
+    claim: Claim,
+    status: RunStatus,
+    report: Mapping[str, Any] | None,
+    outputs: Sequence[str],
+    cached: Sequence[str],
+) -> None:
     if cached:
         journal.run_cached(session, team_id, claim.sweep_id, claim.index, cached)
     if status is RunStatus.SUCCEEDED:
         journal.run_succeeded(session, team_id, claim.sweep_id, claim.index, outputs)
     else:
         journal.run_failed(session, team_id, claim.sweep_id, claim.index, report)
+
+
+def record_succeeded(
+    session: Session,
+    claim: Claim,
+    files: Sequence[NewOutput] = (),
+    cached: Sequence[str] = (),
+) -> bool:
+    """A success's whole record: the instance's transport failure streak ended
+    (`instances.record_success`, whether or not the report is stale, as a success there it
+    was), then running → succeeded for this attempt with its outputs (`add_outputs`);
+    False for a stale or duplicate report, which adds no output. On Postgres one statement
+    (`_SUCCEEDED_COUNTED`), elsewhere one per step."""
+    if not _counts_in_one_statement(session):
+        session.execute(RESET_STREAK, {"at_url": claim.instance})
+        names = _names(files)
+        recorded = finish_run(session, claim, RunStatus.SUCCEEDED, outputs=names, cached=cached)
+        if recorded:
+            add_outputs(session, claim.run_id, files)
+        return recorded
+    params = {
+        **_held(claim, to_status=RunStatus.SUCCEEDED, report=None, now=utc_now()),
+        **_ended(RunStatus.SUCCEEDED),
+        **output_rows(files),
+        "at_url": claim.instance,
+    }
+    row = session.execute(_SUCCEEDED_COUNTED, params).first()
+    if row is None:
+        return False
+    deltas = _ends(RunStatus.SUCCEEDED)
+    team_id = counted(session, claim.sweep_id, deltas, row._mapping)
+    _journal_ended(session, team_id, claim, RunStatus.SUCCEEDED, None, _names(files), cached)
     return True
+
+
+def _names(files: Sequence[NewOutput]) -> list[str]:
+    return [PurePosixPath(file.path).name for file in files]
+
+
+def _succeeded_counted() -> sa.Update:
+    """`_FINISH` to succeeded with its counters (`counting`), its outputs inserted from the
+    moved run, and the instance's streak reset (`RESET_STREAK`) before all of them. Before:
+    a recorder locks the instance row (when it has a streak) before the run's and the
+    sweep's, the order claimers lock them in (`app.stores.claims`), or the two deadlock.
+    Postgres runs the statements of a WITH in no documented order, so the order is made a
+    dependency: the run's UPDATE filters on a count of the rows the reset returned, which it
+    cannot know before the reset has run (and locked its row)."""
+    streak = RESET_STREAK.returning(_instances.c.url).cte("ended_streak")
+    reset_first = sa.select(sa.func.count()).select_from(streak).scalar_subquery() >= 0
+    moved = _FINISH.where(reset_first).returning(_runs.c.sweep_id, _runs.c.id)
+    return counting(moved, _ends(RunStatus.SUCCEEDED), inserted_for)
 
 
 def _ends(status: RunStatus) -> dict[RunStatus, int]:
@@ -394,6 +461,7 @@ def _finish_counted(status: RunStatus) -> sa.Update:
     return counting(_FINISH.returning(_runs.c.sweep_id), _ends(status))
 
 
+_SUCCEEDED_COUNTED = _succeeded_counted()
 _REQUEUE_RETURNING = _REQUEUE.returning(_runs.c.sweep_id, _runs.c.started_at)
 _REQUEUE_COUNTED = counting(_REQUEUE_RETURNING, _ends(RunStatus.QUEUED))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
@@ -256,16 +256,22 @@ def counted(
     return team_id
 
 
-def counting(run_update: sa.Update, deltas: Mapping[RunStatus, int]) -> sa.Update:
+def counting(
+    run_update: sa.Update,
+    deltas: Mapping[RunStatus, int],
+    on_moved: Callable[[sa.CTE], sa.Insert] | None = None,
+) -> sa.Update:
     """One statement for a run's transition and the counters it moves (Postgres only: SQLite
     has no UPDATE in a WITH): `run_update`, which must return the run's `sweep_id`, as a
     common table expression, and the counters' UPDATE of its sweep joined to it, returning
     the run's columns and what `counted` needs. A transition that matched no run moves no
     counter and returns no row. The run's row is locked before its sweep's, as the counters'
-    UPDATE has no row to change until the run's UPDATE returned one."""
+    UPDATE has no row to change until the run's UPDATE returned one. `on_moved`: an INSERT
+    of rows that belong to the moved run, made from the run's CTE (so nothing is inserted
+    when no run moved), in the same statement."""
     columns = _moved_columns(deltas)
     run = run_update.cte("moved_run")
-    return (
+    counters = (
         sa.update(_sweeps)
         .where(_sweeps.c.id == run.c.sweep_id)
         .values(_count_changes(columns))
@@ -275,6 +281,7 @@ def counting(run_update: sa.Update, deltas: Mapping[RunStatus, int]) -> sa.Updat
             _sweeps.c.team_id,
         )
     )
+    return counters if on_moved is None else counters.add_cte(on_moved(run).cte("added"))
 
 
 # What the transaction's last `move_counts` left queued and running of a sweep, read from

@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 from app.db.base import utc_now
 from app.db.engine import make_engine
 from app.domain.states import SweepStatus
-from app.stores import claims, instances, runs, sweeps, teams
+from app.stores import claims, instances, outputs, runs, sweeps, teams
+from app.stores.eligibility import fits_params
+from app.stores.outputs import NewOutput
 from tests.conftest import scratch_database
 
 SWEEPS = 20
@@ -99,7 +101,7 @@ def statements(sweep_id: UUID) -> dict[str, Statement]:
     return {
         "run a task holds": (runs._CLAIMED_BY, {"task_id": "t3"}),
         "prompts per instance": (instances._POOL, {"now": utc_now()}),
-        "runs in flight": (claims.IN_FLIGHT, {}),
+        "runs in flight, sweeps waiting": (claims.IN_FLIGHT_AND_WAITING, fits_params(())),
         "teams of running runs": (claims.RUNNING_TEAMS, {}),
         "next run of a model": (claims.MODEL_PROBES[False], plain),
         "next run of a model, avoiding": (claims.MODEL_PROBES[True], avoid),
@@ -113,6 +115,7 @@ def statements(sweep_id: UUID) -> dict[str, Statement]:
         ),
         "backlog of a model": (claims.BACKLOGS[True], {**avoid, "upto": 20}),
         "start a run": (runs._START, _start_params(sweep_id)),
+        "record a success": (runs._SUCCEEDED_COUNTED, _success_params(sweep_id)),
     }
 
 
@@ -125,6 +128,21 @@ def _start_params(sweep_id: UUID) -> dict[str, Any]:
         "task_id": "t",
         "lease_until": now,
         "now": now,
+    }
+
+
+def _success_params(sweep_id: UUID) -> dict[str, Any]:
+    claim = runs.Claim(sweep_id, sweep_id, 0, {}, 1, INSTANCE, "m1")  # no such run
+    return {
+        "run_id": claim.run_id,
+        "attempt": claim.attempt,
+        "to_status": "succeeded",
+        "report": None,
+        "now": utc_now(),
+        "add_running_count": -1,
+        "add_succeeded_count": 1,
+        **outputs.output_rows([NewOutput(0, "image", "x/a.png", "image/png", 1, "0" * 64)]),
+        "at_url": INSTANCE,
     }
 
 
