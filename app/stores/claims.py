@@ -161,16 +161,14 @@ LOCK_SWEEP = (
 
 
 def waiting_sweeps(
-    session: Session, instance_tags: Iterable[str] = (), running: Counter[UUID] | None = None
+    session: Session, instance_tags: Iterable[str] = ()
 ) -> tuple[list[Waiting], dict[UUID, Share], set[UUID]]:
     """The sweeps whose queued runs an instance with `instance_tags` may claim, the standing
     of their teams, and which of the sweeps are not started yet."""
     rows = session.execute(WAITING, fits_params(instance_tags)).all()
     if not rows:
         return [], {}, set()
-    if running is None:
-        running = Counter(session.scalars(RUNNING_TEAMS))
-    return standing_of(rows, running)
+    return standing_of(rows, Counter(session.scalars(RUNNING_TEAMS)))
 
 
 def standing_of(

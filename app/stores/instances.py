@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from app.db.base import UtcDateTime
 from app.db.models import Instance, Run
 from app.stores.eligibility import instance_serving
-from app.stores.instance_streaks import RESET_STREAK
 from app.stores.runs import holding_prompt
 
 
@@ -147,12 +146,6 @@ def record_transport_failure(
     until = now + bench_for
     session.execute(sa.update(Instance).where(Instance.url == url).values(benched_until=until))
     return until
-
-
-def record_success(session: Session, url: str) -> None:
-    """A run succeeded there: its transport failure streak starts again from 0. Touches the
-    row only when there is a streak, so the usual success takes no lock on it."""
-    session.execute(RESET_STREAK, {"at_url": url})
 
 
 def _rows(result: sa.Result[Any]) -> int:

@@ -403,7 +403,7 @@ def record_succeeded(
     cached: Sequence[str] = (),
 ) -> bool:
     """A success's whole record: the instance's transport failure streak ended
-    (`instances.record_success`, whether or not the report is stale, as a success there it
+    (`RESET_STREAK`, whether or not the report is stale, as a success there it
     was), then running → succeeded for this attempt with its outputs (`add_outputs`);
     False for a stale or duplicate report, which adds no output. On Postgres one statement
     (`_SUCCEEDED_COUNTED`), elsewhere one per step."""

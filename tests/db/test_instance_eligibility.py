@@ -13,13 +13,14 @@ import pytest
 import sqlalchemy as sa
 
 from app.db.base import utc_now
-from app.db.migrate import upgrade_to_head
 from app.db.models import Instance, Run
 from app.domain.states import RunStatus
 from app.queue import make_celery
 from app.settings import Settings
 from app.stores import instances
-from tests.conftest import REDIS_URL, scratch_database
+from app.stores.instance_streaks import RESET_STREAK
+from tests.conftest import REDIS_URL
+from tests.support.databases import BACKENDS, runtime_on
 from tests.support.sweeps import running_sweep
 from workers.dispatching import take_work
 from workers.runtime import Runtime, build_runtime
@@ -29,17 +30,10 @@ POOL = {PLAIN: (), SDXL: ("sdxl",), BIG: ("48gb", "sdxl")}
 SLOTS = 2
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture(params=BACKENDS)
 def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'state.db'}"
-        upgrade_to_head(url)
-        yield _runtime(url)
-    else:
-        with scratch_database("eligibility") as url:
-            rt = _runtime(url)
-            yield rt
-            rt.sessions.kw["bind"].dispose()
+    with runtime_on(request.param, tmp_path, "eligibility", _runtime) as rt:
+        yield rt
 
 
 def _runtime(url: str) -> Runtime:
@@ -105,7 +99,8 @@ def test_transport_failures_in_a_row_bench_an_instance_and_a_success_resets(
     bench = timedelta(seconds=120)
     with runtime.sessions() as session:
         assert instances.record_transport_failure(session, PLAIN, now, 3, bench) is None
-        instances.record_success(session, PLAIN)  # the streak starts again
+        # A success there (the statement `runs.record_succeeded` runs): the streak starts again.
+        session.execute(RESET_STREAK, {"at_url": PLAIN})
         assert instances.record_transport_failure(session, PLAIN, now, 3, bench) is None
         assert instances.record_transport_failure(session, PLAIN, now, 3, bench) is None
         until = instances.record_transport_failure(session, PLAIN, now, 3, bench)

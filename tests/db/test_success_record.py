@@ -13,7 +13,6 @@ import pytest
 import sqlalchemy as sa
 
 from app.db.base import utc_now
-from app.db.migrate import upgrade_to_head
 from app.db.models import Instance, Output, Run
 from app.domain.states import RunStatus
 from app.queue import make_celery
@@ -22,7 +21,8 @@ from app.stores import instances, runs
 from app.stores.claims import LOCK_SWEEP
 from app.stores.outputs import NewOutput
 from app.stores.runs import Claim
-from tests.conftest import REDIS_URL, scratch_database
+from tests.conftest import REDIS_URL
+from tests.support.databases import BACKENDS, runtime_on
 from tests.support.run_counts import assert_counts_match_recount
 from tests.support.sweeps import running_sweep
 from workers import execution
@@ -36,17 +36,10 @@ FILES = [
 ]
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture(params=BACKENDS)
 def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'state.db'}"
-        upgrade_to_head(url)
-        yield _runtime(url)
-    else:
-        with scratch_database("success") as url:
-            rt = _runtime(url)
-            yield rt
-            rt.sessions.kw["bind"].dispose()
+    with runtime_on(request.param, tmp_path, "success", _runtime) as rt:
+        yield rt
 
 
 def _runtime(url: str) -> Runtime:
