@@ -9,22 +9,25 @@ except prompt ids, which are checked to be canonical UUIDs first. Graphs are nev
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 import uuid
 from asyncio import timeout as asyncio_timeout
 from collections.abc import Awaitable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-import httpx
+import aiohttp
 from pydantic import BaseModel, ValidationError
 from websockets.asyncio.client import connect
 from websockets.proxy import get_proxy
 from websockets.uri import parse_uri
+from yarl import URL
 
 from app.comfy.download import Downloaded, Rewrite, save_body, view_params
 from app.comfy.errors import ComfyError, RunError
@@ -78,31 +81,39 @@ def _protocol(message: str, details: str | None = None) -> ComfyError:
 
 @cache
 def _tls_context() -> ssl.SSLContext:
-    # httpx builds a fresh TLS context (loading the CA bundle) for every client unless given
-    # one: about a third of a worker's CPU per run. Built once per process, after the fork.
+    # Loading the CA bundle for every client would cost a worker more than its run's
+    # requests. Built once per process, after the fork.
     return ssl.create_default_context()
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A ComfyUI answer, read whole: every endpoint but `/view` answers a small JSON body."""
+
+    method: str
+    path: str  # as requested, relative to the base URL
+    status: int
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
 class ComfyClient:
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._base = httpx.URL(base_url.rstrip("/") + "/")
+    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+        self._base = URL(base_url.rstrip("/") + "/")
+        # Per step, not in all: a video's `/view` may stream for longer than `timeout`.
         self._timeout = timeout
-        self._http = httpx.AsyncClient(
-            base_url=self._base, timeout=timeout, transport=transport, verify=_tls_context()
-        )
+        self._http: aiohttp.ClientSession | None = None  # made on first use, in its loop
         scheme = "wss" if self._base.scheme == "https" else "ws"
-        self._ws_base = self._base.copy_with(scheme=scheme, path=self._base.path + "ws")
+        self._ws_base = self._base.with_scheme(scheme).join(URL("ws"))
         # The environment's proxy settings, as websockets reads them, looked up once: for
         # every socket it would walk the whole environment twice.
         self._ws_proxy = get_proxy(parse_uri(str(self._ws_base)))
-        port = self._base.port
-        self._label = f"{self._base.host}:{port}" if port else self._base.host  # no userinfo
+        port = self._base.explicit_port
+        host = self._base.host or ""
+        self._label = f"{host}:{port}" if port else host  # no userinfo
 
     @property
     def base_url(self) -> str:
@@ -125,7 +136,22 @@ class ComfyClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            limit = self._timeout
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=_tls_context()),
+                timeout=aiohttp.ClientTimeout(total=None, connect=limit, sock_read=limit),
+                trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as the WebSocket honours them
+            )
+        return self._http
+
+    def _url(self, path: str) -> URL:
+        return self._base.join(URL(path))
 
     # --- prompts ---------------------------------------------------------------------------
 
@@ -146,7 +172,7 @@ class ComfyClient:
         if extra_pnginfo is not None:
             body["extra_data"] = {"extra_pnginfo": dict(extra_pnginfo)}
         response = await self._send("POST", "prompt", json=body)
-        if response.status_code == 400:
+        if response.status == 400:
             rejected = self._model(PromptRejected, response)
             raise ComfyError(rejection_error(rejected, graph))
         accepted = self._model(PromptAccepted, self._ok(response))
@@ -301,7 +327,7 @@ class ComfyClient:
 
     def open_socket(self, client_id: str) -> AbstractAsyncContextManager[Socket]:
         """The `/ws?clientId=` connection; `wait` falls back to polling when this fails."""
-        url = self._ws_base.copy_with(params={"clientId": client_id})
+        url = self._ws_base.with_query(clientId=client_id)
         # No permessage-deflate, which ComfyUI (aiohttp) accepts when offered: its zlib
         # contexts cost a worker about 0.6 ms of CPU per socket, one socket a run, to save
         # bytes on frames of a few hundred.
@@ -357,10 +383,10 @@ class ComfyClient:
         small one of `rewrite`'s mime type is written by it instead (download.py)."""
         params = view_params(output)
         try:
-            async with self._http.stream("GET", "view", params=params) as response:
-                self._check_view(response, output)
+            async with self._session().get(self._url("view"), params=params) as response:
+                self._check_view(response.status, output)
                 downloaded = await save_body(response, destination, output.filename, rewrite)
-        except httpx.TransportError as ex:
+        except aiohttp.ClientError as ex:
             raise _transport(f"GET /view failed: {type(ex).__name__}", str(ex) or None) from ex
         log.debug(
             "comfy.downloaded instance=%s node=%s size=%d mime=%s",
@@ -371,17 +397,17 @@ class ComfyClient:
         )
         return downloaded
 
-    def _check_view(self, response: httpx.Response, output: OutputFile) -> None:
+    def _check_view(self, status: int, output: OutputFile) -> None:
         where = f"{output.type}/{output.subfolder}/{output.filename}".replace("//", "/")
-        if response.status_code == 404:
+        if status == 404:
             # Listed in history but gone: ComfyUI empties temp/ at start, or someone deleted
             # it. Running the prompt again writes it again, hence a retryable kind.
             message = f"output file {where} not found on ComfyUI"
             raise ComfyError(RunError(kind="transport", message=message, node_id=output.node_id))
-        if response.status_code >= 500:
-            raise _transport(f"GET /view answered {response.status_code}")
-        if response.status_code != 200:
-            message = f"ComfyUI refused /view for {where}: HTTP {response.status_code}"
+        if status >= 500:
+            raise _transport(f"GET /view answered {status}")
+        if status != 200:
+            message = f"ComfyUI refused /view for {where}: HTTP {status}"
             raise ComfyError(RunError(kind="protocol", message=message, node_id=output.node_id))
 
     async def system_stats(self) -> dict[str, Any]:
@@ -399,45 +425,43 @@ class ComfyClient:
 
     async def _send(
         self, method: str, path: str, *, json: Mapping[str, Any] | None = None
-    ) -> httpx.Response:
+    ) -> Answer:
         try:
-            response = await self._http.request(method, path, json=json)
-        except httpx.TransportError as ex:
+            async with self._session().request(method, self._url(path), json=json) as response:
+                answer = Answer(method, path, response.status, await response.read())
+        except aiohttp.ClientError as ex:
             log.info("comfy.unreachable instance=%s path=/%s error=%r", self._label, path, ex)
             raise _transport(
                 f"{method} /{path} failed: {type(ex).__name__}", str(ex) or None
             ) from ex
-        if response.status_code >= 500:
-            raise _transport(
-                f"{method} /{path} answered {response.status_code}", response.text[:500]
-            )
-        return response
+        if answer.status >= 500:
+            raise _transport(f"{method} /{path} answered {answer.status}", answer.text[:500])
+        return answer
 
     @staticmethod
-    def _ok(response: httpx.Response) -> httpx.Response:
-        if response.status_code != 200:
-            request = response.request
-            message = f"{request.method} {request.url.path} answered {response.status_code}"
-            raise _protocol(message, response.text[:500] or None)
-        return response
+    def _ok(answer: Answer) -> Answer:
+        if answer.status != 200:
+            message = f"{answer.method} /{answer.path} answered {answer.status}"
+            raise _protocol(message, answer.text[:500] or None)
+        return answer
 
     @staticmethod
-    def _json(response: httpx.Response) -> object:
+    def _json(answer: Answer) -> object:
         try:
-            return response.json()
+            return json.loads(answer.body)
         except ValueError as ex:
-            raise _protocol(f"{response.request.url.path} answered non-JSON", str(ex)) from ex
+            raise _protocol(f"/{answer.path} answered non-JSON", str(ex)) from ex
 
     @classmethod
-    def _object(cls, response: httpx.Response) -> dict[str, Any]:
-        body = cls._json(response)
+    def _object(cls, answer: Answer) -> dict[str, Any]:
+        body = cls._json(answer)
         if not isinstance(body, dict):
-            raise _protocol(f"{response.request.url.path} answered JSON that is not an object")
+            raise _protocol(f"/{answer.path} answered JSON that is not an object")
         return body
 
     @classmethod
-    def _model(cls, model: type[ModelT], response: httpx.Response) -> ModelT:
+    def _model(cls, model: type[ModelT], answer: Answer) -> ModelT:
         try:
-            return model.model_validate(cls._json(response))
+            return model.model_validate(cls._json(answer))
         except ValidationError as ex:
-            raise _protocol(f"unexpected {response.request.url.path} answer", str(ex)) from ex
+            raise _protocol(f"unexpected /{answer.path} answer", str(ex)) from ex

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import aiohttp
 
 from app.comfy.errors import ComfyError, RunError
 from app.comfy.protocol import OutputFile
@@ -67,13 +67,16 @@ def view_params(output: OutputFile) -> dict[str, str]:
 
 
 async def save_body(
-    response: httpx.Response, destination: Path, filename: str, rewrite: Rewrite | None = None
+    response: aiohttp.ClientResponse,
+    destination: Path,
+    filename: str,
+    rewrite: Rewrite | None = None,
 ) -> Downloaded:
     """Stream `response` into `destination`; the temp file is removed on any failure. A small
     body of the mime type `rewrite` names goes to it instead."""
     mime = mime_of(response, filename)
     if rewrite is not None and mime == rewrite.mime and _fits_in_memory(response):
-        body = await response.aread()
+        body = await response.read()
         _check_length(response, len(body))
         size, sha256 = rewrite.write(body, destination)
         return Downloaded(size=size, sha256=sha256, mime=mime, rewritten=True)
@@ -89,17 +92,17 @@ async def save_body(
     return Downloaded(size=size, sha256=sha256, mime=mime)
 
 
-def _fits_in_memory(response: httpx.Response) -> bool:
+def _fits_in_memory(response: aiohttp.ClientResponse) -> bool:
     length = response.headers.get("Content-Length", "")
     encoded = response.headers.get("Content-Encoding", "identity") != "identity"
     return length.isdigit() and not encoded and int(length) <= REWRITE_IN_MEMORY_BYTES
 
 
-async def _write(response: httpx.Response, temp: Path) -> tuple[int, str]:
+async def _write(response: aiohttp.ClientResponse, temp: Path) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
     with temp.open("xb") as file:  # "x": created fresh with the process umask, never reused
-        async for chunk in response.aiter_bytes(CHUNK_BYTES):
+        async for chunk in response.content.iter_chunked(CHUNK_BYTES):
             file.write(chunk)
             digest.update(chunk)
             size += len(chunk)
@@ -109,9 +112,10 @@ async def _write(response: httpx.Response, temp: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _check_length(response: httpx.Response, size: int) -> None:
-    # h11 already refuses a body shorter than Content-Length; this also covers other
-    # transports. An encoded body (gzip through a proxy) has a different decoded size.
+def _check_length(response: aiohttp.ClientResponse, size: int) -> None:
+    # aiohttp already refuses a body shorter than Content-Length (ClientPayloadError); this
+    # says so in our words whatever the client. An encoded body (gzip through a proxy) has a
+    # different decoded size.
     expected = response.headers.get("Content-Length", "")
     encoded = response.headers.get("Content-Encoding", "identity") != "identity"
     if expected.isdigit() and not encoded and int(expected) != size:
@@ -119,7 +123,7 @@ def _check_length(response: httpx.Response, size: int) -> None:
         raise ComfyError(RunError(kind="transport", message=message))
 
 
-def mime_of(response: httpx.Response, filename: str) -> str:
+def mime_of(response: aiohttp.ClientResponse, filename: str) -> str:
     """The Content-Type ComfyUI sent, else a guess from the file name."""
     header = str(response.headers.get("Content-Type", "")).split(";")[0].strip().lower()
     if header and header != GENERIC_MIME:

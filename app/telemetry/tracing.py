@@ -102,13 +102,18 @@ class _Instrumentor(Protocol):
 
 
 def _instrumentors() -> tuple[_Instrumentor, ...]:
-    """Each a process-wide singleton: instrument() patches Celery's signals and httpx's
-    transport classes, uninstrument() undoes it."""
+    """Each a process-wide singleton: instrument() patches Celery's signals, aiohttp's client
+    sessions (ComfyUI) and httpx's transport classes (webhooks), uninstrument() undoes it."""
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     # The Celery instrumentation ships no type hints.
-    return (CeleryInstrumentor(), HTTPXClientInstrumentor())  # type: ignore[no-untyped-call]
+    return (
+        CeleryInstrumentor(),  # type: ignore[no-untyped-call]
+        AioHttpClientInstrumentor(),
+        HTTPXClientInstrumentor(),
+    )
 
 
 def api_telemetry() -> TelemetryConfig:

@@ -1,5 +1,10 @@
-"""Replaying ComfyUI without ComfyUI: captured answers behind `httpx.MockTransport`, and a
-scripted WebSocket for `wait`. The captures are copies of real ComfyUI 0.3.64 traffic.
+"""Replaying ComfyUI without ComfyUI: captured answers from a local HTTP server that the
+client reaches over a real socket, and a scripted WebSocket for `wait`. The captures are
+copies of real ComfyUI 0.3.64 traffic.
+
+Handlers take and give `httpx` requests and responses, a plain way to write an HTTP answer;
+the server sends them as they are, streamed bodies in chunks. A handler that raises an
+`httpx.TransportError` (or a body that does, midway) drops the connection.
 """
 
 from __future__ import annotations
@@ -12,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from aiohttp import web
+from aiohttp.test_utils import RawTestServer
 from websockets.exceptions import ConnectionClosedError
 
 from app.comfy.client import ComfyClient
 from app.comfy.follow import Socket
 
 CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "comfyui"
-BASE_URL = "http://comfy.test:8188"
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -69,10 +75,65 @@ class FakeComfy:
     def sent(self, method: str, path: str) -> list[httpx.Request]:
         return [r for r in self.requests if r.method == method and r.url.path == path]
 
-    def client(
-        self, socket: Callable[[], AbstractAsyncContextManager[Socket]] | None = None
-    ) -> ComfyClient:
-        return ScriptedClient(BASE_URL, transport=httpx.MockTransport(self.handle), socket=socket)
+    @asynccontextmanager
+    async def client(
+        self,
+        socket: Callable[[], AbstractAsyncContextManager[Socket]] | None = None,
+        prefix: str = "",
+    ) -> AsyncIterator[ScriptedClient]:
+        """A client of this fake, served on a local port for the block's duration; `prefix`:
+        a path the base URL ends with (a reverse proxy's)."""
+        async with serving_http(self.handle) as base_url:
+            client = ScriptedClient(base_url + prefix, socket=socket)
+            async with client:
+                yield client
+
+
+@asynccontextmanager
+async def serving_http(handle: Handler) -> AsyncIterator[str]:
+    """`handle` answering HTTP on a local port; yields the base URL."""
+
+    async def answer(request: web.BaseRequest) -> web.StreamResponse:
+        asked = httpx.Request(
+            request.method,
+            str(request.url),
+            headers=list(request.headers.items()),
+            content=await request.read(),
+        )
+        try:
+            given = handle(asked)
+            headers = {
+                name: value
+                for name, value in given.headers.items()
+                if name.lower() != "transfer-encoding"  # the server frames the body itself
+            }
+            response = web.StreamResponse(status=given.status_code, headers=headers)
+            await response.prepare(request)
+            sent = 0
+            async for chunk in given.aiter_bytes():
+                await response.write(chunk)
+                sent += len(chunk)
+        except httpx.TransportError:
+            _drop(request)
+            return web.Response()  # never sent: the connection is gone
+        if given.headers.get("Content-Length", str(sent)) != str(sent):
+            _drop(request)  # a body shorter than it said: end it there
+            return response
+        await response.write_eof()
+        return response
+
+    server = RawTestServer(answer, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+def _drop(request: web.BaseRequest) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
 
 
 def body_of(request: httpx.Request) -> Any:
@@ -125,10 +186,9 @@ class ScriptedClient(ComfyClient):
         self,
         base_url: str,
         *,
-        transport: httpx.AsyncBaseTransport,
         socket: Callable[[], AbstractAsyncContextManager[Socket]] | None,
     ) -> None:
-        super().__init__(base_url, transport=transport)
+        super().__init__(base_url)
         self._socket = socket or refusing()
         self.connects = 0
 

@@ -14,7 +14,7 @@ from app.comfy.client import ComfyClient
 from app.comfy.download import Rewrite
 from app.comfy.errors import ComfyError
 from app.comfy.protocol import OutputFile
-from tests.comfy.fakes import FakeComfy, body_of, capture, captured_response
+from tests.comfy.fakes import FakeComfy, body_of, capture, captured_response, serving_http
 
 pytestmark = pytest.mark.anyio
 
@@ -94,13 +94,12 @@ async def test_a_base_url_with_a_path_prefix_is_kept() -> None:
         seen.append(request.url.path)
         return httpx.Response(200, json=capture("get_queue_idle"))
 
-    async with ComfyClient(
-        "http://proxy.test/comfy/", transport=httpx.MockTransport(record)
-    ) as client:
+    async with serving_http(record) as base_url, ComfyClient(f"{base_url}/comfy/") as client:
         await client.queue()
-        socket_url = client.open_socket("c1").uri  # type: ignore[attr-defined]
+        socket_url = ComfyClient.open_socket(client, "c1").uri  # type: ignore[attr-defined]
     assert seen == ["/comfy/queue"]
-    assert socket_url == "ws://proxy.test/comfy/ws?clientId=c1"
+    host = base_url.removeprefix("http://")
+    assert socket_url == f"ws://{host}/comfy/ws?clientId=c1"
 
 
 # --- /view ----------------------------------------------------------------------------------

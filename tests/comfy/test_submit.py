@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import socket
 import uuid
 from typing import Any
 
 import httpx
 import pytest
 
+from app.comfy.client import ComfyClient
 from app.comfy.errors import ComfyError, RunError
 from tests.comfy.fakes import FakeComfy, body_of, capture, captured_response
 
@@ -153,16 +155,26 @@ async def test_a_400_that_is_not_json_is_a_protocol_error() -> None:
 
 
 async def test_an_unreachable_instance_is_a_transport_error() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, never listening: connections are refused
+        async with ComfyClient(f"http://127.0.0.1:{port}") as client:
+            with pytest.raises(ComfyError) as raised:
+                await client.submit(graph(), prompt_id=PROMPT_ID, client_id=CLIENT_ID)
+    assert raised.value.error.kind == "transport"
+    assert raised.value.error.message == "POST /prompt failed: ClientConnectorError"
+
+
+async def test_a_connection_dropped_before_the_answer_is_a_transport_error() -> None:
+    def drop(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("dropped", request=request)
 
     comfy = FakeComfy()
-    comfy.on("POST", "/prompt", refuse)
+    comfy.on("POST", "/prompt", drop)
     async with comfy.client() as client:
         with pytest.raises(ComfyError) as raised:
             await client.submit(graph(), prompt_id=PROMPT_ID, client_id=CLIENT_ID)
     assert raised.value.error.kind == "transport"
-    assert "ConnectError" in raised.value.error.message
 
 
 @pytest.mark.parametrize("prompt_id", ["", "run-1", PROMPT_ID.upper(), PROMPT_ID.replace("-", "")])

@@ -1,7 +1,7 @@
 """Tracing fixtures: traces kept in memory, never sent anywhere (no collector).
 
 - `spans`: this process traced the way `start_tracing` would (global provider, Celery and
-  httpx instrumented), into an in-memory exporter read by the test; all undone after.
+  aiohttp and httpx instrumented), into an in-memory exporter read by the test; all undone after.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def test_a_submission_traces_through_its_task_to_comfyui(
     assert parent(consumer, finished) is producer
     assert parent(comfyui, finished) is consumer
     assert comfyui.attributes is not None
-    # httpx's instrumentation keeps the older HTTP names unless OTEL_SEMCONV_STABILITY_OPT_IN.
+    # The instrumentation keeps the older HTTP names unless OTEL_SEMCONV_STABILITY_OPT_IN.
     assert comfyui.attributes["http.url"] == f"{standin.base_url}/queue"
     assert comfyui.attributes["http.status_code"] == 200
     trace_ids = {span.context.trace_id for span in (server, producer, consumer, comfyui)}
