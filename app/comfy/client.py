@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import ssl
+import urllib.request
 import uuid
 from asyncio import timeout as asyncio_timeout
 from collections.abc import Awaitable, Mapping, Sequence
@@ -86,6 +87,16 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+def _environment_proxy(url: URL) -> str | None:
+    """The proxy HTTP_PROXY/HTTPS_PROXY name for `url` unless NO_PROXY exempts its host, as the
+    WebSocket's (`get_proxy`) and httpx's were: read once per client, since aiohttp's own
+    `trust_env` walks the environment again on every request, a third of the client's CPU."""
+    proxy = urllib.request.getproxies().get(url.scheme or "")
+    if proxy is None or not url.host or urllib.request.proxy_bypass(url.host):
+        return None
+    return proxy
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A ComfyUI answer, read whole: every endpoint but `/view` answers a small JSON body."""
@@ -106,6 +117,7 @@ class ComfyClient:
         # Per step, not in all: a video's `/view` may stream for longer than `timeout`.
         self._timeout = timeout
         self._http: aiohttp.ClientSession | None = None  # made on first use, in its loop
+        self._proxy = _environment_proxy(self._base)
         scheme = "wss" if self._base.scheme == "https" else "ws"
         self._ws_base = self._base.with_scheme(scheme).join(URL("ws"))
         # The environment's proxy settings, as websockets reads them, looked up once: for
@@ -146,7 +158,6 @@ class ComfyClient:
             self._http = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=_tls_context()),
                 timeout=aiohttp.ClientTimeout(total=None, connect=limit, sock_read=limit),
-                trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as the WebSocket honours them
             )
         return self._http
 
@@ -383,7 +394,8 @@ class ComfyClient:
         small one of `rewrite`'s mime type is written by it instead (download.py)."""
         params = view_params(output)
         try:
-            async with self._session().get(self._url("view"), params=params) as response:
+            view = self._session().get(self._url("view"), params=params, proxy=self._proxy)
+            async with view as response:
                 self._check_view(response.status, output)
                 downloaded = await save_body(response, destination, output.filename, rewrite)
         except aiohttp.ClientError as ex:
@@ -427,7 +439,8 @@ class ComfyClient:
         self, method: str, path: str, *, json: Mapping[str, Any] | None = None
     ) -> Answer:
         try:
-            async with self._session().request(method, self._url(path), json=json) as response:
+            asked = self._session().request(method, self._url(path), json=json, proxy=self._proxy)
+            async with asked as response:
                 answer = Answer(method, path, response.status, await response.read())
         except aiohttp.ClientError as ex:
             log.info("comfy.unreachable instance=%s path=/%s error=%r", self._label, path, ex)

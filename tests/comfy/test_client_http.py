@@ -284,3 +284,37 @@ async def test_a_nested_subfolder_is_allowed(tmp_path: Path) -> None:
     async with comfy.client() as client:
         await client.download(output, tmp_path / "out.png")
     assert requests[0].url.params["subfolder"] == "comfy-sweep/s1/000001"
+
+
+# --- proxies --------------------------------------------------------------------------------
+
+
+async def test_requests_go_through_the_proxy_the_environment_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[str] = []
+
+    def proxy(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        return httpx.Response(200, json=capture("get_queue_idle"))
+
+    async with serving_http(proxy) as proxy_url:
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        async with ComfyClient("http://comfy.invalid:8188") as client:
+            await client.queue()
+    assert [url.split("/", 3)[-1] for url in asked] == ["queue"]
+
+
+async def test_no_proxy_exempts_the_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    def proxy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=capture("get_queue_idle"))
+
+    async with serving_http(proxy) as proxy_url:
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        monkeypatch.setenv("NO_PROXY", "comfy.invalid")
+        async with ComfyClient("http://comfy.invalid:8188") as client:
+            with pytest.raises(ComfyError) as raised:
+                await client.queue()  # asked directly: the name does not resolve
+    assert raised.value.error.kind == "transport"
