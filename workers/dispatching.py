@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -101,17 +100,13 @@ def _claim_in(session: Session, rt: Runtime, task_id: str, refill: str | None) -
     slots = rt.settings.instance_slots
     now = utc_now()
     if refill is not None:
-        # The slot a task has just freed, if its instance is still among the emptiest:
-        # refilling it spares the pool's read, one statement of a claim's nine. The pool's
-        # turn below takes the rest: an emptier instance (one back from a failure, say),
-        # and the runs that avoid this one (a retry that failed here).
-        others = [config.url for config in rt.settings.instances if config.url != refill]
-        found = _claim_on(session, rt, task_id, refill, now, slots, avoid=refill, no_emptier=others)
+        # The slot a task has just freed is as empty as any, and refilling it spares the
+        # pool's read: one statement of a claim's nine. Runs that avoid this instance (a
+        # retry that failed here) are left to the pool's turn below.
+        found = _claim_on(session, rt, task_id, refill, now, slots, avoid=refill)
         if isinstance(found, Claim):
             return found
         session.commit()
-        if found is _NO_ROOM:
-            refill = None  # not tried: the pool's turn may come back to it
     # Drained and benched instances are not in the pool: they get no new runs.
     pool = instances.healthy_pool(session, now)
     for entry in _emptiest_first(pool, slots):
@@ -119,7 +114,7 @@ def _claim_in(session: Session, rt: Runtime, task_id: str, refill: str | None) -
         # prompt's instance may stall again), unless this is the only healthy one.
         avoid = entry.url if len(pool) > 1 else None
         if entry.url == refill and avoid is not None:
-            continue  # it had nothing for this instance just now, with the same `avoid`
+            continue  # tried just now, with the same `avoid`
         found = _claim_on(session, rt, task_id, entry.url, now, slots, avoid)
         if found is _NO_RUN and avoid is None:
             return None
@@ -145,14 +140,13 @@ def _claim_on(
     now: datetime,
     slots: int,
     avoid: str | None,
-    no_emptier: Sequence[str] = (),
 ) -> Claim | _Missed:
     """Claim the best queued run for one instance, which stays locked until the caller's
-    commit; or why not. `no_emptier`: instances that must not hold fewer prompts."""
+    commit; or why not."""
     # Only this instance's row is locked, so claimers for other instances go on in parallel;
     # one that wants the same instance waits a moment rather than give up, because a hint
     # dropped here would leave the slot empty until the reconciler.
-    locked = _lock_with_room(session, url, now, slots, no_emptier)
+    locked = _lock_with_room(session, url, now, slots)
     if locked is None:
         return _NO_ROOM
     instance, flight = locked
@@ -173,19 +167,16 @@ def _claim_on(
 
 
 def _lock_with_room(
-    session: Session, url: str, now: datetime, slots: int, no_emptier: Sequence[str] = ()
+    session: Session, url: str, now: datetime, slots: int
 ) -> tuple[LockedInstance, InFlight] | None:
     """The instance locked, and the runs in flight with the sweeps it may claim from read
     after the lock (so they include the run the claimer that held it just started); None
-    if it may not take a run now, or one of `no_emptier` holds fewer prompts."""
+    if it may not take a run now."""
     instance = instances.lock_healthy(session, url, now)
     if instance is None:
         return None
     flight = claims.in_flight(session, instance.tags)
-    held = flight.prompts[url]
-    if held >= slots or any(flight.prompts[other] < held for other in no_emptier):
-        return None
-    return instance, flight
+    return None if flight.prompts[url] >= slots else (instance, flight)
 
 
 def _emptiest_first(pool: list[PoolEntry], slots: int) -> list[PoolEntry]:
