@@ -12,7 +12,6 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import Enum
 from uuid import UUID
 
 from sqlalchemy.orm import Session
@@ -66,20 +65,17 @@ class Work:
     resumed: bool  # the run was already this message's: it came back after its worker died
 
 
-def take_work(
-    rt: Runtime, task_id: str, maybe_held: bool = True, refill: str | None = None
-) -> Work | None:
+def take_work(rt: Runtime, task_id: str, maybe_held: bool = True) -> Work | None:
     """The run this task's message already holds, else the best queued run for the emptiest
     healthy instance's free slot; None when there is nothing to do. Without `maybe_held` (the
     broker says the message is a first delivery, or the task has just recorded the run it
-    held), no held run is looked for. `refill`: the instance whose slot the task has just
-    freed, tried first."""
+    held), no held run is looked for."""
     with rt.sessions() as session:
         held = runs.claimed_by(session, task_id) if maybe_held else None
         if held is not None:
             work: Work | None = Work(held, resumed=True)
         else:
-            claim = _claim_in(session, rt, task_id, refill)
+            claim = _claim_in(session, rt, task_id)
             work = None if claim is None else Work(claim, resumed=False)
         session.commit()
     if work is not None:
@@ -96,74 +92,44 @@ def take_work(
     return work
 
 
-def _claim_in(session: Session, rt: Runtime, task_id: str, refill: str | None) -> Claim | None:
+def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
     slots = rt.settings.instance_slots
     now = utc_now()
-    if refill is not None:
-        # The slot a task has just freed is as empty as any, and refilling it spares the
-        # pool's read: one statement of a claim's nine. Runs that avoid this instance (a
-        # retry that failed here) are left to the pool's turn below.
-        found = _claim_on(session, rt, task_id, refill, now, slots, avoid=refill)
-        if isinstance(found, Claim):
-            return found
-        session.commit()
     # Drained and benched instances are not in the pool: they get no new runs.
     pool = instances.healthy_pool(session, now)
     for entry in _emptiest_first(pool, slots):
+        # Only this instance's row is locked, so claimers for other instances go on in
+        # parallel; one that wants the same instance waits a moment rather than give up,
+        # because a hint dropped here would leave the slot empty until the reconciler.
+        locked = _lock_with_room(session, entry.url, now, slots)
+        if locked is None:
+            session.commit()  # filled meanwhile: release it before locking another
+            continue
+        instance, flight = locked
         # A retry goes to another instance than the one its last attempt failed on (a stalled
         # prompt's instance may stall again), unless this is the only healthy one.
         avoid = entry.url if len(pool) > 1 else None
-        if entry.url == refill and avoid is not None:
-            continue  # tried just now, with the same `avoid`
-        found = _claim_on(session, rt, task_id, entry.url, now, slots, avoid)
-        if found is _NO_RUN and avoid is None:
-            return None
-        if isinstance(found, Claim):
-            return found
-        session.commit()  # release this instance before locking another
+        run = claims.next_run(
+            session,
+            entry.url,
+            instance.model_key,
+            avoid,
+            instance_tags=instance.tags,
+            flight=flight,
+        )
+        if run is None:
+            if avoid is None:
+                return None
+            session.commit()  # maybe only retries that avoid this instance: try the next
+            continue
+        claim = runs.start_run(session, run.id, entry.url, task_id, lease_until(rt))
+        # Routed in the transaction that chose the model, while it holds the team's lock:
+        # the next claimer for the team reads the route as soon as it gets the lock.
+        if claim is not None and claim.model_key != instance.model_key:
+            instances.set_model_key(session, entry.url, claim.model_key)
+            observed.observe_model_load(entry.url)
+        return claim
     return None
-
-
-class _Missed(Enum):
-    NO_ROOM = "the instance may not take a run now"
-    NO_RUN = "nothing it may claim"
-
-
-_NO_ROOM, _NO_RUN = _Missed.NO_ROOM, _Missed.NO_RUN
-
-
-def _claim_on(
-    session: Session,
-    rt: Runtime,
-    task_id: str,
-    url: str,
-    now: datetime,
-    slots: int,
-    avoid: str | None,
-) -> Claim | _Missed:
-    """Claim the best queued run for one instance, which stays locked until the caller's
-    commit; or why not."""
-    # Only this instance's row is locked, so claimers for other instances go on in parallel;
-    # one that wants the same instance waits a moment rather than give up, because a hint
-    # dropped here would leave the slot empty until the reconciler.
-    locked = _lock_with_room(session, url, now, slots)
-    if locked is None:
-        return _NO_ROOM
-    instance, flight = locked
-    run = claims.next_run(
-        session, url, instance.model_key, avoid, instance_tags=instance.tags, flight=flight
-    )
-    if run is None:
-        return _NO_RUN
-    claim = runs.start_run(session, run.id, url, task_id, lease_until(rt))
-    if claim is None:
-        return _NO_RUN
-    # Routed in the transaction that chose the model, while it holds the team's lock: the
-    # next claimer for the team reads the route as soon as it gets the lock.
-    if claim.model_key != instance.model_key:
-        instances.set_model_key(session, url, claim.model_key)
-        observed.observe_model_load(url)
-    return claim
 
 
 def _lock_with_room(

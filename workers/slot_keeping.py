@@ -38,7 +38,7 @@ def resume_then_fill(rt: Runtime, run_id: UUID, task_id: str, maybe_held: bool) 
     """A `resume_run` message: take over the run and see it through, then keep its slot."""
     ends_at = monotonic() + KEEP_SLOT_S
     if execution.resume(rt, run_id, task_id):
-        _keep(rt, task_id, _next_work(rt, task_id, ends_at, refill=None), ends_at)
+        _keep(rt, task_id, _next_work(rt, task_id, ends_at), ends_at)
     elif maybe_held:
         # Delivered again: the task that died kept a slot, perhaps holding a later run.
         _keep(rt, task_id, take_work(rt, task_id), ends_at)
@@ -47,14 +47,13 @@ def resume_then_fill(rt: Runtime, run_id: UUID, task_id: str, maybe_held: bool) 
 def _keep(rt: Runtime, task_id: str, work: Work | None, ends_at: float) -> None:
     while work is not None:
         execution.execute(rt, work.claim, task_id, resumed=work.resumed)
-        work = _next_work(rt, task_id, ends_at, refill=work.claim.instance)
+        work = _next_work(rt, task_id, ends_at)
 
 
-def _next_work(rt: Runtime, task_id: str, ends_at: float, refill: str | None) -> Work | None:
-    """The next run for the slot, on the instance the task has just freed (`refill`) if it
-    may take one; None, with the slot handed on, once the worker is stopping or the time is
-    up. The run just recorded is no longer this task's: none is looked for."""
+def _next_work(rt: Runtime, task_id: str, ends_at: float) -> Work | None:
+    """The next run for the slot; None, with the slot handed on, once the worker is stopping
+    or the time is up. The run just recorded is no longer this task's: none is looked for."""
     if stopping.notice.requested or monotonic() >= ends_at:
         rt.send(WORK)
         return None
-    return take_work(rt, task_id, maybe_held=False, refill=refill)
+    return take_work(rt, task_id, maybe_held=False)

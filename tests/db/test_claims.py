@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import timedelta
 from uuid import uuid4
 
@@ -247,92 +246,3 @@ def test_workers_finishing_runs_while_the_sweep_is_cancelled_neither_deadlock_no
         counts = assert_counts_match_recount(session, sweep_id)
     assert counts[RunStatus.QUEUED] == counts[RunStatus.RUNNING] == 0
     assert counts[RunStatus.CANCELLED] > 0
-
-
-@contextmanager
-def statements_sent(rt: Runtime) -> Iterator[list[str]]:
-    """The SQL the runtime's engine sends meanwhile."""
-    sent: list[str] = []
-    engine = rt.sessions.kw["bind"]
-
-    def note(*args: object) -> None:
-        sent.append(str(args[2]))
-
-    sa.event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", note)
-
-
-def test_a_task_refilling_its_slot_claims_on_its_instance_without_reading_the_pool(
-    runtime: Runtime,
-) -> None:
-    free_all_slots(runtime)
-    running_sweep(runtime, 8, model_key="m")
-    freed = INSTANCES[2]
-    got = []
-    with statements_sent(runtime) as sent:
-        # Every instance is as empty as this one each time: the pool would pick at random.
-        for n in range(6):
-            work = take_work(runtime, f"task-{uuid4()}-{n}", maybe_held=False, refill=freed)
-            assert work is not None
-            got.append(work.claim.instance)
-            with runtime.sessions() as session:
-                assert runs.finish_run(session, work.claim, RunStatus.SUCCEEDED)
-                session.commit()
-
-    assert got == [freed] * 6
-    pool_read = str(instances._POOL.compile(dialect=runtime.sessions.kw["bind"].dialect))
-    assert sent, "no statement was seen"
-    assert not [s for s in sent if s == pool_read]
-
-
-def test_a_refill_of_an_instance_another_task_filled_meanwhile_goes_to_the_pool(
-    runtime: Runtime,
-) -> None:
-    free_all_slots(runtime)
-    running_sweep(runtime, 8, model_key="m")
-    full = INSTANCES[1]
-    for n in range(SLOTS):
-        work = take_work(runtime, f"task-{uuid4()}-{n}", maybe_held=False, refill=full)
-        assert work is not None
-        assert work.claim.instance == full
-
-    work = take_work(runtime, f"task-{uuid4()}", maybe_held=False, refill=full)
-
-    assert work is not None
-    assert work.claim.instance != full
-
-
-def test_a_refill_leaves_a_retry_that_failed_on_its_instance_to_another(runtime: Runtime) -> None:
-    free_all_slots(runtime)
-    running_sweep(runtime, 1, model_key="m")
-    work = take_work(runtime, f"task-{uuid4()}")
-    assert work is not None
-    failed = work.claim
-    fail_and_requeue(runtime, failed)
-
-    again = take_work(runtime, f"task-{uuid4()}", maybe_held=False, refill=failed.instance)
-
-    assert again is not None
-    assert again.claim.run_id == failed.run_id
-    assert again.claim.instance != failed.instance
-
-
-def test_a_refill_of_a_drained_instance_goes_to_the_pool(runtime: Runtime) -> None:
-    free_all_slots(runtime)
-    running_sweep(runtime, 4, model_key="m")
-    drained = INSTANCES[3]
-    with runtime.sessions() as session:
-        assert instances.set_drained(session, drained, True)
-        session.commit()
-    try:
-        work = take_work(runtime, f"task-{uuid4()}", maybe_held=False, refill=drained)
-    finally:
-        with runtime.sessions() as session:
-            instances.set_drained(session, drained, False)
-            session.commit()
-
-    assert work is not None
-    assert work.claim.instance != drained
