@@ -154,10 +154,9 @@ class ComfyClient:
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
-            limit = self._timeout
+            step = aiohttp.ClientTimeout(total=None, connect=self._timeout, sock_read=self._timeout)
             self._http = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=_tls_context()),
-                timeout=aiohttp.ClientTimeout(total=None, connect=limit, sock_read=limit),
+                connector=aiohttp.TCPConnector(ssl=_tls_context()), timeout=step
             )
         return self._http
 

@@ -68,13 +68,22 @@ class QueuedRun:
 
 
 @dataclass(frozen=True, slots=True)
-class InFlight:
-    """The runs now running: per team, and the prompts each instance holds; and the sweeps
-    waiting for the instance that read them (WAITING's rows), read in the same statement."""
+class Standing:
+    """The sweeps an instance may claim from, their teams' shares, and which of the sweeps
+    are not started yet."""
 
-    teams: Counter[UUID]
+    waiting: list[Waiting]
+    shares: dict[UUID, Share]
+    pending: set[UUID]
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """The prompts each instance holds now, and the standing of the sweeps waiting for the
+    instance that read them, read in the same statement."""
+
     prompts: Counter[str]
-    waiting: list[Sequence[Any]]
+    standing: Standing
 
 
 def next_run(
@@ -90,12 +99,9 @@ def next_run(
     attempt failed there; only runs of sweeps whose required tags the instance has.
     `flight`: the runs in flight and the sweeps waiting, if the caller has just read them
     (`in_flight`, with the same tags)."""
-    if flight is None:
-        waiting, shares, pending = waiting_sweeps(session, instance_tags)
-    else:
-        waiting, shares, pending = standing_of(flight.waiting, flight.teams)
+    standing = waiting_sweeps(session, instance_tags) if flight is None else flight.standing
     waited = False
-    for turn in serving_order(waiting, shares):
+    for turn in serving_order(standing.waiting, standing.shares):
         locked = _lock_team(session, turn.team_id, wait=not waited)
         if locked is None:
             continue  # another claimer is serving that team right now
@@ -111,7 +117,7 @@ def next_run(
                 continue
             if session.scalar(LOCK_SWEEP, {"sweep_id": sweep_id}) not in CLAIMABLE:
                 continue  # paused or cancelled since `active_sweeps` was read
-            if sweep_id in pending:
+            if sweep_id in standing.pending:
                 start_pending(session, sweep_id)
             return run
     return None
@@ -160,31 +166,26 @@ LOCK_SWEEP = (
 )
 
 
-def waiting_sweeps(
-    session: Session, instance_tags: Iterable[str] = ()
-) -> tuple[list[Waiting], dict[UUID, Share], set[UUID]]:
+def waiting_sweeps(session: Session, instance_tags: Iterable[str] = ()) -> Standing:
     """The sweeps whose queued runs an instance with `instance_tags` may claim, the standing
     of their teams, and which of the sweeps are not started yet."""
     rows = session.execute(WAITING, fits_params(instance_tags)).all()
     if not rows:
-        return [], {}, set()
-    return standing_of(rows, Counter(session.scalars(RUNNING_TEAMS)))
+        return Standing([], {}, set())
+    return _standing_of(rows, Counter(session.scalars(RUNNING_TEAMS)))
 
 
-def standing_of(
-    rows: Iterable[Sequence[Any]], running: Counter[UUID]
-) -> tuple[list[Waiting], dict[UUID, Share], set[UUID]]:
-    """`waiting_sweeps` of WAITING's rows and each team's running runs, read already."""
-    waiting = []
-    shares: dict[UUID, Share] = {}
-    pending = set()
+def _standing_of(rows: Iterable[Sequence[Any]], running: Counter[UUID]) -> Standing:
+    """The standing from WAITING's rows (their first seven columns) and each team's
+    running runs."""
+    standing = Standing([], {}, set())
     for sweep_id, team_id, priority, created_at, weight, max_running, not_started, *_ in rows:
-        waiting.append(Waiting(sweep_id, team_id, priority, created_at))
-        if team_id not in shares:
-            shares[team_id] = Share(weight, max_running, running[team_id])
+        standing.waiting.append(Waiting(sweep_id, team_id, priority, created_at))
+        if team_id not in standing.shares:
+            standing.shares[team_id] = Share(weight, max_running, running[team_id])
         if not_started:
-            pending.add(sweep_id)
-    return waiting, shares, pending
+            standing.pending.add(sweep_id)
+    return standing
 
 
 # The team of each running run: as many rows as runs in flight, read through their partial
@@ -247,7 +248,7 @@ def in_flight(session: Session, instance_tags: Iterable[str] = ()) -> InFlight:
         teams[row.team_id] += 1
         if row.instance is not None:
             prompts[row.instance] += 1
-    return InFlight(teams, prompts, waiting)
+    return InFlight(prompts, _standing_of(waiting, teams))
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,15 +50,14 @@ def add_outputs(session: Session, run_id: UUID, outputs: Sequence[NewOutput]) ->
 
 def output_rows(outputs: Sequence[NewOutput]) -> dict[str, list[object]]:
     """The parameters of `inserted_for`: each column of the outputs as one array."""
-    return {
-        "output_ids": [uuid4() for _ in outputs],
-        "output_positions": [o.position for o in outputs],
-        "output_kinds": [o.kind for o in outputs],
-        "output_paths": [o.path for o in outputs],
-        "output_mimes": [o.mime for o in outputs],
-        "output_sizes": [o.size for o in outputs],
-        "output_sha256s": [o.sha256 for o in outputs],
-    }
+    rows: dict[str, list[object]] = {_array("id"): [uuid4() for _ in outputs]}
+    for column, _ in _ARRAYS[1:]:
+        rows[_array(column)] = [getattr(output, column) for output in outputs]
+    return rows
+
+
+def _array(column: str) -> str:
+    return f"output_{column}s"
 
 
 def inserted_for(run: sa.CTE) -> sa.Insert:
@@ -69,14 +68,14 @@ def inserted_for(run: sa.CTE) -> sa.Insert:
     the same whatever their number."""
     files = (
         sa.func.unnest(
-            *(sa.bindparam(name, type_=postgresql.ARRAY(type_)) for name, type_ in _ARRAYS)
+            *(sa.bindparam(_array(name), type_=postgresql.ARRAY(type_)) for name, type_ in _ARRAYS)
         )
-        .table_valued(*(name for name, _ in _ARRAYS))
+        .table_valued(*(_array(name) for name, _ in _ARRAYS))
         .render_derived(name="new_output")
     )
-    columns = ("id", "position", "kind", "path", "mime", "size", "sha256")
+    columns = [name for name, _ in _ARRAYS]
     rows = sa.select(
-        *(files.c[f"output_{column}s"] for column in columns),
+        *(files.c[_array(column)] for column in columns),
         run.c.id,
         sa.bindparam("now", type_=_outputs.c.created_at.type),
     ).select_from(run.join(files, sa.true()))
@@ -127,14 +126,16 @@ def _ignoring_duplicates(
 
 
 _outputs = cast(sa.Table, Output.__table__)
+# The columns `inserted_for` inserts from arrays, the id first (made here, not a field of
+# NewOutput), the rest named as NewOutput's fields.
 _ARRAYS: tuple[tuple[str, sa.types.TypeEngine[Any]], ...] = (
-    ("output_ids", sa.Uuid()),
-    ("output_positions", sa.Integer()),
-    ("output_kinds", sa.String()),
-    ("output_paths", sa.String()),
-    ("output_mimes", sa.String()),
-    ("output_sizes", sa.BigInteger()),
-    ("output_sha256s", sa.String()),
+    ("id", sa.Uuid()),
+    ("position", sa.Integer()),
+    ("kind", sa.String()),
+    ("path", sa.String()),
+    ("mime", sa.String()),
+    ("size", sa.BigInteger()),
+    ("sha256", sa.String()),
 )
 # Built once per backend: every run's record inserts its outputs.
 _IGNORING_DUPLICATES = {

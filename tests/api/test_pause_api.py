@@ -51,7 +51,7 @@ def active_flag(app: FastAPI, sweep_id: str) -> bool | None:
 
 def claimable(app: FastAPI, sweep_id: str) -> bool:
     with app.state.session_factory() as session:
-        waiting, _, _ = claims.waiting_sweeps(session)
+        waiting = claims.waiting_sweeps(session).waiting
         return UUID(sweep_id) in {w.sweep_id for w in waiting}
 
 
