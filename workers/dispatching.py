@@ -97,7 +97,13 @@ def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
     now = utc_now()
     # Drained and benched instances are not in the pool: they get no new runs.
     pool = instances.healthy_pool(session, now)
+    # Tag sets that no sweep waits for (`claims.waiting_sweeps`): an instance with one of
+    # them has nothing to take either, so it is not locked to find that out. Once a sweep's
+    # last run is claimed, each of its slots' tasks would otherwise lock every instance.
+    idle: set[frozenset[str]] = set()
     for entry in _emptiest_first(pool, slots):
+        if frozenset(entry.tags) in idle:
+            continue
         # Only this instance's row is locked, so claimers for other instances go on in
         # parallel; one that wants the same instance waits a moment rather than give up,
         # because a hint dropped here would leave the slot empty until the reconciler.
@@ -121,6 +127,8 @@ def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
             if avoid is None:
                 return None
             session.commit()  # maybe only retries that avoid this instance: try the next
+            if not flight.standing.waiting:
+                idle.add(frozenset(instance.tags))
             continue
         claim = runs.start_run(session, run.id, entry.url, task_id, lease_until(rt))
         # Routed in the transaction that chose the model, while it holds the team's lock:

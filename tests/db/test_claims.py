@@ -11,15 +11,16 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import uuid4
 
 import pytest
 import sqlalchemy as sa
 from celery import Celery
+from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
-from app.db.models import Run
+from app.db.models import ActiveSweep, Run
 from app.domain.states import RunStatus
 from app.queue import make_celery
 from app.services.cancelling import cancel_sweep
@@ -70,6 +71,34 @@ def free_all_slots(rt: Runtime) -> None:
     with rt.sessions() as session:
         session.execute(sa.update(Run).values(status=RunStatus.CANCELLED))
         session.commit()
+
+
+def counting_locks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The instances claims lock from now on, in order."""
+    locked: list[str] = []
+    lock = instances.lock_healthy
+
+    def counted(session: Session, url: str, now: datetime) -> instances.LockedInstance | None:
+        locked.append(url)
+        return lock(session, url, now)
+
+    monkeypatch.setattr(instances, "lock_healthy", counted)
+    return locked
+
+
+def test_a_claim_with_nothing_waiting_locks_one_instance_not_the_whole_pool(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a sweep's last run is claimed, each of its slots' tasks claims once more and finds
+    nothing: the first instance it locks shows that no sweep waits for its tags, so the
+    others (the same tags) are not locked one by one to find the same."""
+    free_all_slots(runtime)
+    with runtime.sessions() as session:
+        session.execute(sa.delete(ActiveSweep))  # no run is queued: nothing waits
+        session.commit()
+    locked = counting_locks(monkeypatch)
+    assert take_work(runtime, f"task-{uuid4()}") is None
+    assert len(locked) == 1
 
 
 @pytest.mark.parametrize("round_", range(5))
