@@ -152,6 +152,13 @@ def _print_round(number: int, done: Round) -> None:
         f"  round {number}: driver {driver.makespan_s:.2f} s, comfy-sweep {sweep.makespan_s:.2f} s"
         f" ({status}; grid step {grid:.2f} s), ratio {done.ratio:.3f}"
     )
+    if sweep.timing is not None:
+        # Where the ratio's excess lies: running the runs, or the grid step after them.
+        runs_done = sweep.timing.runs_done_s
+        print(
+            f"    last run recorded at {runs_done:.2f} s: "
+            f"{runs_done / driver.makespan_s:.3f} of the driver's makespan before the grid step"
+        )
     for label, run in (("driver", driver), ("comfy-sweep", sweep)):
         per_run = ", ".join(f"{k} {v / done.runs * 1000:.2f}" for k, v in run.cpu_s.items())
         print(
