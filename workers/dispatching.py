@@ -21,7 +21,6 @@ from app.domain.states import STARTABLE, SweepStatus
 from app.metrics import observed
 from app.queue import WORK
 from app.stores import claims, instances, runs, sweeps
-from app.stores.claims import InFlight
 from app.stores.instances import LockedInstance, PoolEntry
 from app.stores.runs import Claim
 from workers.runtime import Runtime
@@ -95,62 +94,84 @@ def take_work(rt: Runtime, task_id: str, maybe_held: bool = True) -> Work | None
 def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
     slots = rt.settings.instance_slots
     now = utc_now()
-    # Drained and benched instances are not in the pool: they get no new runs.
-    pool = instances.healthy_pool(session, now)
+    # Only one instance's row is locked at a time, so claimers for other instances go on in
+    # parallel; one that wants the same instance waits a moment rather than give up,
+    # because a hint dropped here would leave the slot empty until the reconciler. Drained
+    # and benched instances are not in the pool: they get no new runs.
+    tried: set[str] = set()
     # Tag sets that no sweep waits for (`claims.waiting_sweeps`): an instance with one of
     # them has nothing to take either, so it is not locked to find that out. Once a sweep's
     # last run is claimed, each of its slots' tasks would otherwise lock every instance.
     idle: set[frozenset[str]] = set()
+    # Most claims end on the first instance tried: it is chosen and locked in one statement.
+    first = instances.lock_emptiest(session, now, slots)
+    if first is not None:
+        outcome = _claim_on(session, rt, task_id, first.url, first.locked, first.serving)
+        if not isinstance(outcome, _TryAnother):
+            return outcome
+        session.commit()  # release it before locking another
+        tried.add(first.url)
+        if outcome.nothing_waits:
+            idle.add(frozenset(first.locked.tags))
+    # Filled meanwhile, or it may take nothing that waits: the rest of the pool.
+    pool = instances.healthy_pool(session, now)
     for entry in _emptiest_first(pool, slots):
-        if frozenset(entry.tags) in idle:
+        if entry.url in tried or frozenset(entry.tags) in idle:
             continue
-        # Only this instance's row is locked, so claimers for other instances go on in
-        # parallel; one that wants the same instance waits a moment rather than give up,
-        # because a hint dropped here would leave the slot empty until the reconciler.
-        locked = _lock_with_room(session, entry.url, now, slots)
+        locked = instances.lock_healthy(session, entry.url, now)
         if locked is None:
-            session.commit()  # filled meanwhile: release it before locking another
+            session.commit()  # no longer serving
             continue
-        instance, flight = locked
-        # A retry goes to another instance than the one its last attempt failed on (a stalled
-        # prompt's instance may stall again), unless this is the only healthy one.
-        avoid = entry.url if len(pool) > 1 else None
-        run = claims.next_run(
-            session,
-            entry.url,
-            instance.model_key,
-            avoid,
-            instance_tags=instance.tags,
-            flight=flight,
-        )
-        if run is None:
-            if avoid is None:
-                return None
-            session.commit()  # maybe only retries that avoid this instance: try the next
-            if not flight.standing.waiting:
-                idle.add(frozenset(instance.tags))
-            continue
-        claim = runs.start_run(session, run.id, entry.url, task_id, lease_until(rt))
-        # Routed in the transaction that chose the model, while it holds the team's lock:
-        # the next claimer for the team reads the route as soon as it gets the lock.
-        if claim is not None and claim.model_key != instance.model_key:
-            instances.set_model_key(session, entry.url, claim.model_key)
-            observed.observe_model_load(entry.url)
-        return claim
+        outcome = _claim_on(session, rt, task_id, entry.url, locked, len(pool))
+        if not isinstance(outcome, _TryAnother):
+            return outcome
+        session.commit()
+        if outcome.nothing_waits:
+            idle.add(frozenset(locked.tags))
     return None
 
 
-def _lock_with_room(
-    session: Session, url: str, now: datetime, slots: int
-) -> tuple[LockedInstance, InFlight] | None:
-    """The instance locked, and the runs in flight with the sweeps it may claim from read
-    after the lock (so they include the run the claimer that held it just started); None
-    if it may not take a run now."""
-    instance = instances.lock_healthy(session, url, now)
-    if instance is None:
-        return None
+@dataclass(frozen=True)
+class _TryAnother:
+    """The instance locked may not take a run now: full, or nothing it may take waits (if
+    `nothing_waits`, for any instance with its tags), or only retries that avoid it."""
+
+    nothing_waits: bool
+
+
+def _claim_on(
+    session: Session,
+    rt: Runtime,
+    task_id: str,
+    url: str,
+    instance: LockedInstance,
+    serving: int,
+) -> Claim | _TryAnother | None:
+    """A run started on the instance at `url`, locked by the caller; None when there is
+    nothing to claim anywhere. The runs in flight are read after the lock, so they include
+    the run the claimer that held it just started. `serving`: how many instances may take
+    runs now."""
     flight = claims.in_flight(session, instance.tags)
-    return None if flight.prompts[url] >= slots else (instance, flight)
+    if flight.prompts[url] >= rt.settings.instance_slots:
+        return _TryAnother(nothing_waits=False)  # filled meanwhile
+    # A retry goes to another instance than the one its last attempt failed on (a stalled
+    # prompt's instance may stall again), unless this is the only healthy one.
+    avoid = url if serving > 1 else None
+    run = claims.next_run(
+        session, url, instance.model_key, avoid, instance_tags=instance.tags, flight=flight
+    )
+    if run is None:
+        if avoid is None:
+            return None
+        # Maybe only retries that avoid this instance: another one may take them.
+        return _TryAnother(nothing_waits=not flight.standing.waiting)
+    claim = runs.start_run(session, run.id, url, task_id, lease_until(rt))
+    # Routed in the transaction that chose the model, while it holds the team's lock:
+    # the next claimer for the team reads the route as soon as it gets the lock.
+    if claim is not None and claim.model_key != instance.model_key:
+        instances.set_model_key(session, url, claim.model_key)
+        observed.observe_model_load(url)
+    return claim
 
 
 def _emptiest_first(pool: list[PoolEntry], slots: int) -> list[PoolEntry]:

@@ -101,6 +101,59 @@ def lock_healthy(session: Session, url: str, now: datetime) -> LockedInstance | 
     return None if row is None else LockedInstance(row.model_key or "", tuple(row.tags or ()))
 
 
+@dataclass(frozen=True, slots=True)
+class Emptiest:
+    """The emptiest instance with a free slot, locked (`lock_emptiest`), and how many
+    instances may take new runs now."""
+
+    url: str
+    locked: LockedInstance
+    serving: int
+
+
+def _lock_emptiest() -> sa.Select[str, str | None, list[str] | None, int]:
+    """`healthy_pool`'s choice of instance and `lock_healthy`'s lock in one statement: the
+    instance holding the fewest prompts and fewer than `slots`, ties in random order (as
+    `workers.dispatching` orders the pool), locked once chosen. The subqueries are not
+    correlated with the row locked: they read the pool as a whole."""
+    prompts = sa.func.coalesce(_PROMPTS.c.prompts, 0)
+    emptiest = (
+        sa.select(_instances.c.url)
+        .outerjoin(_PROMPTS, _PROMPTS.c.instance == _instances.c.url)
+        .where(*instance_serving(_NOW), prompts < sa.bindparam("slots"))
+        .order_by(prompts, sa.func.random())
+        .limit(1)
+        .correlate(None)
+        .scalar_subquery()
+    )
+    serving = (
+        sa.select(sa.func.count())
+        .select_from(_instances)
+        .where(*instance_serving(_NOW))
+        .correlate(None)
+        .scalar_subquery()
+    )
+    return (
+        sa.select(_instances.c.url, _instances.c.model_key, _instances.c.tags, serving)
+        .where(_instances.c.url == emptiest, *instance_serving(_NOW))
+        .with_for_update(of=_instances)
+    )
+
+
+_LOCK_EMPTIEST = _lock_emptiest()
+
+
+def lock_emptiest(session: Session, now: datetime, slots: int) -> Emptiest | None:
+    """Choose the instance a claim tries first and lock it, in one round trip; None when
+    none has a free slot as far as this statement saw, or the one chosen could no longer
+    take runs once its lock was granted. The lock waits, as `lock_healthy`'s does."""
+    row = session.execute(_LOCK_EMPTIEST, {"now": now, "slots": slots}).first()
+    if row is None:
+        return None
+    url, model_key, tags, serving = row
+    return Emptiest(url, LockedInstance(model_key or "", tuple(tags or ())), int(serving))
+
+
 def pool_with_prompts(session: Session) -> list[tuple[Instance, int]]:
     """Every instance row with the prompts it holds now, for the operators' view."""
     prompts = _prompts_by_instance()

@@ -101,6 +101,10 @@ def statements(sweep_id: UUID) -> dict[str, Statement]:
     return {
         "run a task holds": (runs._CLAIMED_BY, {"task_id": "t3"}),
         "prompts per instance": (instances._POOL, {"now": utc_now()}),
+        "the emptiest instance, locked": (
+            instances._LOCK_EMPTIEST,
+            {"now": utc_now(), "slots": 3},
+        ),
         "runs in flight, sweeps waiting": (claims.IN_FLIGHT_AND_WAITING, fits_params(())),
         "teams of running runs": (claims.RUNNING_TEAMS, {}),
         "next run of a model": (claims.MODEL_PROBES[False], plain),
@@ -154,13 +158,25 @@ def test_no_claim_statement_scans_or_sorts_runs(loaded: tuple[sa.Engine, UUID], 
     scans = [n["Node Type"] for n in every if n.get("Relation Name") == "runs"]
     assert scans, f"{name}: runs not read at all? {plan}"
     assert "Seq Scan" not in scans, f"{name}: {plan}"
-    # A sort of the few instances is fine; a sort of runs grows with the queue.
+    # A sort of the few instances is fine, even by how many runs each holds; a sort of runs
+    # grows with the queue.
     sorts = [n for n in every if "Sort" in n["Node Type"]]
-    assert not [s for s in sorts if _reads_runs(s)], f"{name}: {plan}"
+    assert not [s for s in sorts if _sorts_runs(s)], f"{name}: {plan}"
 
 
-def _reads_runs(plan: dict[str, Any]) -> bool:
-    return any(node.get("Relation Name") == "runs" for node in nodes(plan))
+def _sorts_runs(sort: dict[str, Any]) -> bool:
+    """Whether the rows a sort orders are runs: runs are read beneath it other than through
+    an aggregate, whose rows are its groups (a sort beneath the aggregate is checked on its
+    own)."""
+
+    def rows_of_runs(node: dict[str, Any]) -> bool:
+        if node.get("Relation Name") == "runs":
+            return True
+        if node["Node Type"] == "Aggregate":
+            return False
+        return any(rows_of_runs(child) for child in node.get("Plans", []))
+
+    return any(rows_of_runs(child) for child in sort.get("Plans", []))
 
 
 def test_the_models_of_a_sweep_come_out_distinct_and_complete(

@@ -74,15 +74,23 @@ def free_all_slots(rt: Runtime) -> None:
 
 
 def counting_locks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The instances claims lock from now on, in order."""
+    """The instances claims lock from now on, in order: the first chosen with its lock
+    (`lock_emptiest`), others one by one (`lock_healthy`)."""
     locked: list[str] = []
-    lock = instances.lock_healthy
+    lock_one, lock_emptiest = instances.lock_healthy, instances.lock_emptiest
 
     def counted(session: Session, url: str, now: datetime) -> instances.LockedInstance | None:
         locked.append(url)
-        return lock(session, url, now)
+        return lock_one(session, url, now)
+
+    def counted_emptiest(session: Session, now: datetime, slots: int) -> instances.Emptiest | None:
+        emptiest = lock_emptiest(session, now, slots)
+        if emptiest is not None:
+            locked.append(emptiest.url)
+        return emptiest
 
     monkeypatch.setattr(instances, "lock_healthy", counted)
+    monkeypatch.setattr(instances, "lock_emptiest", counted_emptiest)
     return locked
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from uuid import UUID, uuid4
@@ -22,10 +22,9 @@ from app.domain.states import RunStatus, SweepStatus
 from app.queue import make_celery
 from app.settings import Settings
 from app.stores import claims, instances, runs, sweeps, teams
-from app.stores.instances import PoolEntry
 from app.stores.runs import FAILED_ON, Claim
 from tests.conftest import REDIS_URL, scratch_database
-from workers import dispatching
+from tests.support.claim_order import trying_first
 from workers.dispatching import take_work
 from workers.runtime import Runtime, build_runtime
 
@@ -242,16 +241,6 @@ def lock_waiters(rt: Runtime) -> int:
         return session.scalar(query) or 0
 
 
-def trying_first(urls: Iterator[str]) -> Callable[[list[PoolEntry], int], list[PoolEntry]]:
-    """An order of the pool for each claim in turn: the next of `urls` first."""
-
-    def order(pool: list[PoolEntry], _: int) -> list[PoolEntry]:
-        first = next(urls)
-        return sorted(pool, key=lambda entry: entry.url != first)
-
-    return order
-
-
 def test_a_claim_on_the_other_instance_waits_for_the_model_just_planned_and_takes_the_other(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -271,8 +260,7 @@ def test_a_claim_on_the_other_instance_waits_for_the_model_just_planned_and_take
     with only_two_instances(runtime, 1) as (x, y), ThreadPoolExecutor(2) as pool:
         # The first claim tries x first, the second y: y's claim locks y, not x, so only its
         # choice of a run can wait.
-        firsts = iter([x, y])
-        monkeypatch.setattr(dispatching, "_emptiest_first", trying_first(firsts))
+        trying_first(monkeypatch, iter([x, y]))
         start_sweep(runtime, make_team(runtime), 100, models=2)
         first = pool.submit(take_work, runtime, "task-x")
         assert planned.wait(10)
