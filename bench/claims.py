@@ -97,6 +97,9 @@ def time_lookups(rt: Runtime, repeat: int = 50) -> dict[str, float]:
     """Median milliseconds of the lookups that span every sweep, each in its own session."""
     lookups: dict[str, Callable[[Session], object]] = {
         "prompts per instance": lambda session: instances.healthy_pool(session, utc_now()),
+        "emptiest instance, locked": lambda session: instances.lock_emptiest(
+            session, utc_now(), rt.settings.instance_slots
+        ),
         "run a task holds": lambda session: runs.claimed_by(session, "no-such-task"),
         "lapsed leases": lambda session: runs.lapsed_leases(session, utc_now()),
     }
