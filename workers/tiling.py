@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TypeVar
 from uuid import UUID
 
 from app.domain.extension import EXTENDED, CellLocator
 from app.domain.grid_dimensions import sweep_plan_from_record
-from app.domain.grid_geometry import Size, Slot
+from app.domain.grid_geometry import Size
 from app.domain.grid_layout import slots_by_index
 from app.grids.render import CellUnreadable, load_thumbnail, peek_size
+from app.grids.slot_sizes import read_slot_sizes, slot_sizes_name, write_slot_sizes
 from app.grids.tiles import tile_key, tile_path, tiles_directory, write_tile
 from app.stores.grids import SHOWN_KINDS, GridSweep, sweep_for_grids
 from app.stores.outputs import NewOutput
@@ -32,10 +34,11 @@ V = TypeVar("V")
 
 # A sweep's request and plan change only when it is extended, and planning 1,000 cells takes
 # milliseconds that every run would otherwise repeat: remembered per process, by sweep and
-# image size (and total, which an extension grows), as each run's slot by its index.
+# image size (and total, which an extension grows), as each grid position's slot size; and
+# shared between processes (`app.grids.slot_sizes`), so a sweep is planned once.
 _CACHE_LIMIT = 64
 _sweeps: dict[UUID, GridSweep | None] = {}
-_slots: dict[tuple[UUID, int, Size | None], dict[int, Slot]] = {}
+_slots: dict[tuple[UUID, int, Size | None], dict[int, Size]] = {}
 
 
 def write_run_tile(rt: Runtime, claim: Claim, outputs: Sequence[NewOutput]) -> None:
@@ -54,14 +57,14 @@ def write_run_tile(rt: Runtime, claim: Claim, outputs: Sequence[NewOutput]) -> N
 
 def _write(rt: Runtime, claim: Claim, shown: NewOutput) -> None:
     sweep = _sweep(rt, claim.sweep_id, claim.index)
-    key = tile_key(tiles_directory(rt.storage, claim.sweep_id), claim.index, shown.sha256)
+    tiles = tiles_directory(rt.storage, claim.sweep_id)
+    key = tile_key(tiles, claim.index, shown.sha256)
     if sweep is None or key is None:
         return
     path = rt.storage.resolve(shown.path)
-    slot = _slots_of(sweep, peek_size(path)).get(_position(sweep, claim))
-    if slot is None:
+    box = _slot_sizes(sweep, peek_size(path), tiles).get(_position(sweep, claim))
+    if box is None:
         return
-    box = Size(slot.rect.width, slot.rect.height)
     with load_thumbnail(path, box) as fitted:
         write_tile(tile_path(key, box), fitted)
 
@@ -87,11 +90,29 @@ def _sweep(rt: Runtime, sweep_id: UUID, index: int) -> GridSweep | None:
     return _sweeps[sweep_id]
 
 
-def _slots_of(sweep: GridSweep, first_image: Size | None) -> dict[int, Slot]:
+def _slot_sizes(sweep: GridSweep, first_image: Size | None, tiles: Path) -> dict[int, Size]:
     key = (sweep.id, sweep.total, first_image)
     if key not in _slots:
-        _remember(_slots, key, slots_by_index(plan_for(sweep, first_image)))
+        _remember(_slots, key, _shared_slot_sizes(sweep, first_image, tiles))
     return _slots[key]
+
+
+def _shared_slot_sizes(sweep: GridSweep, first_image: Size | None, tiles: Path) -> dict[int, Size]:
+    """Read from the sweep's file if another process planned it already, else planned here
+    and written for the others."""
+    image = None if first_image is None else [first_image.width, first_image.height]
+    inputs = [str(sweep.id), sweep.workflow, sweep.total, sweep.plan, sweep.request, image]
+    path = tiles / slot_sizes_name(*inputs)
+    shared = read_slot_sizes(path, sweep.total)
+    if shared is not None:
+        return shared
+    slots = slots_by_index(plan_for(sweep, first_image))
+    sizes = {index: Size(slot.rect.width, slot.rect.height) for index, slot in slots.items()}
+    try:
+        write_slot_sizes(path, sizes)
+    except OSError as error:  # the others plan for themselves; this tile is still written
+        log.info("slot_sizes_not_shared sweep=%s error=%s", sweep.id, error)
+    return sizes
 
 
 def _remember(cache: dict[K, V], key: K, value: V) -> None:

@@ -93,3 +93,28 @@ def test_ingested_tiles_make_the_same_page_and_a_missing_one_falls_back(
     finalize_cancelled(runtime, sweep_id)
     assert not tiles.exists()
     assert page_one(runtime, sweep_id) == from_originals
+
+
+def test_a_sweeps_grid_is_planned_once_for_every_process_that_fits_its_tiles(
+    app: FastAPI, team_client: ClientFactory, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sweep_id = store_sweep(app, team_client, [CFG, SAMPLER], SweepStatus.FINALIZING).sweep_id
+    from_originals = page_one(runtime, sweep_id)
+    ingest_all(runtime, sweep_id)  # the first process plans the grid, and shares its slots
+    tiles = tiles_directory(runtime.storage, sweep_id)
+    written = {path.name: path.read_bytes() for path in tiles.glob("*.tile")}
+    assert len(list(tiles.glob("slots-*.json"))) == 1
+
+    # Another process: nothing remembered, and planning is not an option.
+    monkeypatch.setattr(tiling, "_slots", {})
+    monkeypatch.setattr(tiling, "_sweeps", {})
+
+    def no_planning(*_: object) -> None:
+        raise AssertionError("the grid was planned again")
+
+    monkeypatch.setattr(tiling, "plan_for", no_planning)
+    for path in tiles.glob("*.tile"):
+        path.unlink()
+    ingest_all(runtime, sweep_id)
+    assert {path.name: path.read_bytes() for path in tiles.glob("*.tile")} == written
+    assert page_one(runtime, sweep_id) == from_originals
