@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 
 import pytest
@@ -122,13 +121,14 @@ def test_every_run_gets_its_own_assignment() -> None:
     assert sweep.fixed["steps"] == 20
 
 
+# Two trillion runs: building them would never end, so the guard fails the test if they are
+# built, however loaded the machine (a wall-clock bound failed under load).
+@pytest.mark.timeout(60)
 def test_runs_are_counted_without_building_them() -> None:
     huge = plan(*(Axis(name, tuple(range(10_000))) for name in ("a", "b", "c")), seeds=(1, 2))
-    started = time.perf_counter()
     assert count_runs(huge) == 2 * 10_000**3
     assert count_runs(SweepPlan({}, huge.axes, "zip")) == 10_000
     assert next(expand_sweep(huge)).index == 0  # lazy: the first run comes at once
-    assert time.perf_counter() - started < 0.5
 
 
 def test_an_axis_needs_values() -> None:

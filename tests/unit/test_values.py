@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 import pytest
@@ -163,10 +162,11 @@ def test_a_string_parameter_reads_a_range_as_one_literal_value() -> None:
 # Errors and limits.
 
 
+# A billion values: building them would take minutes and gigabytes, so the guard fails the
+# test if they are built, however loaded the machine (a wall-clock bound fails under load).
+@pytest.mark.timeout(60)
 def test_an_axis_longer_than_the_cap_is_refused_without_being_built() -> None:
-    started = time.perf_counter()
     problem = rejection("1-1000000000", integer(), max_count=10_000)
-    assert time.perf_counter() - started < 0.5
     assert (problem.loc, problem.type, problem.input) == (LOC, "too_many_values", "1-1000000000")
     assert "1000000000" in problem.msg
 
