@@ -157,18 +157,24 @@ def _claim_on(
     # A retry goes to another instance than the one its last attempt failed on (a stalled
     # prompt's instance may stall again), unless this is the only healthy one.
     avoid = url if serving > 1 else None
-    run = claims.next_run(
-        session, url, instance.model_key, avoid, instance_tags=instance.tags, flight=flight
+    starting = claims.Starting(task_id, lease_until(rt))
+    claim = claims.next_run(
+        session,
+        url,
+        instance.model_key,
+        avoid,
+        starting,
+        instance_tags=instance.tags,
+        flight=flight,
     )
-    if run is None:
+    if claim is None:
         if avoid is None:
             return None
         # Maybe only retries that avoid this instance: another one may take them.
         return _TryAnother(nothing_waits=not flight.standing.waiting)
-    claim = runs.start_run(session, run.id, url, task_id, lease_until(rt))
     # Routed in the transaction that chose the model, while it holds the team's lock:
     # the next claimer for the team reads the route as soon as it gets the lock.
-    if claim is not None and claim.model_key != instance.model_key:
+    if claim.model_key != instance.model_key:
         instances.set_model_key(session, url, claim.model_key)
         observed.observe_model_load(url)
     return claim

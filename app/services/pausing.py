@@ -26,8 +26,8 @@ def pause_sweep(session: Session, sweep: Sweep) -> bool:
     """True if this call paused it; False if it was paused already. Raises WrongStatus for a
     sweep that has ended or is finalizing (no run of it is queued any more)."""
     # The compare-and-set clears the sweep's `active_sweeps` flag in the same transaction,
-    # under the sweep row's lock, which every claim takes before it starts a run
-    # (`claims.LOCK_SWEEP`): once this commits no claim starts another run of it.
+    # under the sweep row's lock, which every claim takes as it starts a run
+    # (`runs.start_run`): once this commits no claim starts another run of it.
     if sweeps.move_sweep(session, sweep.id, PAUSABLE, SweepStatus.PAUSED):
         session.commit()
         return True

@@ -11,7 +11,8 @@ Locks, always in this order (`workers.dispatching` takes the first):
 2. one team row, waited for, so a team's claims run one at a time; other teams' rows only
    with SKIP LOCKED;
 3. run rows, SKIP LOCKED;
-4. the sweep row of the run it takes, waited for (`LOCK_SWEEP`).
+4. the sweep row of the run it takes, waited for, in the statement that starts the run
+   (`runs.start_run`).
 The sweep's row is what makes a claim agree with a pause or a cancellation: they update it,
 so a claim reads the sweep's status under its lock after choosing a run. A pause committed
 since the claim read `active_sweeps` is seen there, and the run is left queued; a pause that
@@ -35,6 +36,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
@@ -44,10 +46,10 @@ from sqlalchemy.orm import Session
 from app.db.base import utc_now
 from app.db.models import ActiveSweep, Instance, Run, Sweep, Team
 from app.domain.fair_share import Share, Waiting, serving_order
-from app.domain.states import CLAIMABLE, STARTABLE, RunStatus, SweepStatus
-from app.stores import sweeps
+from app.domain.states import STARTABLE, RunStatus, SweepStatus
+from app.stores import runs, sweeps
 from app.stores.eligibility import SWEEP_FITS, fits_params
-from app.stores.runs import FAILED_ON
+from app.stores.runs import FAILED_ON, Claim
 
 # How many of a sweep's distinct models a claim looks at when seeking one no other instance
 # serves; a sweep of more models than this takes the rest in dispatch order.
@@ -91,14 +93,15 @@ def next_run(
     instance: str,
     model_key: str | None,
     avoid: str | None,
+    starting: Starting,
     instance_tags: Iterable[str] = (),
     flight: InFlight | None = None,
-) -> QueuedRun | None:
-    """The queued run `instance` (holding `model_key`) should take next, locked; None when
-    nothing is claimable for it. With `avoid` (the instance's URL), never a run whose last
-    attempt failed there; only runs of sweeps whose required tags the instance has.
-    `flight`: the runs in flight and the sweeps waiting, if the caller has just read them
-    (`in_flight`, with the same tags)."""
+) -> Claim | None:
+    """The queued run `instance` (holding `model_key`) should take next, started on it as
+    `starting` says (`runs.start_run`); None when nothing is claimable for it. With `avoid`
+    (the instance's URL), never a run whose last attempt failed there; only runs of sweeps
+    whose required tags the instance has. `flight`: the runs in flight and the sweeps
+    waiting, if the caller has just read them (`in_flight`, with the same tags)."""
     standing = waiting_sweeps(session, instance_tags) if flight is None else flight.standing
     waited = False
     for turn in serving_order(standing.waiting, standing.shares):
@@ -115,12 +118,23 @@ def next_run(
             run = run_for(session, sweep_id, instance, model_key or "", avoid)
             if run is None:
                 continue
-            if session.scalar(LOCK_SWEEP, {"sweep_id": sweep_id}) not in CLAIMABLE:
-                continue  # paused or cancelled since `active_sweeps` was read
             if sweep_id in standing.pending:
-                start_pending(session, sweep_id)
-            return run
+                start_pending(session, sweep_id)  # a compare-and-set: not if it was cancelled
+            claim = runs.start_run(
+                session, run.id, instance, starting.task_id, starting.lease_until
+            )
+            if claim is None:
+                continue  # paused or cancelled since `active_sweeps` was read
+            return claim
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Starting:
+    """Whose claim a run started by `next_run` is, and until when its lease runs."""
+
+    task_id: str
+    lease_until: datetime
 
 
 def start_pending(session: Session, sweep_id: UUID) -> None:
@@ -154,15 +168,6 @@ WAITING = (
     .join(_teams, _teams.c.id == _active.c.team_id)
     .join(_sweeps, _sweeps.c.id == _active.c.sweep_id)
     .where(_active.c.active.is_(True), SWEEP_FITS)
-)
-
-
-# The sweep's status, its row locked as the counters' update that follows locks it (FOR NO
-# KEY UPDATE, so no lock is upgraded): a primary key lookup.
-LOCK_SWEEP = (
-    sa.select(_sweeps.c.status)
-    .where(_sweeps.c.id == sa.bindparam("sweep_id"))
-    .with_for_update(key_share=True)
 )
 
 

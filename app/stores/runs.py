@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.db.base import utc_now
 from app.db.models import Instance, Run, Sweep
 from app.domain.assignments import full_assignment, plan_fixed
-from app.domain.states import RunStatus
+from app.domain.states import CLAIMABLE, RunStatus
 from app.stores import attempts, journal, run_copy
 from app.stores.attempts import PastAttempt
 from app.stores.instance_streaks import RESET_STREAK
@@ -198,10 +198,25 @@ def _claim_of(row: Sequence[Any]) -> Claim:
     )
 
 
+# A run starts only while its sweep may start runs. The sweep's row is locked and its status
+# read under the lock in the run's own statement, once the run is found still queued: a pause
+# or cancellation committed since the claim chose the run is seen, and the run stays queued;
+# one that comes later waits for the claim's commit. FOR NO KEY UPDATE, as the counters'
+# UPDATE that follows locks it (`counting`), so no lock is upgraded.
+_SWEEP_CLAIMABLE = (
+    sa.select(_sweeps.c.id)
+    .where(_sweeps.c.id == _runs.c.sweep_id, _sweeps.c.status.in_(CLAIMABLE))
+    .with_for_update(key_share=True)
+    .exists()
+)
 # Bind parameters of UPDATEs may not be named as the columns they set.
 _START = (
     sa.update(_runs)
-    .where(_runs.c.id == sa.bindparam("run_id"), _runs.c.status == RunStatus.QUEUED)
+    .where(
+        _runs.c.id == sa.bindparam("run_id"),
+        _runs.c.status == RunStatus.QUEUED,
+        _SWEEP_CLAIMABLE,
+    )
     .values(
         status=RunStatus.RUNNING,
         attempts=_runs.c.attempts + 1,
@@ -225,7 +240,8 @@ _START_COUNTED = counting(_START, _START_DELTAS)
 def start_run(
     session: Session, run_id: UUID, instance: str, task_id: str, lease_until: datetime
 ) -> Claim | None:
-    """queued → running on `instance`, one more attempt; None if someone else got there."""
+    """queued → running on `instance`, one more attempt; None if someone else got there, or
+    its sweep may not start runs now (paused or cancelled since the run was chosen)."""
     params = {
         "run_id": run_id,
         "to_instance": instance,

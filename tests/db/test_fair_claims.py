@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import timedelta
 from uuid import UUID, uuid4
 
 import pytest
@@ -29,6 +30,7 @@ from workers.dispatching import take_work
 from workers.runtime import Runtime, build_runtime
 
 INSTANCES = [f"http://gpu{n}:8188" for n in range(4)]
+STARTING = claims.Starting("task-x", utc_now() + timedelta(minutes=5))
 SLOTS = 2
 
 
@@ -317,7 +319,7 @@ def test_near_a_sweeps_end_an_instance_leaves_a_model_to_the_instance_serving_it
         session.commit()
     with runtime.sessions() as session:
         # 4 runs of m0 left, y serving them: loading m0 on x too would cost more than it saves.
-        assert claims.next_run(session, x, "other", None) is None
+        assert claims.next_run(session, x, "other", None, STARTING) is None
 
 
 def test_an_instance_takes_a_models_last_runs_when_its_holder_moved_on(runtime: Runtime) -> None:
@@ -332,7 +334,7 @@ def test_an_instance_takes_a_models_last_runs_when_its_holder_moved_on(runtime: 
         assert runs.start_run(session, busy.id, y, "t-y", utc_now()) is not None
         session.commit()
     with runtime.sessions() as session:
-        run = claims.next_run(session, x, "other", None)
+        run = claims.next_run(session, x, "other", None, STARTING)
         assert run is not None
         assert run.sweep_id == sweep_id
 

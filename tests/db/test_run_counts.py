@@ -61,10 +61,9 @@ def running_sweep(session: Session, total: int) -> Sweep:
     return sweep
 
 
-def claim(session: Session, task: str = "task") -> Claim:
-    run = claims.next_run(session, INSTANCE, None, None)
-    assert run is not None
-    held = runs.start_run(session, run.id, INSTANCE, f"{task}-{uuid4()}", _later(60))
+def claim(session: Session, task: str = "task", lease_s: float = 60) -> Claim:
+    starting = claims.Starting(f"{task}-{uuid4()}", _later(lease_s))
+    held = claims.next_run(session, INSTANCE, None, None, starting)
     assert held is not None
     return held
 
@@ -116,22 +115,13 @@ def test_a_retried_run_counts_once_through_its_second_attempt(db_session: Sessio
 
 def test_taking_over_a_lapsed_lease_keeps_the_run_counted_running(db_session: Session) -> None:
     sweep = running_sweep(db_session, 1)
-    held = runs.start_run(
-        db_session, claim_id(db_session), INSTANCE, "dead-worker", utc_now() - timedelta(1)
-    )
-    assert held is not None
+    held = claim(db_session, "dead-worker", lease_s=-86400)
     taken = runs.take_over(db_session, held.run_id, "heir", utc_now(), _later(60))
     assert taken is not None
     assert assert_counts_match_recount(db_session, sweep.id) == counts(running=1)
 
     assert runs.finish_run(db_session, taken, RunStatus.SUCCEEDED)
     assert assert_counts_match_recount(db_session, sweep.id) == counts(succeeded=1)
-
-
-def claim_id(session: Session) -> Any:
-    run = claims.next_run(session, INSTANCE, None, None)
-    assert run is not None
-    return run.id
 
 
 def test_cancelling_moves_queued_and_running_runs_by_what_each_was(

@@ -228,15 +228,13 @@ class SweepLifecycle(RuleBasedStateMachine):
     @rule(instance=st.sampled_from(INSTANCES))
     def claim(self, instance: str) -> None:
         """What the dispatcher does for a free slot: choose a run, then start it."""
-        queued = claims.next_run(self.session, instance, None, None)
-        if queued is None:
+        starting = claims.Starting(f"task-{uuid4()}", utc_now() + timedelta(1))
+        held = claims.next_run(self.session, instance, None, None, starting)
+        if held is None:
             self.session.commit()
             waiting = self.queued_in(*CLAIMABLE)
             assert not waiting, f"claimable sweeps {waiting} have queued runs, none was claimed"
             return
-        task = f"task-{uuid4()}"
-        held = runs.start_run(self.session, queued.id, instance, task, utc_now() + timedelta(1))
-        assert held is not None, "a run chosen and locked was started by someone else"
         self.session.commit()
         assert held.run_id not in self.held, "a run was claimed twice"
         self.held[held.run_id] = held

@@ -13,12 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from app.db.base import utc_now
-from app.db.models import Instance, Output, Run
+from app.db.models import Instance, Output, Run, Sweep
 from app.domain.states import RunStatus
 from app.queue import make_celery
 from app.settings import Settings
 from app.stores import instances, runs
-from app.stores.claims import LOCK_SWEEP
 from app.stores.outputs import NewOutput
 from app.stores.runs import Claim
 from tests.conftest import REDIS_URL
@@ -140,7 +139,9 @@ def test_the_instance_row_is_locked_before_the_sweep_row(runtime: Runtime) -> No
         _wait_until_waiting_for_a_lock(runtime)
         # Were the sweep row the recorder's already, this would wait for it: a deadlock.
         claimer.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
-        assert claimer.scalar(LOCK_SWEEP, {"sweep_id": sweep_id}) is not None
+        # The sweep's row as a claim starting a run locks it (`runs.start_run`).
+        lock_sweep = sa.select(Sweep.id).where(Sweep.id == sweep_id).with_for_update(key_share=True)
+        assert claimer.scalar(lock_sweep) is not None
         claimer.execute(sa.select(Run.id).where(Run.id == claim.run_id).with_for_update())
         claimer.commit()
     recorder.join(timeout=10)
