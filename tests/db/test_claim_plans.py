@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utc_now
 from app.db.engine import make_engine
-from app.domain.states import SweepStatus
+from app.db.models import Run, Sweep
+from app.domain.states import RunStatus, SweepStatus
 from app.stores import claims, instances, outputs, runs, sweeps, teams
 from app.stores.eligibility import fits_params
 from app.stores.outputs import NewOutput
@@ -162,6 +163,28 @@ def test_no_claim_statement_scans_or_sorts_runs(loaded: tuple[sa.Engine, UUID], 
     # grows with the queue.
     sorts = [n for n in every if "Sort" in n["Node Type"]]
     assert not [s for s in sorts if _sorts_runs(s)], f"{name}: {plan}"
+
+
+def test_the_check_tells_a_sort_of_runs_from_a_sort_of_instances(
+    loaded: tuple[sa.Engine, UUID],
+) -> None:
+    """What the test above leans on: the first-come-first-served claim this issue replaced
+    sorts queued runs and is caught; ordering instances by their runs in flight is not."""
+    engine, _ = loaded
+    oldest_first = (
+        sa.select(Run.id)
+        .join(Sweep, Sweep.id == Run.sweep_id)
+        .where(Run.status == RunStatus.QUEUED)
+        .order_by(Sweep.created_at, Run.index)
+        .limit(1)
+    )
+    plan = plan_of(engine, (oldest_first, {}))
+    assert [node for node in nodes(plan) if "Sort" in node["Node Type"] and _sorts_runs(node)]
+    emptiest = plan_of(engine, (instances._LOCK_EMPTIEST, {"now": utc_now(), "slots": 3}))
+    assert [node for node in nodes(emptiest) if "Sort" in node["Node Type"]]
+    assert not [
+        node for node in nodes(emptiest) if "Sort" in node["Node Type"] and _sorts_runs(node)
+    ]
 
 
 def _sorts_runs(sort: dict[str, Any]) -> bool:
