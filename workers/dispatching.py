@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -92,43 +93,45 @@ def take_work(rt: Runtime, task_id: str, maybe_held: bool = True) -> Work | None
 
 
 def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
-    slots = rt.settings.instance_slots
-    now = utc_now()
-    # Only one instance's row is locked at a time, so claimers for other instances go on in
-    # parallel; one that wants the same instance waits a moment rather than give up,
-    # because a hint dropped here would leave the slot empty until the reconciler. Drained
-    # and benched instances are not in the pool: they get no new runs.
-    tried: set[str] = set()
     # Tag sets that no sweep waits for (`claims.waiting_sweeps`): an instance with one of
     # them has nothing to take either, so it is not locked to find that out. Once a sweep's
     # last run is claimed, each of its slots' tasks would otherwise lock every instance.
     idle: set[frozenset[str]] = set()
-    # Most claims end on the first instance tried: it is chosen and locked in one statement.
-    first = instances.lock_emptiest(session, now, slots)
-    if first is not None:
-        outcome = _claim_on(session, rt, task_id, first.url, first.locked, first.serving)
+    for url, locked, serving in _locked_in_turn(session, rt.settings.instance_slots, idle):
+        outcome = _claim_on(session, rt, task_id, url, locked, serving)
         if not isinstance(outcome, _TryAnother):
             return outcome
         session.commit()  # release it before locking another
-        tried.add(first.url)
         if outcome.nothing_waits:
-            idle.add(frozenset(first.locked.tags))
-    # Filled meanwhile, or it may take nothing that waits: the rest of the pool.
+            idle.add(frozenset(locked.tags))
+    return None
+
+
+def _locked_in_turn(
+    session: Session, slots: int, idle: set[frozenset[str]]
+) -> Iterator[tuple[str, LockedInstance, int]]:
+    """The instances a claim tries, each locked when its turn comes (the caller commits
+    before the next), with how many instances may take runs now: first the emptiest, chosen
+    and locked in one statement, where most claims end; then, should it be full or have
+    nothing to take, the rest of the pool, emptiest first, but for tag sets in `idle`.
+
+    Only one instance's row is locked at a time, so claimers for other instances go on in
+    parallel; one that wants the same instance waits a moment rather than give up, because
+    a hint dropped here would leave the slot empty until the reconciler. Drained and benched
+    instances are not in the pool: they get no new runs."""
+    now = utc_now()
+    first = instances.lock_emptiest(session, now, slots)
+    if first is not None:
+        yield first.url, first.locked, first.serving
     pool = instances.healthy_pool(session, now)
     for entry in _emptiest_first(pool, slots):
-        if entry.url in tried or frozenset(entry.tags) in idle:
+        if (first is not None and entry.url == first.url) or frozenset(entry.tags) in idle:
             continue
         locked = instances.lock_healthy(session, entry.url, now)
         if locked is None:
             session.commit()  # no longer serving
             continue
-        outcome = _claim_on(session, rt, task_id, entry.url, locked, len(pool))
-        if not isinstance(outcome, _TryAnother):
-            return outcome
-        session.commit()
-        if outcome.nothing_waits:
-            idle.add(frozenset(locked.tags))
-    return None
+        yield entry.url, locked, len(pool)
 
 
 @dataclass(frozen=True)

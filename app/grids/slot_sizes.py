@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 from app.domain.grid_geometry import Size
+from app.media.storage import atomic_file
 
 # Part of every digest: a change to how grids are laid out must not reuse an older file.
 _FORMAT = 1
@@ -47,16 +45,8 @@ def write_slot_sizes(path: Path, sizes: Mapping[int, Size]) -> None:
         else:
             spans.append([position, 1, number])
     body = {"sizes": [[size.width, size.height] for size in distinct], "spans": spans}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as file:
-            json.dump(body, file, separators=(",", ":"))
-        os.replace(temp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    with atomic_file(path) as file:
+        file.write(json.dumps(body, separators=(",", ":")).encode())
 
 
 def read_slot_sizes(path: Path, positions: int) -> dict[int, Size] | None:

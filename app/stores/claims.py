@@ -88,6 +88,14 @@ class InFlight:
     standing: Standing
 
 
+@dataclass(frozen=True, slots=True)
+class Starting:
+    """Whose claim a run started by `next_run` is, and until when its lease runs."""
+
+    task_id: str
+    lease_until: datetime
+
+
 def next_run(
     session: Session,
     instance: str,
@@ -127,14 +135,6 @@ def next_run(
                 continue  # paused or cancelled since `active_sweeps` was read
             return claim
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class Starting:
-    """Whose claim a run started by `next_run` is, and until when its lease runs."""
-
-    task_id: str
-    lease_until: datetime
 
 
 def start_pending(session: Session, sweep_id: UUID) -> None:

@@ -55,13 +55,9 @@ def _prompts_by_instance() -> sa.Subquery:
 # bound, so neither is rebuilt nor loads an ORM object per claim.
 _NOW = sa.bindparam("now", type_=UtcDateTime())
 _PROMPTS = _prompts_by_instance()
+_PROMPTS_HELD = sa.func.coalesce(_PROMPTS.c.prompts, 0)
 _POOL = (
-    sa.select(
-        _instances.c.url,
-        _instances.c.model_key,
-        sa.func.coalesce(_PROMPTS.c.prompts, 0),
-        _instances.c.tags,
-    )
+    sa.select(_instances.c.url, _instances.c.model_key, _PROMPTS_HELD, _instances.c.tags)
     .outerjoin(_PROMPTS, _PROMPTS.c.instance == _instances.c.url)
     .where(*instance_serving(_NOW))
     .order_by(_instances.c.url)
@@ -116,12 +112,11 @@ def _lock_emptiest() -> sa.Select[str, str | None, list[str] | None, int]:
     instance holding the fewest prompts and fewer than `slots`, ties in random order (as
     `workers.dispatching` orders the pool), locked once chosen. The subqueries are not
     correlated with the row locked: they read the pool as a whole."""
-    prompts = sa.func.coalesce(_PROMPTS.c.prompts, 0)
     emptiest = (
-        sa.select(_instances.c.url)
-        .outerjoin(_PROMPTS, _PROMPTS.c.instance == _instances.c.url)
-        .where(*instance_serving(_NOW), prompts < sa.bindparam("slots"))
-        .order_by(prompts, sa.func.random())
+        _POOL.with_only_columns(_instances.c.url)
+        .where(sa.bindparam("slots") > _PROMPTS_HELD)
+        .order_by(None)
+        .order_by(_PROMPTS_HELD, sa.func.random())
         .limit(1)
         .correlate(None)
         .scalar_subquery()

@@ -109,6 +109,33 @@ def test_a_claim_with_nothing_waiting_locks_one_instance_not_the_whole_pool(
     assert len(locked) == 1
 
 
+def test_the_first_instance_tried_is_the_emptiest_with_a_free_slot(runtime: Runtime) -> None:
+    free_all_slots(runtime)
+    sweep_id = running_sweep(runtime, 8, model_key="m")
+    full, one, other_one, empty = INSTANCES
+
+    def emptiest() -> str | None:
+        with runtime.sessions() as session:
+            chosen = instances.lock_emptiest(session, utc_now(), SLOTS)
+        return None if chosen is None else chosen.url
+
+    def start_on(*urls: str) -> None:
+        with runtime.sessions() as session:
+            queued = sa.select(Run.id).where(
+                Run.sweep_id == sweep_id, Run.status == RunStatus.QUEUED
+            )
+            for url, run_id in zip(urls, session.scalars(queued.limit(len(urls))), strict=True):
+                assert runs.start_run(session, run_id, url, f"task-{uuid4()}", utc_now())
+            session.commit()
+
+    start_on(full, full, one, other_one)
+    assert emptiest() == empty
+    start_on(empty)
+    assert {emptiest() for _ in range(20)} <= {one, other_one, empty}  # all hold one
+    start_on(one, other_one, empty)
+    assert emptiest() is None  # every slot is taken
+
+
 @pytest.mark.parametrize("round_", range(5))
 def test_as_many_claimers_as_slots_arriving_together_fill_every_slot(
     runtime: Runtime, round_: int
