@@ -147,17 +147,14 @@ class PromptFollower:
         before the submission) what it saw, if it saw the prompt succeed."""
         loop = asyncio.get_running_loop()
         recheck_s = self._poll_interval * RECHECK_POLLS
-        next_check = loop.time() + recheck_s
         while True:
-            finished = await self._receive(socket, next_check - loop.time(), witness)
+            finished = await self._receive_until(socket, loop.time() + recheck_s, witness)
             seen = witness.entry() if finished and witness is not None else None
             if seen is not None:
                 return seen
-            if finished or loop.time() >= next_check:
-                entry = await self._check(judge=True)
-                if entry is not None:
-                    return entry
-                next_check = loop.time() + recheck_s
+            entry = await self._check(judge=True)
+            if entry is not None:
+                return entry
 
     async def _greeted(self, socket: Socket) -> None:
         """Wait for the `status` ComfyUI sends a socket once it is registered under our
@@ -166,14 +163,26 @@ class PromptFollower:
             while not isinstance(parse_ws_message(await socket.recv()), StatusMessage):
                 pass
 
-    async def _receive(self, socket: Socket, timeout: float, witness: Witness | None) -> bool:
-        """Handle at most one frame; True when it says our prompt finished."""
+    async def _receive_until(
+        self, socket: Socket, deadline: float, witness: Witness | None
+    ) -> bool:
+        """Handle frames until one says our prompt finished (True) or `deadline` passes."""
+        loop = asyncio.get_running_loop()
         try:
-            # asyncio.timeout, not wait_for: no task is made for each of a prompt's frames.
-            async with asyncio.timeout(max(timeout, 0.0)):
-                frame = await socket.recv()
+            # One timeout for all the frames until the deadline, not one per frame: a prompt
+            # sends dozens (progress at every step), and each timeout is a timer to schedule.
+            async with asyncio.timeout_at(deadline):
+                while not self._handle(await socket.recv(), witness):
+                    # recv() returns buffered frames without yielding to the loop, so under
+                    # a flood of them the timer alone would never fire.
+                    if loop.time() >= deadline:
+                        return False
+                return True
         except TimeoutError:
             return False  # websockets' recv() is cancellation-safe: no frame is lost
+
+    def _handle(self, frame: str | bytes, witness: Witness | None) -> bool:
+        """One frame; True when it says our prompt finished."""
         if self._on_event is None:
             if isinstance(frame, bytes):
                 self._progressed()
