@@ -158,6 +158,15 @@ class ScriptedSocket:
         raise AssertionError("unreachable")
 
 
+class FloodingSocket(ScriptedSocket):
+    """Sends its first frame over and over, as fast as it is read, never yielding to the
+    event loop (as websockets' recv() does while frames are buffered)."""
+
+    async def recv(self, decode: bool | None = None) -> str | bytes:
+        self.received += 1
+        return self.frames[0]
+
+
 def frames_of(capture_name: str) -> list[str]:
     return [json.dumps(message) for message in capture(capture_name)]
 

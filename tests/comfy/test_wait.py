@@ -11,6 +11,7 @@ from app.comfy.errors import ComfyError
 from app.comfy.protocol import ExecutingMessage, StatusMessage, WsMessage, parse_history
 from tests.comfy.fakes import (
     FakeComfy,
+    FloodingSocket,
     ScriptedSocket,
     capture,
     captured_response,
@@ -130,11 +131,13 @@ async def test_a_silent_socket_is_backed_by_periodic_history_reads() -> None:
 async def test_a_busy_socket_does_not_postpone_the_periodic_read() -> None:
     status = json.dumps(capture("ws_00_hello_status"))
     comfy = comfy_with(UNFINISHED, capture("get_history_ok"))
-    socket = ScriptedSocket([status] * 100_000)
+    # A flood that never ends: without the periodic read the wait would never return, as
+    # nothing else gets the loop to run (not even the wait's own timeout).
+    socket = FloodingSocket([status])
     async with comfy.client(serving(socket)) as client:
         entry = await client.wait(OK_ID, client_id=CLIENT_ID, poll_interval=FAST, timeout=5.0)
     assert entry.status_str == "success"
-    assert socket.received < len(socket.frames)
+    assert socket.received > 1
 
 
 async def test_an_interrupted_prompt_returns_its_entry_with_the_error() -> None:
