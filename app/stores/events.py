@@ -60,16 +60,16 @@ def _write_pending(session: Session) -> None:
 # Every event-writing transaction runs this, twice per run: the lock, the insert and the read
 # of the webhook endpoints that may want the events are one round trip, written out once so
 # no statement is built or compiled per call. The INSERT's rows come from the lock's row, so
-# ids are drawn only once the lock is held; `ORDER BY n` draws them in the events' order.
+# ids are drawn only once the lock is held; `ORDER BY n` draws them in the events' order. The
+# events travel as one JSON array: psycopg adapts a string in a fraction of what five typed
+# arrays (one per column) cost it in Python on every commit.
 _INSERT_LOCKED = """
 WITH locked AS (SELECT pg_advisory_xact_lock(%(lock_key)s)),
 new AS (
     INSERT INTO events (created_at, type, team_id, sweep_id, run_index, data)
-    SELECT %(created_at)s, e.type, e.team_id, e.sweep_id, e.run_index, e.data::jsonb
-    FROM locked, unnest(
-        %(types)s::text[], %(team_ids)s::uuid[], %(sweep_ids)s::uuid[],
-        %(run_indexes)s::int[], %(datas)s::text[]
-    ) WITH ORDINALITY AS e(type, team_id, sweep_id, run_index, data, n)
+    SELECT %(created_at)s, e.event->>'type', (e.event->>'team_id')::uuid,
+        (e.event->>'sweep_id')::uuid, (e.event->>'run_index')::int, e.event->'data'
+    FROM locked, jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS e(event, n)
     ORDER BY e.n
     RETURNING id, team_id, sweep_id
 )
@@ -90,11 +90,7 @@ def _insert_locked(
         {
             "lock_key": EVENTS_LOCK_KEY,
             "created_at": created_at,
-            "types": [str(new.type) for new in pending],
-            "team_ids": [new.team_id for new in pending],
-            "sweep_ids": [new.sweep_id for new in pending],
-            "run_indexes": [new.run_index for new in pending],
-            "datas": [json.dumps(dict(new.data)) for new in pending],
+            "events": json.dumps([_as_json(new) for new in pending]),
         },
     )
     ids: list[int] = []
@@ -110,6 +106,16 @@ def _insert_locked(
         _stored_new(event_id, created_at, new) for event_id, new in zip(ids, pending, strict=True)
     ]
     return stored, list(subscribers.values())
+
+
+def _as_json(new: NewEvent) -> dict[str, Any]:
+    return {
+        "type": str(new.type),
+        "team_id": str(new.team_id),
+        "sweep_id": str(new.sweep_id),
+        "run_index": new.run_index,
+        "data": dict(new.data),
+    }
 
 
 def _insert_portable(
