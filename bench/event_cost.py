@@ -26,7 +26,7 @@ from io import BytesIO
 from pathlib import Path
 
 from bench import paired, processes
-from bench.execution import SAMPLING, Bench
+from bench.execution import SAMPLING, ZERO_WORK, Bench
 from bench.sweep_client import SweepClient
 from bench.system import running_system
 
@@ -63,7 +63,9 @@ def export_head(dest: Path, *, drop_events: bool) -> Path:
 def cpu_per_run(trees: list[Path], rounds: int, runs: int, backlog: int, tmp: Path) -> None:
     results: dict[Path, list[paired.Sample]] = {tree: [] for tree in trees}
     with ExitStack() as stack:
-        benches = [paired.start(stack, tmp / f"cpu{n}", tree) for n, tree in enumerate(trees)]
+        benches = [
+            paired.start(stack, tmp / f"cpu{n}", tree, ZERO_WORK) for n, tree in enumerate(trees)
+        ]
         for bench in benches:
             paired.queue_backlog(bench, backlog)
             bench.run_sweep(bench.seeds(96))  # warm-up: each worker process's one-time costs
@@ -77,7 +79,7 @@ def cpu_per_run(trees: list[Path], rounds: int, runs: int, backlog: int, tmp: Pa
                     f"(with API and reconciler {measured.service_ms:.2f}) "
                     f"at load {measured.load:.2f}"
                 )
-    paired.report(results, ADDED_TARGET_PCT)
+    paired.report(results, ADDED_TARGET_PCT, ZERO_WORK)
 
 
 def makespan_ratios(trees: list[Path], rounds: int, runs: int, tmp: Path) -> None:
