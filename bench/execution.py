@@ -154,11 +154,15 @@ def _print_round(number: int, done: Round) -> None:
     )
     if sweep.timing is not None:
         # Where the ratio's excess lies: running the runs, or the grid step after them.
-        runs_done = sweep.timing.runs_done_s
+        runs_done, first_runs = sweep.timing.runs_done_s, sweep.timing.first_runs_s
         print(
             f"    last run recorded at {runs_done:.2f} s: "
             f"{runs_done / driver.makespan_s:.3f} of the driver's makespan before the grid step"
         )
+        # The driver's clock starts at its first submission; the sweep's at its POST, so
+        # each instance's first start (submission, expansion, claims) is part of its excess.
+        starts = ", ".join(f"{at:.3f}" for at in first_runs)
+        print(f"    each instance's first run started at {starts} s after the submission")
     for label, run in (("driver", driver), ("comfy-sweep", sweep)):
         per_run = ", ".join(f"{k} {v / done.runs * 1000:.2f}" for k, v in run.cpu_s.items())
         print(

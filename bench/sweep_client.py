@@ -25,6 +25,7 @@ class SweepTiming:
     makespan_s: float  # submission to the sweep's final status, grids included
     runs_done_s: float  # submission to the last run recorded
     submitted_at: float  # epoch seconds
+    first_runs_s: list[float]  # submission to each instance's first run started, in order
 
     @property
     def grid_s(self) -> float:
@@ -56,8 +57,14 @@ class SweepClient:
         sweep_id = UUID(response.json()["id"])
         status, finished_at = self._wait_final(sweep_id)
         runs_done = self._last_run_finished(sweep_id)
+        first_runs = [at - submitted_at for at in self._first_run_per_instance(sweep_id)]
         return SweepTiming(
-            sweep_id, status, finished_at - submitted_at, runs_done - submitted_at, submitted_at
+            sweep_id,
+            status,
+            finished_at - submitted_at,
+            runs_done - submitted_at,
+            submitted_at,
+            first_runs,
         )
 
     def _wait_final(self, sweep_id: UUID) -> tuple[str, float]:
@@ -74,6 +81,15 @@ class SweepClient:
         with self.engine.connect() as connection:
             finished: datetime = connection.execute(query, {"id": sweep_id}).scalar_one()
         return finished.timestamp()
+
+    def _first_run_per_instance(self, sweep_id: UUID) -> list[float]:
+        query = sa.text(
+            "SELECT min(started_at) AS first FROM runs WHERE sweep_id = :id "
+            "GROUP BY instance ORDER BY first"
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query, {"id": sweep_id}).scalars()
+            return [started.timestamp() for started in rows]
 
     def assignments(self, sweep_id: UUID) -> list[dict[str, Any]]:
         """Each run's full parameter values, in index order: what it stores, composed with
