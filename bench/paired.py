@@ -14,7 +14,8 @@ run"): it is the system without the change, measured in the same run on the same
 and each later tree's median worker CPU per run is printed as a ratio to it, judged against
 `--added-target-pct`. Each tree's figure is also judged against issue #13's absolute target
 (worker + API + reconciler CPU per run with a zero-work stand-in at most 10 ms, 200-run
-sweeps on 4 stand-ins, as `bench.execution`), which needs no baseline.
+sweeps on 4 stand-ins, as `bench.execution`), which needs no baseline. Both targets are
+for zero work: with `--mode sampling` the trees are only compared, and no verdict is printed.
 
 Claims are measured at the scale users reach: before any round, each system is given
 `--backlog` queued runs (a paused sweep's, which no claim takes but every claim must look
@@ -77,14 +78,18 @@ def queue_backlog(bench: Bench, runs: int) -> None:
 
 
 def report(results: dict[Path, list[Sample]], added_target_pct: float, mode: Mode) -> None:
+    # Both targets (#13's 10 ms, #15's +10 %) are stated for the execution bench's zero-work
+    # CPU per run; with simulated sampling the figures are a comparison between trees only.
+    judged = mode is ZERO_WORK
     baseline: float | None = None
     for tree, samples in results.items():
         worker = statistics.median(s.worker_ms for s in samples)
         service = [s.service_ms for s in samples]
         median = statistics.median(service)
-        # The target is for zero work; with simulated sampling the figure is a comparison.
-        verdict = "PASS" if median <= CPU_TARGET_MS else "MISS"
-        target = f" (target <= {CPU_TARGET_MS:.0f} ms) {verdict}" if mode is ZERO_WORK else ""
+        target = ""
+        if judged:
+            verdict = "PASS" if median <= CPU_TARGET_MS else "MISS"
+            target = f" (target <= {CPU_TARGET_MS:.0f} ms) {verdict}"
         print(
             f"{tree}: worker + API + reconciler median {median:.2f} ms/run, "
             f"mean {statistics.mean(service):.2f}, min {min(service):.2f}"
@@ -94,11 +99,11 @@ def report(results: dict[Path, list[Sample]], added_target_pct: float, mode: Mod
             baseline = worker
             continue
         added = (worker / baseline - 1) * 100
-        verdict = "PASS" if added < added_target_pct else "MISS"
-        print(
-            f"    worker CPU per run vs the first tree: {worker / baseline:.3f}x ({added:+.1f} %; "
-            f"target under +{added_target_pct:g} %) {verdict}"
-        )
+        ratio = f"{worker / baseline:.3f}x ({added:+.1f} %)"
+        if judged:
+            verdict = "PASS" if added < added_target_pct else "MISS"
+            ratio += f", target under +{added_target_pct:g} %: {verdict}"
+        print(f"    worker CPU per run vs the first tree: {ratio}")
 
 
 def main() -> None:

@@ -84,8 +84,8 @@ class SweepClient:
 
     def _first_run_per_instance(self, sweep_id: UUID) -> list[float]:
         query = sa.text(
-            "SELECT min(started_at) AS first FROM runs WHERE sweep_id = :id "
-            "GROUP BY instance ORDER BY first"
+            "SELECT min(started_at) AS first FROM runs "
+            "WHERE sweep_id = :id AND started_at IS NOT NULL GROUP BY instance ORDER BY first"
         )
         with self.engine.connect() as connection:
             rows = connection.execute(query, {"id": sweep_id}).scalars()
