@@ -30,15 +30,10 @@ from websockets.proxy import get_proxy
 from websockets.uri import parse_uri
 from yarl import URL
 
+from app.comfy.channel import Channel, Socket
 from app.comfy.download import Downloaded, Rewrite, save_body, view_params
 from app.comfy.errors import ComfyError, RunError
-from app.comfy.follow import (
-    UNREACHABLE_GIVE_UP_S,
-    EventCallback,
-    FrameCallback,
-    PromptFollower,
-    Socket,
-)
+from app.comfy.follow import UNREACHABLE_GIVE_UP_S, EventCallback, FrameCallback, PromptFollower
 from app.comfy.protocol import (
     HistoryEntry,
     OutputFile,
@@ -234,7 +229,7 @@ class ComfyClient:
         self,
         prompt_id: str,
         *,
-        client_id: str,
+        client_id: str | None,
         timeout: float | None = None,
         poll_interval: float = 1.0,
         on_event: EventCallback | None = None,
@@ -245,11 +240,12 @@ class ComfyClient:
         """The finished prompt's history entry (check `.error`); raises kind="timeout" etc.
 
         `client_id` must be the one the prompt was submitted with: ComfyUI sends per-prompt
-        events only to that socket. `on_event` sees only messages about this prompt, parsed;
-        `on_frame` the raw text frames that name it, unparsed, for a cheap tap. An
-        instance unreachable for `unreachable_after` seconds fails as a transport error. A
-        prompt that makes no progress for `stall_after` seconds (stall.py) is taken off the
-        instance and fails as kind="timeout" with details "stalled".
+        events only to that socket. None, when it is not known, follows by polling alone.
+        `on_event` sees only messages about this prompt, parsed; `on_frame` the raw text
+        frames that name it, unparsed, for a cheap tap. An instance unreachable for
+        `unreachable_after` seconds fails as a transport error. A prompt that makes no
+        progress for `stall_after` seconds (stall.py) is taken off the instance and fails as
+        kind="timeout" with details "stalled".
         """
         follower = self._follower(
             prompt_id, client_id, poll_interval, on_event, unreachable_after, stall_after
@@ -262,7 +258,8 @@ class ComfyClient:
         graph: Mapping[str, Any],
         *,
         prompt_id: str,
-        client_id: str,
+        client_id: str | None = None,
+        channel: Channel | None = None,
         timeout: float | None = None,
         poll_interval: float = 1.0,
         on_event: EventCallback | None = None,
@@ -271,26 +268,32 @@ class ComfyClient:
         on_frame: FrameCallback | None = None,
     ) -> HistoryEntry:
         """`submit`, then `wait`, with the socket listening before the prompt is queued, which
-        spares the look-up `wait` must make after connecting. For a `client_id` that has no
-        socket open yet; a rejection raises kind="validation" as `submit` does."""
+        spares the look-up `wait` must make after connecting. Either on a socket of its own,
+        under a `client_id` that has no socket open yet, or on `channel`'s (of this
+        instance), under its id, left open for the next prompt. A rejection raises
+        kind="validation" as `submit` does."""
+        if (client_id is None) == (channel is None):
+            raise ValueError("submit_and_wait takes a client_id or a channel, not both")
         follower = self._follower(
-            prompt_id, client_id, poll_interval, on_event, unreachable_after, stall_after
+            prompt_id, client_id, poll_interval, on_event, unreachable_after, stall_after, channel
         )
         follower.tap(on_frame)
+        submitted_as = channel.client_id if channel is not None else client_id or ""
 
         async def submit() -> None:
-            await self.submit(graph, prompt_id=prompt_id, client_id=client_id)
+            await self.submit(graph, prompt_id=prompt_id, client_id=submitted_as)
 
         return await self._finish(prompt_id, timeout, follower.run(submit))
 
     def _follower(
         self,
         prompt_id: str,
-        client_id: str,
+        client_id: str | None,
         poll_interval: float,
         on_event: EventCallback | None,
         unreachable_after: float,
         stall_after: float | None,
+        channel: Channel | None = None,
     ) -> PromptFollower:
         if poll_interval <= 0:
             raise ValueError("poll_interval must be positive")
@@ -304,6 +307,7 @@ class ComfyClient:
             on_event=on_event,
             unreachable_after=unreachable_after,
             stall_after=stall_after,
+            channel=channel,
         )
 
     async def _finish(
@@ -334,6 +338,10 @@ class ComfyClient:
             len(entry.outputs),
         )
         return entry
+
+    def channel(self) -> Channel:
+        """A new socket to this instance for prompts to share (channel.py), unconnected."""
+        return Channel(self.open_socket)
 
     def open_socket(self, client_id: str) -> AbstractAsyncContextManager[Socket]:
         """The `/ws?clientId=` connection; `wait` falls back to polling when this fails."""

@@ -13,6 +13,11 @@ A new prompt is best submitted by the follower itself, once its socket is regist
 greets a registered socket with `status`): then no event of the prompt can have been missed,
 and the look-up after connecting, two requests per prompt, is not needed. Nor, when such a
 socket sees the prompt succeed, is the history read at its end (witness.py).
+
+The socket is the follower's own, opened under the client id it is given, or a `Channel`'s,
+which stays open for the next prompt (channel.py). A prompt submitted under a client id
+nobody knows any more (by a worker that died) is followed by polling alone: its events go to
+that id, so no socket of ours hears them.
 """
 
 from __future__ import annotations
@@ -23,14 +28,12 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from websockets.exceptions import WebSocketException
-
+from app.comfy.channel import SOCKET_ERRORS, Channel, Socket, greeted
 from app.comfy.errors import ComfyError, RunError
 from app.comfy.protocol import (
     ExecutingMessage,
     HistoryEntry,
     QueueState,
-    StatusMessage,
     WsMessage,
     is_finish_signal,
     parse_ws_message,
@@ -44,18 +47,12 @@ log = logging.getLogger(__name__)
 RECHECK_POLLS = 5  # while the socket is up, read the history every this many poll intervals
 MAX_RECONNECT_DELAY_S = 30.0  # longest stretch of polling between two reconnect attempts
 UNREACHABLE_GIVE_UP_S = 120.0  # ComfyUI unreachable this long: fail as transport (retryable)
-SOCKET_ERRORS = (OSError, TimeoutError, WebSocketException)
-GREETING_TIMEOUT_S = 10.0  # how long a new socket may take to send its first `status`
 
 EventCallback = Callable[[WsMessage], None]
 # Sees each text frame that names the prompt, unparsed: a caller that wants a few kinds of
 # message (progress) checks for them cheaply rather than have every frame validated.
 FrameCallback = Callable[[str], None]
 Submit = Callable[[], Awaitable[object]]
-
-
-class Socket(Protocol):
-    async def recv(self, decode: bool | None = None) -> str | bytes: ...
 
 
 class PromptSource(Protocol):
@@ -74,16 +71,20 @@ class PromptFollower:
         source: PromptSource,
         prompt_id: str,
         *,
-        client_id: str,
+        client_id: str | None,
         poll_interval: float,
         on_event: EventCallback | None,
         unreachable_after: float = UNREACHABLE_GIVE_UP_S,
         stall_after: float | None = None,
+        channel: Channel | None = None,
     ) -> None:
+        if channel is not None and client_id not in (None, channel.client_id):
+            raise ValueError("a prompt on a channel has the channel's client id")
         self._source = source
+        self._channel = channel
         self._unreachable_after = unreachable_after
         self._prompt_id = prompt_id
-        self._client_id = client_id
+        self._client_id = channel.client_id if channel is not None else client_id
         self._poll_interval = poll_interval
         self._on_event = on_event
         self._socket_failures = 0
@@ -100,15 +101,27 @@ class PromptFollower:
     async def run(self, submit: Submit | None = None) -> HistoryEntry:
         """Follow the prompt to its end. With `submit`, the prompt is not queued yet: it is
         submitted once the socket listens, or at once if no socket can be opened."""
+        if submit is not None and self._client_id is None:
+            raise ValueError("a prompt submitted here needs a client id or a channel")
         self._submit = submit
         if self._stall_after is not None:
             self._watch = StallWatch(self._prompt_id, self._stall_after, self._now())
+        if self._client_id is None:
+            return await self._poll_to_the_end()
         while True:
             entry = await self._follow_socket()
             if entry is not None:
                 return entry
             await self._submit_once()
             entry = await self._poll(self._reconnect_delay())
+            if entry is not None:
+                return entry
+
+    async def _poll_to_the_end(self) -> HistoryEntry:
+        """For a prompt whose client id is unknown (its submitter died): its events go to
+        that id, so no socket would hear them, and silence would prove nothing."""
+        while True:
+            entry = await self._poll(MAX_RECONNECT_DELAY_S)
             if entry is not None:
                 return entry
 
@@ -122,12 +135,13 @@ class PromptFollower:
 
     async def _follow_socket(self) -> HistoryEntry | None:
         try:
-            async with self._source.open_socket(self._client_id) as socket:
+            async with self._connect() as socket:
                 self._socket_failures = 0
                 self._progressed()  # events sent while no socket listened are lost
                 log.debug("comfy.ws_connected prompt_id=%s", self._prompt_id)
                 if self._submit is not None:
-                    await self._greeted(socket)
+                    if self._channel is None:
+                        await greeted(socket)  # a channel's socket was, when it connected
                     await self._submit_once()
                     return await self._listen(socket, Witness(self._prompt_id))
                 entry = await self._check()  # it may have finished before we connected
@@ -142,6 +156,12 @@ class PromptFollower:
             )
             return None
 
+    def _connect(self) -> AbstractAsyncContextManager[Socket]:
+        if self._channel is not None:
+            return self._channel.lease()
+        # `run` polls, and never gets here, without a client id.
+        return self._source.open_socket(self._client_id or "")
+
     async def _listen(self, socket: Socket, witness: Witness | None = None) -> HistoryEntry:
         """Until the prompt's history entry, or with a `witness` (the socket listened since
         before the submission) what it saw, if it saw the prompt succeed."""
@@ -155,13 +175,6 @@ class PromptFollower:
             entry = await self._check(judge=True)
             if entry is not None:
                 return entry
-
-    async def _greeted(self, socket: Socket) -> None:
-        """Wait for the `status` ComfyUI sends a socket once it is registered under our
-        client id; events sent before that would go to nobody."""
-        async with asyncio.timeout(GREETING_TIMEOUT_S):
-            while not isinstance(parse_ws_message(await socket.recv()), StatusMessage):
-                pass
 
     async def _receive_until(
         self, socket: Socket, deadline: float, witness: Witness | None

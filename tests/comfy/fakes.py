@@ -21,8 +21,8 @@ from aiohttp import web
 from aiohttp.test_utils import RawTestServer
 from websockets.exceptions import ConnectionClosedError
 
+from app.comfy.channel import Socket
 from app.comfy.client import ComfyClient
-from app.comfy.follow import Socket
 
 CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "comfyui"
 
@@ -200,7 +200,9 @@ class ScriptedClient(ComfyClient):
         super().__init__(base_url)
         self._socket = socket or refusing()
         self.connects = 0
+        self.client_ids: list[str] = []  # each connect's, in order
 
     def open_socket(self, client_id: str) -> AbstractAsyncContextManager[Socket]:
         self.connects += 1
+        self.client_ids.append(client_id)
         return self._socket()

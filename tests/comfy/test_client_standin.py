@@ -15,9 +15,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from app.comfy.channel import Socket
 from app.comfy.client import ComfyClient
 from app.comfy.errors import ComfyError
-from app.comfy.follow import Socket
 from app.comfy.protocol import ExecutingMessage, OutputFile, WsMessage
 from tests.support.standin_process import Standin
 

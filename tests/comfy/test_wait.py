@@ -332,7 +332,7 @@ async def test_a_socket_lost_after_submission_never_submits_twice() -> None:
 async def test_a_socket_that_never_greets_falls_back_to_submitting_and_polling(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("app.comfy.follow.GREETING_TIMEOUT_S", 0.05)
+    monkeypatch.setattr("app.comfy.channel.GREETING_TIMEOUT_S", 0.05)
     comfy = comfy_with(UNFINISHED, capture("get_history_ok"))
     socket = ScriptedSocket([])  # connected, but silent
     submissions = accepting(comfy, socket)

@@ -6,6 +6,7 @@ Run: COMFYUI_URL=http://127.0.0.1:8188 .venv/bin/pytest tests/live -m live
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import uuid
@@ -89,3 +90,25 @@ async def test_a_targeted_interrupt_for_an_unknown_prompt_is_harmless() -> None:
         stats = await client.system_stats()
     assert "comfyui_version" in stats["system"]
     assert isinstance(before.running, list)
+
+
+async def test_prompts_one_after_another_share_one_channel(demo_graph: dict[str, Any]) -> None:
+    """One socket, under its own client id, hears every prompt submitted under that id: each
+    one's own frames (executed, success) reach it, and it is never reconnected."""
+    async with ComfyClient(COMFYUI_URL) as client:
+        channel = client.channel()
+        for _ in range(3):
+            graph = copy.deepcopy(demo_graph)
+            graph["2"]["inputs"]["seed"] = uuid.uuid4().int % 2**32
+            prompt_id = str(uuid.uuid4())
+            frames: list[str] = []
+            entry = await client.submit_and_wait(
+                graph, prompt_id=prompt_id, channel=channel, timeout=60.0, on_frame=frames.append
+            )
+            await client.delete_history([prompt_id])
+            assert (entry.status_str, len(entry.outputs)) == ("success", 1)
+            assert any('"executed"' in frame for frame in frames)
+            assert all(prompt_id in frame for frame in frames)
+        assert channel.connected
+        assert not channel.worn
+        await channel.close()
