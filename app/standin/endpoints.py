@@ -236,7 +236,11 @@ async def get_object_info_node(request: Request) -> Response:
 @comfy_route
 async def get_system_stats(request: Request) -> Response:
     services = services_of(request)
-    return json_response(system_stats(services.stats, {"faults": services.faults.plan.as_json()}))
+    extra: JsonObject = {
+        "faults": services.faults.plan.as_json(),
+        "sockets_open": services.hub.socket_count(),
+    }
+    return json_response(system_stats(services.stats, extra))
 
 
 @comfy_route

@@ -51,6 +51,7 @@ async def websocket_endpoint(socket: WebSocket) -> None:
     services: Services = socket.app.state.services
     hub = services.hub
     await socket.accept()
+    services.stats.socket_opened()
     sid = socket.query_params.get("clientId", "") or uuid.uuid4().hex
     hub.attach(sid, socket)  # replaces an earlier socket with the same clientId
     status: JsonObject = {"status": {"exec_info": {"queue_remaining": services.queue.remaining()}}}

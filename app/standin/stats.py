@@ -31,12 +31,17 @@ class StandinStats:
         self.last_finished_at: float | None = None
         self.idle_between_s = 0.0
         self._loads: Counter[str] = Counter()
+        self.sockets_opened = 0  # WebSocket connections accepted: how often clients connect
 
     def prompt_submitted(self) -> int:
         """Count a `POST /prompt` received (valid or not); returns its 1-based ordinal."""
         with self._lock:
             self.prompts_submitted += 1
             return self.prompts_submitted
+
+    def socket_opened(self) -> None:
+        with self._lock:
+            self.sockets_opened += 1
 
     def start_prompt(self) -> int:
         """Count a prompt the executor takes up; returns its 1-based ordinal."""
@@ -83,6 +88,7 @@ class StandinStats:
                 "prompts_submitted": self.prompts_submitted,
                 "prompts_executed": self.prompts_executed,
                 "nodes_executed": self.nodes_executed,
+                "sockets_opened": self.sockets_opened,
                 "busy_s": round(self.busy_s, 4),
                 "idle_between_s": round(self.idle_between_s, 4),
                 "first_started_at": self.first_started_at,
