@@ -1,6 +1,8 @@
 """One event loop and one keep-alive ComfyUI client per instance for the life of a worker
-process, instead of a new loop, TLS context and TCP connections for every run; and the
-history entries of finished prompts, deleted on their instance in batches."""
+process, instead of a new loop, TLS context and TCP connections for every run; one WebSocket
+per instance shared by the prompts the process submits while it keeps taking runs
+(`app.comfy.channel`); and the history entries of finished prompts, deleted on their
+instance in batches."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from app.comfy.channel import Channel
 from app.comfy.client import ComfyClient
 from app.comfy.errors import ComfyError
 
@@ -31,25 +34,50 @@ class ComfySession:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clients: dict[str, ComfyClient] = {}
         self._finished: dict[str, list[str]] = {}  # instance -> prompt ids to forget
+        self._channels: dict[str, Channel] = {}
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         if self._loop is None:
             self._loop = _new_loop()
         elif self._loop.is_closed():
-            # The clients' connections belonged to the closed loop.
+            # The clients' connections and the channels' sockets belonged to the closed loop.
             self._loop = _new_loop()
             self._clients.clear()
+            self._channels.clear()
         return self._loop.run_until_complete(coroutine)
 
     def close(self) -> None:
         """Forget what is still pending, close every client's connections, then the loop."""
         if self._loop is not None and not self._loop.is_closed():
+            self.hang_up()
             for base_url in list(self._finished):
                 self._loop.run_until_complete(self._forget_now(base_url))
             for client in self._clients.values():
                 self._loop.run_until_complete(client.aclose())
             self._loop.close()
         self._clients.clear()
+
+    async def channel(self, base_url: str) -> Channel:
+        """The instance's channel for the next prompt: the one open, unless it is worn; use
+        it only inside `run`."""
+        channel = self._channels.get(base_url)
+        if channel is not None and channel.worn:
+            await channel.close()
+            channel = None
+        if channel is None:
+            channel = self._channels[base_url] = self.client(base_url).channel()
+        return channel
+
+    def hang_up(self) -> None:
+        """Close every channel, once the process takes no more runs for now: ComfyUI's
+        broadcasts to a socket nobody reads would pile up."""
+        channels = list(self._channels.values())
+        self._channels.clear()
+        if self._loop is None or self._loop.is_closed():
+            return
+        for channel in channels:
+            if channel.connected:
+                self._loop.run_until_complete(channel.close())
 
     async def forget(self, base_url: str, prompt_id: str) -> None:
         """Delete a finished prompt's history entry on its instance, with the next batch."""

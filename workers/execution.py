@@ -94,8 +94,6 @@ async def _drive(
 ) -> Outcome:
     prompt_id = str(claim.run_id)
     client = rt.comfy.client(claim.instance)
-    # ComfyUI sends a prompt's events only to the socket with the prompt's client_id; the
-    # prompt id serves as both, so a worker resuming after a crash can listen again.
     settings = rt.settings
     timeout, unreachable, stall = (
         settings.run_timeout_s,
@@ -104,19 +102,22 @@ async def _drive(
     )
     try:
         if maybe_sent and await _known(client, prompt_id):
+            # Submitted on another worker's channel, whose id nobody knows: ComfyUI sends the
+            # prompt's events there, so it is followed by polling.
             following = client.wait(
                 prompt_id,
-                client_id=prompt_id,
+                client_id=None,
                 timeout=timeout,
                 unreachable_after=unreachable,
                 stall_after=stall,
                 on_frame=tap,
             )
         else:
+            # On the process's socket to the instance, which it keeps open between runs.
             following = client.submit_and_wait(
                 graph,
                 prompt_id=prompt_id,
-                client_id=prompt_id,
+                channel=await rt.comfy.channel(claim.instance),
                 timeout=timeout,
                 unreachable_after=unreachable,
                 stall_after=stall,

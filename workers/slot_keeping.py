@@ -7,7 +7,8 @@ message delivered again after its worker died finds that run (`runs.claimed_by`)
 and goes on. The task ends when there is nothing to claim, when its worker is stopping, or
 after KEEP_SLOT_S. In the last two cases work may remain, so it hands the slot on in one
 fresh `work` message (taken by another worker, if this one is stopping) before its own is
-acknowledged.
+acknowledged. It closes its sockets to the instances then (`ComfySession.hang_up`): they
+are for the runs it takes in a row, not for an idle process.
 """
 
 from __future__ import annotations
@@ -31,17 +32,23 @@ def fill_slot(rt: Runtime, task_id: str, maybe_held: bool) -> None:
     """A `work` message: the run it holds already (`maybe_held`: it may be delivered again),
     else the best queued run; then the next ones while it keeps the slot."""
     ends_at = monotonic() + KEEP_SLOT_S
-    _keep(rt, task_id, take_work(rt, task_id, maybe_held), ends_at)
+    try:
+        _keep(rt, task_id, take_work(rt, task_id, maybe_held), ends_at)
+    finally:
+        rt.comfy.hang_up()
 
 
 def resume_then_fill(rt: Runtime, run_id: UUID, task_id: str, maybe_held: bool) -> None:
     """A `resume_run` message: take over the run and see it through, then keep its slot."""
     ends_at = monotonic() + KEEP_SLOT_S
-    if execution.resume(rt, run_id, task_id):
-        _keep(rt, task_id, _next_work(rt, task_id, ends_at), ends_at)
-    elif maybe_held:
-        # Delivered again: the task that died kept a slot, perhaps holding a later run.
-        _keep(rt, task_id, take_work(rt, task_id), ends_at)
+    try:
+        if execution.resume(rt, run_id, task_id):
+            _keep(rt, task_id, _next_work(rt, task_id, ends_at), ends_at)
+        elif maybe_held:
+            # Delivered again: the task that died kept a slot, perhaps holding a later run.
+            _keep(rt, task_id, take_work(rt, task_id), ends_at)
+    finally:
+        rt.comfy.hang_up()
 
 
 def _keep(rt: Runtime, task_id: str, work: Work | None, ends_at: float) -> None:
