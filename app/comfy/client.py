@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 WS_MAX_MESSAGE_BYTES = 64 << 20  # `executed`/`execution_error` can carry large node outputs
+# A socket's closing handshake, which holds up the task closing it: a live server answers in
+# milliseconds, and one that does not within this is gone or stuck.
+WS_CLOSE_TIMEOUT_S = 2.0
 WITHDRAW_SETTLE_S = 5.0  # how long a stalled prompt, once interrupted, may take to leave
 
 
@@ -347,12 +350,18 @@ class ComfyClient:
         """The `/ws?clientId=` connection; `wait` falls back to polling when this fails."""
         url = self._ws_base.with_query(clientId=client_id)
         # No permessage-deflate, which ComfyUI (aiohttp) accepts when offered: its zlib
-        # contexts cost a worker about 0.6 ms of CPU per socket, one socket a run, to save
-        # bytes on frames of a few hundred.
+        # contexts cost a worker about 0.6 ms of CPU per socket, to save bytes on frames of
+        # a few hundred. No flow control (max_queue): nobody reads a channel's socket between
+        # two prompts, and websockets would stop reading it at 16 unread frames (ComfyUI's
+        # `status` broadcasts), leaving the server's close frame behind them, so hanging up
+        # waited out the whole close timeout (grid steps of 2-10 s in bench.execution). The
+        # frames are a few hundred bytes and a follower reads them as fast as they come.
         return connect(
             str(url),
             open_timeout=self._timeout,
+            close_timeout=WS_CLOSE_TIMEOUT_S,
             max_size=WS_MAX_MESSAGE_BYTES,
+            max_queue=None,
             proxy=self._ws_proxy,
             compression=None,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -108,4 +109,39 @@ def test_an_instance_that_refuses_the_delete_only_costs_a_warning(
     session.run(session.forget(unreachable, str(uuid.uuid4())))
 
     assert "history_delete_failed prompts=1" in caplog.text
+    session.close()
+
+
+# --- the channels: one socket per instance while the process keeps taking runs ---------
+
+
+def test_hanging_up_a_socket_left_unread_between_prompts_is_quick(
+    standin: Standin, demo_graph: dict[str, Any]
+) -> None:
+    session = ComfySession()
+    client = session.client(standin.base_url)
+
+    async def on_the_channel() -> None:
+        channel = await session.channel(standin.base_url)
+        prompt_id = str(uuid.uuid4())
+        await client.submit_and_wait(demo_graph, prompt_id=prompt_id, channel=channel)
+
+    session.run(on_the_channel())
+    # Between two runs the loop is stopped, and other clients' prompts make the instance
+    # broadcast `status` to every socket: far more frames than websockets queues unread
+    # before it stops reading, with the server's close frame behind them.
+    for _ in range(20):
+        prompt_id = str(uuid.uuid4())
+        body = {"prompt": demo_graph, "prompt_id": prompt_id, "client_id": "someone-else"}
+        httpx.post(f"{standin.base_url}/prompt", json=body, timeout=5).raise_for_status()
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{standin.base_url}/queue", timeout=5).json()["queue_pending"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    started = time.monotonic()
+    session.hang_up()
+    assert time.monotonic() - started < 1.0  # the close handshake, not its timeout
+    stats = httpx.get(f"{standin.base_url}/system_stats", timeout=5).json()["standin"]
+    assert stats["sockets_open"] == 0
     session.close()
