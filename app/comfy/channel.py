@@ -26,11 +26,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from typing import Protocol
 
-from websockets.exceptions import WebSocketException
+import aiohttp
 
 from app.comfy.protocol import StatusMessage, parse_ws_message
 
-SOCKET_ERRORS = (OSError, TimeoutError, WebSocketException)
+# What a socket's connect, read or close raises when the connection fails: aiohttp's errors
+# (a refused upgrade is not an OSError) and the socket's own (`app.comfy.websocket`).
+SOCKET_ERRORS = (OSError, TimeoutError, aiohttp.ClientError)
 GREETING_TIMEOUT_S = 10.0  # how long a new socket may take to send its first `status`
 
 

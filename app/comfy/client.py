@@ -25,9 +25,6 @@ from typing import Any, TypeVar
 
 import aiohttp
 from pydantic import BaseModel, ValidationError
-from websockets.asyncio.client import connect
-from websockets.proxy import get_proxy
-from websockets.uri import parse_uri
 from yarl import URL
 
 from app.comfy.channel import Channel, Socket
@@ -45,16 +42,13 @@ from app.comfy.protocol import (
 )
 from app.comfy.rejections import rejection_error
 from app.comfy.stall import PromptStalled
+from app.comfy.websocket import open_websocket
 
 log = logging.getLogger(__name__)
 # A prompt's routine steps (submitted, finished, downloaded) log at DEBUG: the worker logs
 # each run's claim and outcome at INFO already, and each line is CPU spent on every run.
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-WS_MAX_MESSAGE_BYTES = 64 << 20  # `executed`/`execution_error` can carry large node outputs
-# A socket's closing handshake, which holds up the task closing it: a live server answers in
-# milliseconds, and one that does not within this is gone or stuck.
-WS_CLOSE_TIMEOUT_S = 2.0
 WITHDRAW_SETTLE_S = 5.0  # how long a stalled prompt, once interrupted, may take to leave
 
 
@@ -86,8 +80,8 @@ def _tls_context() -> ssl.SSLContext:
 
 
 def _environment_proxy(url: URL) -> str | None:
-    """The proxy HTTP_PROXY/HTTPS_PROXY name for `url` unless NO_PROXY exempts its host, as the
-    WebSocket's (`get_proxy`) and httpx's were: read once per client, since aiohttp's own
+    """The proxy HTTP_PROXY/HTTPS_PROXY name for `url` unless NO_PROXY exempts its host, for
+    the client's requests and its WebSockets alike: read once per client, since aiohttp's own
     `trust_env` walks the environment again on every request, a third of the client's CPU."""
     proxy = urllib.request.getproxies().get(url.scheme or "")
     if proxy is None or not url.host or urllib.request.proxy_bypass(url.host):
@@ -118,9 +112,6 @@ class ComfyClient:
         self._proxy = _environment_proxy(self._base)
         scheme = "wss" if self._base.scheme == "https" else "ws"
         self._ws_base = self._base.with_scheme(scheme).join(URL("ws"))
-        # The environment's proxy settings, as websockets reads them, looked up once: for
-        # every socket it would walk the whole environment twice.
-        self._ws_proxy = get_proxy(parse_uri(str(self._ws_base)))
         port = self._base.explicit_port
         host = self._base.host or ""
         self._label = f"{host}:{port}" if port else host  # no userinfo
@@ -347,24 +338,12 @@ class ComfyClient:
         return Channel(self.open_socket)
 
     def open_socket(self, client_id: str) -> AbstractAsyncContextManager[Socket]:
-        """The `/ws?clientId=` connection; `wait` falls back to polling when this fails."""
-        url = self._ws_base.with_query(clientId=client_id)
-        # No permessage-deflate, which ComfyUI (aiohttp) accepts when offered: its zlib
-        # contexts cost a worker about 0.6 ms of CPU per socket, to save bytes on frames of
-        # a few hundred. No flow control (max_queue): nobody reads a channel's socket between
-        # two prompts, and websockets would stop reading it at 16 unread frames (ComfyUI's
-        # `status` broadcasts), leaving the server's close frame behind them, so hanging up
-        # waited out the whole close timeout (grid steps of 2-10 s in bench.execution). The
-        # frames are a few hundred bytes and a follower reads them as fast as they come.
-        return connect(
-            str(url),
-            open_timeout=self._timeout,
-            close_timeout=WS_CLOSE_TIMEOUT_S,
-            max_size=WS_MAX_MESSAGE_BYTES,
-            max_queue=None,
-            proxy=self._ws_proxy,
-            compression=None,
-        )
+        """The `/ws?clientId=` connection (websocket.py), on this client's HTTP session and
+        through the same proxy; `wait` falls back to polling when it fails."""
+        return open_websocket(self._session(), self.socket_url(client_id), self._proxy)
+
+    def socket_url(self, client_id: str) -> URL:
+        return self._ws_base.with_query(clientId=client_id)
 
     async def history(self, prompt_id: str) -> HistoryEntry | None:
         """The entry once the prompt has finished; None while queued, running, or unknown."""

@@ -192,7 +192,7 @@ class PromptFollower:
                         return False
                 return True
         except TimeoutError:
-            return False  # websockets' recv() is cancellation-safe: no frame is lost
+            return False  # recv() is cancellation-safe: no frame is lost
 
     def _handle(self, frame: str | bytes, witness: Witness | None) -> bool:
         """One frame; True when it says our prompt finished."""

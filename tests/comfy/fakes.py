@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 from aiohttp import web
 from aiohttp.test_utils import RawTestServer
-from websockets.exceptions import ConnectionClosedError
 
 from app.comfy.channel import Socket
 from app.comfy.client import ComfyClient
@@ -153,14 +152,14 @@ class ScriptedSocket:
             self.received += 1
             return self.frames[self.received - 1]
         if self.drop_at_end:
-            raise ConnectionClosedError(None, None)
+            raise ConnectionResetError("the WebSocket ended (CLOSED, code 1006)")
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
 
 class FloodingSocket(ScriptedSocket):
     """Sends its first frame over and over, as fast as it is read, never yielding to the
-    event loop (as websockets' recv() does while frames are buffered)."""
+    event loop (as a real socket's recv() does while frames are buffered)."""
 
     async def recv(self, decode: bool | None = None) -> str | bytes:
         self.received += 1

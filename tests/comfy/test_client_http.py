@@ -96,7 +96,7 @@ async def test_a_base_url_with_a_path_prefix_is_kept() -> None:
 
     async with serving_http(record) as base_url, ComfyClient(f"{base_url}/comfy/") as client:
         await client.queue()
-        socket_url = client.open_socket("c1").uri  # type: ignore[attr-defined]
+        socket_url = str(client.socket_url("c1"))
     assert seen == ["/comfy/queue"]
     host = base_url.removeprefix("http://")
     assert socket_url == f"ws://{host}/comfy/ws?clientId=c1"

@@ -128,8 +128,8 @@ def test_hanging_up_a_socket_left_unread_between_prompts_is_quick(
 
     session.run(on_the_channel())
     # Between two runs the loop is stopped, and other clients' prompts make the instance
-    # broadcast `status` to every socket: far more frames than websockets queues unread
-    # before it stops reading, with the server's close frame behind them.
+    # broadcast `status` to every socket, which pile up unread, the server's close frame
+    # behind them (the websockets library stopped reading at 16 and waited for it in vain).
     for _ in range(20):
         prompt_id = str(uuid.uuid4())
         body = {"prompt": demo_graph, "prompt_id": prompt_id, "client_id": "someone-else"}
