@@ -65,17 +65,20 @@ class Work:
     resumed: bool  # the run was already this message's: it came back after its worker died
 
 
-def take_work(rt: Runtime, task_id: str, maybe_held: bool = True) -> Work | None:
+def take_work(
+    rt: Runtime, task_id: str, maybe_held: bool = True, freed: str | None = None
+) -> Work | None:
     """The run this task's message already holds, else the best queued run for the emptiest
     healthy instance's free slot; None when there is nothing to do. Without `maybe_held` (the
     broker says the message is a first delivery, or the task has just recorded the run it
-    held), no held run is looked for."""
+    held), no held run is looked for. `freed`: the instance whose slot the task's last run
+    just freed, whose run it claims first (`_claim_in`)."""
     with rt.sessions() as session:
         held = runs.claimed_by(session, task_id) if maybe_held else None
         if held is not None:
             work: Work | None = Work(held, resumed=True)
         else:
-            claim = _claim_in(session, rt, task_id)
+            claim = _claim_in(session, rt, task_id, freed)
             work = None if claim is None else Work(claim, resumed=False)
         session.commit()
     if work is not None:
@@ -92,12 +95,13 @@ def take_work(rt: Runtime, task_id: str, maybe_held: bool = True) -> Work | None
     return work
 
 
-def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
+def _claim_in(session: Session, rt: Runtime, task_id: str, freed: str | None) -> Claim | None:
     # Tag sets that no sweep waits for (`claims.waiting_sweeps`): an instance with one of
     # them has nothing to take either, so it is not locked to find that out. Once a sweep's
     # last run is claimed, each of its slots' tasks would otherwise lock every instance.
     idle: set[frozenset[str]] = set()
-    for url, locked, serving in _locked_in_turn(session, rt.settings.instance_slots, idle):
+    turns = _locked_in_turn(session, rt.settings.instance_slots, idle, freed)
+    for url, locked, serving in turns:
         outcome = _claim_on(session, rt, task_id, url, locked, serving)
         if not isinstance(outcome, _TryAnother):
             return outcome
@@ -108,19 +112,25 @@ def _claim_in(session: Session, rt: Runtime, task_id: str) -> Claim | None:
 
 
 def _locked_in_turn(
-    session: Session, slots: int, idle: set[frozenset[str]]
+    session: Session, slots: int, idle: set[frozenset[str]], freed: str | None
 ) -> Iterator[tuple[str, LockedInstance, int]]:
     """The instances a claim tries, each locked when its turn comes (the caller commits
-    before the next), with how many instances may take runs now: first the emptiest, chosen
-    and locked in one statement, where most claims end; then, should it be full or have
-    nothing to take, the rest of the pool, emptiest first, but for tag sets in `idle`.
+    before the next), with how many instances may take runs now. First the instance whose
+    slot the task's last run `freed`, if any and it still serves: a task then keeps one
+    instance's slot filled, and its prompts keep sharing the one socket it has open there
+    (`app.comfy.channel`; ComfyUI broadcasts every queue change to every socket, so a task
+    roaming the pool held one to each instance, all hearing them). Else the emptiest,
+    chosen and locked in one statement, where most claims end; then, should it be full or
+    have nothing to take, the rest of the pool, emptiest first, but for tag sets in `idle`.
 
     Only one instance's row is locked at a time, so claimers for other instances go on in
     parallel; one that wants the same instance waits a moment rather than give up, because
     a hint dropped here would leave the slot empty until the reconciler. Drained and benched
     instances are not in the pool: they get no new runs."""
     now = utc_now()
-    first = instances.lock_emptiest(session, now, slots)
+    first = None if freed is None else instances.lock_serving(session, freed, now)
+    if first is None:
+        first = instances.lock_emptiest(session, now, slots)
     if first is not None:
         yield first.url, first.locked, first.serving
     pool = instances.healthy_pool(session, now)

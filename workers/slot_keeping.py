@@ -54,13 +54,14 @@ def resume_then_fill(rt: Runtime, run_id: UUID, task_id: str, maybe_held: bool) 
 def _keep(rt: Runtime, task_id: str, work: Work | None, ends_at: float) -> None:
     while work is not None:
         execution.execute(rt, work.claim, task_id, resumed=work.resumed)
-        work = _next_work(rt, task_id, ends_at)
+        work = _next_work(rt, task_id, ends_at, work.claim.instance)
 
 
-def _next_work(rt: Runtime, task_id: str, ends_at: float) -> Work | None:
-    """The next run for the slot; None, with the slot handed on, once the worker is stopping
-    or the time is up. The run just recorded is no longer this task's: none is looked for."""
+def _next_work(rt: Runtime, task_id: str, ends_at: float, freed: str | None = None) -> Work | None:
+    """The next run for the slot, on the instance the last one `freed` if it can take one;
+    None, with the slot handed on, once the worker is stopping or the time is up. The run
+    just recorded is no longer this task's: none is looked for."""
     if stopping.notice.requested or monotonic() >= ends_at:
         rt.send(WORK)
         return None
-    return take_work(rt, task_id, maybe_held=False)
+    return take_work(rt, task_id, maybe_held=False, freed=freed)

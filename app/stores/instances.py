@@ -98,13 +98,37 @@ def lock_healthy(session: Session, url: str, now: datetime) -> LockedInstance | 
 
 
 @dataclass(frozen=True, slots=True)
-class Emptiest:
-    """The emptiest instance with a free slot, locked (`lock_emptiest`), and how many
+class Chosen:
+    """The instance a claim tries, locked (`lock_emptiest`, `lock_serving`), and how many
     instances may take new runs now."""
 
     url: str
     locked: LockedInstance
     serving: int
+
+
+def _serving_count() -> sa.ScalarSelect[int]:
+    """How many instances may take new runs now, as a subquery of a locking statement."""
+    return (
+        sa.select(sa.func.count())
+        .select_from(_instances)
+        .where(*instance_serving(_NOW))
+        .correlate(None)
+        .scalar_subquery()
+    )
+
+
+_LOCK_SERVING = _LOCK.add_columns(_serving_count())
+
+
+def lock_serving(session: Session, url: str, now: datetime) -> Chosen | None:
+    """`lock_healthy`, with how many instances may take runs now read in the same round
+    trip, as `lock_emptiest` gives them."""
+    row = session.execute(_LOCK_SERVING, {"url": url, "now": now}).first()
+    if row is None:
+        return None
+    model_key, tags, serving = row
+    return Chosen(url, LockedInstance(model_key or "", tuple(tags or ())), int(serving))
 
 
 def _lock_emptiest() -> sa.Select[str, str | None, list[str] | None, int]:
@@ -121,15 +145,8 @@ def _lock_emptiest() -> sa.Select[str, str | None, list[str] | None, int]:
         .correlate(None)
         .scalar_subquery()
     )
-    serving = (
-        sa.select(sa.func.count())
-        .select_from(_instances)
-        .where(*instance_serving(_NOW))
-        .correlate(None)
-        .scalar_subquery()
-    )
     return (
-        sa.select(_instances.c.url, _instances.c.model_key, _instances.c.tags, serving)
+        sa.select(_instances.c.url, _instances.c.model_key, _instances.c.tags, _serving_count())
         .where(_instances.c.url == emptiest, *instance_serving(_NOW))
         .with_for_update(of=_instances)
     )
@@ -138,7 +155,7 @@ def _lock_emptiest() -> sa.Select[str, str | None, list[str] | None, int]:
 _LOCK_EMPTIEST = _lock_emptiest()
 
 
-def lock_emptiest(session: Session, now: datetime, slots: int) -> Emptiest | None:
+def lock_emptiest(session: Session, now: datetime, slots: int) -> Chosen | None:
     """Choose the instance a claim tries first and lock it, in one round trip; None when
     none has a free slot as far as this statement saw, or the one chosen could no longer
     take runs once its lock was granted. The lock waits, as `lock_healthy`'s does."""
@@ -146,7 +163,7 @@ def lock_emptiest(session: Session, now: datetime, slots: int) -> Emptiest | Non
     if row is None:
         return None
     url, model_key, tags, serving = row
-    return Emptiest(url, LockedInstance(model_key or "", tuple(tags or ())), int(serving))
+    return Chosen(url, LockedInstance(model_key or "", tuple(tags or ())), int(serving))
 
 
 def pool_with_prompts(session: Session) -> list[tuple[Instance, int]]:

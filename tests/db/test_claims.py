@@ -83,7 +83,7 @@ def counting_locks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         locked.append(url)
         return lock_one(session, url, now)
 
-    def counted_emptiest(session: Session, now: datetime, slots: int) -> instances.Emptiest | None:
+    def counted_emptiest(session: Session, now: datetime, slots: int) -> instances.Chosen | None:
         emptiest = lock_emptiest(session, now, slots)
         if emptiest is not None:
             locked.append(emptiest.url)
@@ -134,6 +134,34 @@ def test_the_first_instance_tried_is_the_emptiest_with_a_free_slot(runtime: Runt
     assert {emptiest() for _ in range(20)} <= {one, other_one, empty}  # all hold one
     start_on(one, other_one, empty)
     assert emptiest() is None  # every slot is taken
+
+
+def test_a_task_refills_the_slot_its_last_run_freed_before_an_emptier_instance(
+    runtime: Runtime,
+) -> None:
+    """So its prompts keep sharing its socket to that instance; once that instance is full,
+    or may take no runs, the claim goes to the emptiest, as any other."""
+    free_all_slots(runtime)
+    running_sweep(runtime, 8, model_key="m")
+    freed, *emptier = INSTANCES
+
+    def claim_after(instance: str) -> str:
+        work = take_work(runtime, f"task-{uuid4()}", maybe_held=False, freed=instance)
+        assert work is not None
+        return work.claim.instance
+
+    assert claim_after(freed) == freed  # all four as empty: the freed one
+    assert claim_after(freed) == freed  # one prompt there, none on the others
+    assert claim_after(freed) in emptier  # full (SLOTS = 2)
+    with runtime.sessions() as session:
+        assert instances.set_drained(session, emptier[0], True)
+        session.commit()
+    try:
+        assert claim_after(emptier[0]) != emptier[0]  # drained: no new runs there
+    finally:
+        with runtime.sessions() as session:
+            instances.set_drained(session, emptier[0], False)
+            session.commit()
 
 
 @pytest.mark.parametrize("round_", range(5))

@@ -88,8 +88,10 @@ def test_an_instance_failing_transport_three_times_is_benched_and_others_take_th
     httpx.post(f"{failing}/standin/faults", json={"spec": "unavailable:*"}, timeout=5)
     api, admin = api_for(system), api_for(system, role="admin")
     # Enough runs that the failing instance claims three before the working one drains the
-    # queue: with 12, the working instance sometimes took nearly all of them first.
-    sweep_id = submit(api, {**GRID_3X4, "seeds": {"count": 4, "start": 1}})
+    # queue. Once a prompt fails there, the tasks on it move to the working instance and stay
+    # (they refill the slot they freed); only the hint each retry sends after its backoff
+    # finds the failing one again, emptiest once a health check has let it back.
+    sweep_id = submit(api, {**GRID_3X4, "seeds": {"count": 12, "start": 1}})
     sweep = wait_for_sweep(api, sweep_id, system, timeout=120)
     assert sweep["status"] == "succeeded", system.logs()
     assert {r["instance"] for r in all_runs(api, sweep_id)} == {working}

@@ -16,11 +16,11 @@ def trying_first(monkeypatch: pytest.MonkeyPatch, urls: Iterator[str]) -> None:
     """Each claim from now on tries the next of `urls` first, locked as `lock_emptiest`
     locks its choice; the rest of the pool as usual."""
 
-    def lock_first(session: Session, now: datetime, slots: int) -> instances.Emptiest | None:
+    def lock_first(session: Session, now: datetime, slots: int) -> instances.Chosen | None:
         url = next(urls)
         locked = instances.lock_healthy(session, url, now)
         if locked is None:
             return None
-        return instances.Emptiest(url, locked, len(instances.healthy_pool(session, now)))
+        return instances.Chosen(url, locked, len(instances.healthy_pool(session, now)))
 
     monkeypatch.setattr(instances, "lock_emptiest", lock_first)
