@@ -79,7 +79,7 @@ def cpu_per_run(trees: list[Path], rounds: int, runs: int, backlog: int, tmp: Pa
                     f"(with API and reconciler {measured.service_ms:.2f}) "
                     f"at load {measured.load:.2f}"
                 )
-    paired.report(results, ADDED_TARGET_PCT, ZERO_WORK)
+    paired.report(results, ADDED_TARGET_PCT)
 
 
 def makespan_ratios(trees: list[Path], rounds: int, runs: int, tmp: Path) -> None:

@@ -8,14 +8,15 @@ them round by round, the order reversed every other round, so load hits each tre
 
     python -m bench.paired /path/to/tree-a /path/to/tree-b --rounds 5 --runs 200 [--mode sampling]
 
-It ranks code trees against each other. The first tree is the baseline of what a change
-adds (issue #15: "event writing adds under 10 % to the execution bench's worker CPU per
-run"): it is the system without the change, measured in the same run on the same machine,
-and each later tree's median worker CPU per run is printed as a ratio to it, judged against
-`--added-target-pct`. Each tree's figure is also judged against issue #13's absolute target
-(worker + API + reconciler CPU per run with a zero-work stand-in at most 10 ms, 200-run
-sweeps on 4 stand-ins, as `bench.execution`), which needs no baseline. Both targets are
-for zero work: with `--mode sampling` the trees are only compared, and no verdict is printed.
+It ranks code trees against each other. The first tree is the baseline: the system without
+the change, measured in the same run on the same machine, and each later tree's median
+worker CPU per run is printed as a ratio to it. A verdict is printed only where a target
+speaks of such a ratio: with `--added-target-pct`, issue #15's "event writing adds under
+10 % to the execution bench's worker CPU per run", which holds only when the first tree is
+the same code without event writing (`bench.event_cost` builds that pair) and only for zero
+work. Issue #13's absolute target (at most 10 ms per run) is judged by `bench.execution`,
+one system at a time; here every system shares the machine with the others, so its figures
+only compare.
 
 Claims are measured at the scale users reach: before any round, each system is given
 `--backlog` queued runs (a paused sweep's, which no claim takes but every claim must look
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import processes
-from bench.execution import CPU_TARGET_MS, SAMPLING, SERVICE, ZERO_WORK, Bench, Mode
+from bench.execution import SAMPLING, SERVICE, ZERO_WORK, Bench, Mode
 from bench.sweep_client import SweepClient
 from bench.system import running_system
 
@@ -77,30 +78,24 @@ def queue_backlog(bench: Bench, runs: int) -> None:
         raise SystemExit(f"backlog refused: {response.status_code} {response.text}")
 
 
-def report(results: dict[Path, list[Sample]], added_target_pct: float, mode: Mode) -> None:
-    # Both targets (#13's 10 ms, #15's +10 %) are stated for the execution bench's zero-work
-    # CPU per run; with simulated sampling the figures are a comparison between trees only.
-    judged = mode is ZERO_WORK
+def report(results: dict[Path, list[Sample]], added_target_pct: float | None = None) -> None:
+    """Each tree's medians, and each later tree's worker CPU as a ratio to the first's,
+    judged against `added_target_pct` when given (zero work only: see the docstring)."""
     baseline: float | None = None
     for tree, samples in results.items():
         worker = statistics.median(s.worker_ms for s in samples)
         service = [s.service_ms for s in samples]
-        median = statistics.median(service)
-        target = ""
-        if judged:
-            verdict = "PASS" if median <= CPU_TARGET_MS else "MISS"
-            target = f" (target <= {CPU_TARGET_MS:.0f} ms) {verdict}"
         print(
-            f"{tree}: worker + API + reconciler median {median:.2f} ms/run, "
-            f"mean {statistics.mean(service):.2f}, min {min(service):.2f}"
-            f"{target}; worker alone median {worker:.2f}"
+            f"{tree}: worker + API + reconciler median {statistics.median(service):.2f} ms/run, "
+            f"mean {statistics.mean(service):.2f}, min {min(service):.2f}; "
+            f"worker alone median {worker:.2f}"
         )
         if baseline is None:
             baseline = worker
             continue
         added = (worker / baseline - 1) * 100
         ratio = f"{worker / baseline:.3f}x ({added:+.1f} %)"
-        if judged:
+        if added_target_pct is not None:
             verdict = "PASS" if added < added_target_pct else "MISS"
             ratio += f", target under +{added_target_pct:g} %: {verdict}"
         print(f"    worker CPU per run vs the first tree: {ratio}")
@@ -112,7 +107,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--backlog", type=int, default=10_000, help="queued runs left waiting")
-    parser.add_argument("--added-target-pct", type=float, default=10.0)
+    parser.add_argument(
+        "--added-target-pct",
+        type=float,
+        help="judge each ratio against this added share: issue #15's 10, when the first tree "
+        "is the same code without event writing (zero work only)",
+    )
     parser.add_argument(
         "--mode",
         choices=MODES,
@@ -122,6 +122,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     mode = MODES[args.mode]
+    if args.added_target_pct is not None and mode is not ZERO_WORK:
+        parser.error("--added-target-pct: the target is stated for zero work")
     trees: list[Path] = [tree.resolve() for tree in args.trees]
     results: dict[Path, list[Sample]] = {tree: [] for tree in trees}
     with tempfile.TemporaryDirectory(prefix="comfy-sweep-paired-") as tmp, ExitStack() as stack:
@@ -138,7 +140,7 @@ def main() -> None:
                     f"round {number} {tree.name}: {measured.service_ms:.2f} ms/run "
                     f"(worker {measured.worker_ms:.2f}) at load {measured.load:.2f}"
                 )
-    report(results, args.added_target_pct, mode)
+    report(results, args.added_target_pct)
 
 
 if __name__ == "__main__":
