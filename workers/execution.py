@@ -102,8 +102,9 @@ async def _drive(
     )
     try:
         if maybe_sent and await _known(client, prompt_id):
-            # Submitted on another worker's channel, whose id nobody knows: ComfyUI sends the
-            # prompt's events there, so it is followed by polling.
+            # Submitted earlier (by a worker that died, or an attempt before this one) on a
+            # channel whose id is not known here: ComfyUI sends the prompt's events there, so
+            # it is followed by polling.
             following = client.wait(
                 prompt_id,
                 client_id=None,

@@ -272,10 +272,9 @@ class ComfyClient:
             prompt_id, client_id, poll_interval, on_event, unreachable_after, stall_after, channel
         )
         follower.tap(on_frame)
-        submitted_as = channel.client_id if channel is not None else client_id or ""
 
-        async def submit() -> None:
-            await self.submit(graph, prompt_id=prompt_id, client_id=submitted_as)
+        async def submit(as_client: str) -> None:
+            await self.submit(graph, prompt_id=prompt_id, client_id=as_client)
 
         return await self._finish(prompt_id, timeout, follower.run(submit))
 

@@ -26,6 +26,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from typing import Protocol
 
 from app.comfy.channel import SOCKET_ERRORS, Channel, Socket, greeted
@@ -52,7 +53,9 @@ EventCallback = Callable[[WsMessage], None]
 # Sees each text frame that names the prompt, unparsed: a caller that wants a few kinds of
 # message (progress) checks for them cheaply rather than have every frame validated.
 FrameCallback = Callable[[str], None]
-Submit = Callable[[], Awaitable[object]]
+# Submits the prompt under the client id it is given: the one the follower listens under.
+Submit = Callable[[str], Awaitable[object]]
+Connect = Callable[[], AbstractAsyncContextManager[Socket]]
 
 
 class PromptSource(Protocol):
@@ -81,15 +84,23 @@ class PromptFollower:
         if channel is not None and client_id not in (None, channel.client_id):
             raise ValueError("a prompt on a channel has the channel's client id")
         self._source = source
-        self._channel = channel
         self._unreachable_after = unreachable_after
         self._prompt_id = prompt_id
         self._client_id = channel.client_id if channel is not None else client_id
+        # How to listen under that id: the channel's socket, which was greeted when it
+        # connected; a socket of its own, to be greeted before a submission; or, without an
+        # id, no socket at all (`run` polls).
+        self._greets = channel is None
+        self._open: Connect | None = None
+        if channel is not None:
+            self._open = channel.lease
+        elif client_id is not None:
+            self._open = partial(source.open_socket, client_id)
         self._poll_interval = poll_interval
         self._on_event = on_event
         self._socket_failures = 0
         self._unreachable_since: float | None = None
-        self._submit: Submit | None = None
+        self._submit: Callable[[], Awaitable[object]] | None = None
         self._stall_after = stall_after
         self._watch: StallWatch | None = None
         self._on_frame: FrameCallback | None = None
@@ -101,15 +112,16 @@ class PromptFollower:
     async def run(self, submit: Submit | None = None) -> HistoryEntry:
         """Follow the prompt to its end. With `submit`, the prompt is not queued yet: it is
         submitted once the socket listens, or at once if no socket can be opened."""
-        if submit is not None and self._client_id is None:
-            raise ValueError("a prompt submitted here needs a client id or a channel")
-        self._submit = submit
+        if submit is not None:
+            if self._client_id is None:
+                raise ValueError("a prompt submitted here needs a client id or a channel")
+            self._submit = partial(submit, self._client_id)
         if self._stall_after is not None:
             self._watch = StallWatch(self._prompt_id, self._stall_after, self._now())
-        if self._client_id is None:
+        if self._open is None:
             return await self._poll_to_the_end()
         while True:
-            entry = await self._follow_socket()
+            entry = await self._follow_socket(self._open)
             if entry is not None:
                 return entry
             await self._submit_once()
@@ -133,15 +145,15 @@ class PromptFollower:
     def _reconnect_delay(self) -> float:
         return min(self._poll_interval * 2.0**self._socket_failures, MAX_RECONNECT_DELAY_S)
 
-    async def _follow_socket(self) -> HistoryEntry | None:
+    async def _follow_socket(self, open_socket: Connect) -> HistoryEntry | None:
         try:
-            async with self._connect() as socket:
+            async with open_socket() as socket:
                 self._socket_failures = 0
                 self._progressed()  # events sent while no socket listened are lost
                 log.debug("comfy.ws_connected prompt_id=%s", self._prompt_id)
                 if self._submit is not None:
-                    if self._channel is None:
-                        await greeted(socket)  # a channel's socket was, when it connected
+                    if self._greets:
+                        await greeted(socket)
                     await self._submit_once()
                     return await self._listen(socket, Witness(self._prompt_id))
                 entry = await self._check()  # it may have finished before we connected
@@ -155,12 +167,6 @@ class PromptFollower:
                 ex,
             )
             return None
-
-    def _connect(self) -> AbstractAsyncContextManager[Socket]:
-        if self._channel is not None:
-            return self._channel.lease()
-        # `run` polls, and never gets here, without a client id.
-        return self._source.open_socket(self._client_id or "")
 
     async def _listen(self, socket: Socket, witness: Witness | None = None) -> HistoryEntry:
         """Until the prompt's history entry, or with a `witness` (the socket listened since

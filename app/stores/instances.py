@@ -81,6 +81,10 @@ class LockedInstance:
     model_key: str  # "" when nothing is known to be loaded
     tags: tuple[str, ...]
 
+    @classmethod
+    def of_row(cls, model_key: str | None, tags: Sequence[str] | None) -> LockedInstance:
+        return cls(model_key or "", tuple(tags or ()))
+
 
 _LOCK = (
     sa.select(_instances.c.model_key, _instances.c.tags)
@@ -94,7 +98,7 @@ def lock_healthy(session: Session, url: str, now: datetime) -> LockedInstance | 
     it, so one claimer at a time fills its slots; None if it may no longer take new runs
     (unhealthy, drained or benched meanwhile)."""
     row = session.execute(_LOCK, {"url": url, "now": now}).first()
-    return None if row is None else LockedInstance(row.model_key or "", tuple(row.tags or ()))
+    return None if row is None else LockedInstance.of_row(row.model_key, row.tags)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,12 @@ class Chosen:
     url: str
     locked: LockedInstance
     serving: int
+
+    @classmethod
+    def of_row(cls, row: sa.Row[str, str | None, list[str] | None, int]) -> Chosen:
+        """From a row of (url, model_key, tags, serving)."""
+        url, model_key, tags, serving = row
+        return cls(url, LockedInstance.of_row(model_key, tags), int(serving))
 
 
 def _serving_count() -> sa.ScalarSelect[int]:
@@ -118,17 +128,17 @@ def _serving_count() -> sa.ScalarSelect[int]:
     )
 
 
-_LOCK_SERVING = _LOCK.add_columns(_serving_count())
+# `_LOCK` with the row's columns as `_LOCK_EMPTIEST` reads them, for `Chosen.of_row`.
+_LOCK_SERVING = _LOCK.with_only_columns(
+    _instances.c.url, _instances.c.model_key, _instances.c.tags, _serving_count()
+)
 
 
 def lock_serving(session: Session, url: str, now: datetime) -> Chosen | None:
     """`lock_healthy`, with how many instances may take runs now read in the same round
     trip, as `lock_emptiest` gives them."""
     row = session.execute(_LOCK_SERVING, {"url": url, "now": now}).first()
-    if row is None:
-        return None
-    model_key, tags, serving = row
-    return Chosen(url, LockedInstance(model_key or "", tuple(tags or ())), int(serving))
+    return None if row is None else Chosen.of_row(row)
 
 
 def _lock_emptiest() -> sa.Select[str, str | None, list[str] | None, int]:
@@ -160,10 +170,7 @@ def lock_emptiest(session: Session, now: datetime, slots: int) -> Chosen | None:
     none has a free slot as far as this statement saw, or the one chosen could no longer
     take runs once its lock was granted. The lock waits, as `lock_healthy`'s does."""
     row = session.execute(_LOCK_EMPTIEST, {"now": now, "slots": slots}).first()
-    if row is None:
-        return None
-    url, model_key, tags, serving = row
-    return Chosen(url, LockedInstance(model_key or "", tuple(tags or ())), int(serving))
+    return None if row is None else Chosen.of_row(row)
 
 
 def pool_with_prompts(session: Session) -> list[tuple[Instance, int]]:

@@ -21,10 +21,14 @@ from uuid import UUID
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
+from app.db.engine import make_engine
 from app.main import create_app
 from app.services import keys
 from app.settings import Settings
+from app.stores import events
 from tests.conftest import REDIS_URL, scratch_database, scratch_queue
 from tests.support.run_counts import assert_counts_match_in
 from tests.support.serving import serve
@@ -233,3 +237,19 @@ def all_runs(api: httpx.Client, sweep_id: str) -> list[dict[str, Any]]:
 def queue_of(standin: Standin) -> dict[str, Any]:
     queue: dict[str, Any] = httpx.get(f"{standin.base_url}/queue", timeout=5).json()
     return queue
+
+
+def logged_events(system: System, sweep_id: str) -> list[tuple[int, str]]:
+    """(id, type) of every event the sweep logged, read from the database."""
+    engine = make_engine(system.settings.database_url)
+    try:
+        with Session(engine) as session:
+            team_id = session.scalar(sa.text("SELECT team_id FROM sweeps WHERE id = :id"),
+                                     {"id": sweep_id})  # fmt: skip
+            assert isinstance(team_id, UUID)
+            found = events.after(
+                session, team_id=team_id, after_id=0, limit=100_000, sweep_id=UUID(sweep_id)
+            )
+    finally:
+        engine.dispose()
+    return [(event.id, event.type.value) for event in found]

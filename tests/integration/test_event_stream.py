@@ -10,18 +10,15 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from uuid import UUID
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from httpx_sse import ServerSentEvent, connect_sse
 from sqlalchemy.orm import Session
 
 from app.db.engine import make_engine
 from app.services import keys
-from app.stores import events
-from tests.integration.conftest import Process, System
+from tests.integration.conftest import Process, System, logged_events
 from tests.integration.test_api_process import wait_until_serving
 from tests.support.serving import free_port
 
@@ -70,21 +67,6 @@ def served(system_factory: SystemFactory) -> Iterator[tuple[System, Process, htt
         yield system, process, client
 
 
-def _logged(system: System, sweep_id: str) -> list[tuple[int, str]]:
-    engine = make_engine(system.settings.database_url)
-    try:
-        with Session(engine) as session:
-            team_id = session.scalar(sa.text("SELECT team_id FROM sweeps WHERE id = :id"),
-                                     {"id": sweep_id})  # fmt: skip
-            assert isinstance(team_id, UUID)
-            found = events.after(
-                session, team_id=team_id, after_id=0, limit=100_000, sweep_id=UUID(sweep_id)
-            )
-    finally:
-        engine.dispose()
-    return [(event.id, event.type.value) for event in found]
-
-
 def _frames(frames: list[ServerSentEvent]) -> list[tuple[int, str]]:
     """(id, type) of each event frame. httpx-sse shows a heartbeat (a `: ping` comment) as
     an empty `message` event carrying the last id: skipped."""
@@ -121,7 +103,7 @@ def test_a_client_reconnecting_mid_sweep_gets_every_event_once_in_order(
         rest = list(source.iter_sse())  # to the stream's own end
 
     streamed = _frames(first) + _frames(rest)
-    logged = _logged(system, sweep_id)
+    logged = logged_events(system, sweep_id)
     assert streamed == logged, system.logs()
     kinds = [kind for _, kind in streamed]
     assert kinds[0] == "sweep.queued"

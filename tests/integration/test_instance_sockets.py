@@ -7,16 +7,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
-from uuid import UUID
 
 import httpx
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
-from app.db.engine import make_engine
-from app.stores import events
-from tests.integration.conftest import System, all_runs, wait_for_sweep
+from tests.integration.conftest import System, all_runs, logged_events, wait_for_sweep
 from tests.integration.test_sweep_execution import submit
 from tests.support.standin_process import Standin
 
@@ -32,22 +27,6 @@ def standin_stats(standin: Standin) -> dict[str, Any]:
         f"{standin.base_url}/system_stats", timeout=5
     ).json()
     return stats["standin"]
-
-
-def cached_runs(system: System, sweep_id: str) -> int:
-    """How many `run.cached` events the sweep logged: they come from the prompts' own
-    `execution_cached` frames, which ComfyUI sends only to the socket of their client id."""
-    engine = make_engine(system.settings.database_url)
-    try:
-        with Session(engine) as session:
-            team_id = session.scalar(sa.text("SELECT team_id FROM sweeps WHERE id = :id"),
-                                     {"id": sweep_id})  # fmt: skip
-            logged = events.after(
-                session, team_id=team_id, after_id=0, limit=100_000, sweep_id=UUID(sweep_id)
-            )
-    finally:
-        engine.dispose()
-    return sum(1 for event in logged if event.type.value == "run.cached")
 
 
 def test_runs_share_their_workers_sockets_and_none_is_left_open(
@@ -68,7 +47,10 @@ def test_runs_share_their_workers_sockets_and_none_is_left_open(
     assert all(run["status"] == "succeeded" for run in runs)
     # The prompts' own events were heard: every prompt but an instance's first finds its
     # checkpoint loaded and its prompt text encoded, in ComfyUI's cache.
-    assert cached_runs(system, sweep_id) >= RUNS - 10
+    # (`run.cached` comes from a prompt's own `execution_cached` frame, which ComfyUI sends
+    # only to the socket of its client id.)
+    cached = [kind for _, kind in logged_events(system, sweep_id) if kind == "run.cached"]
+    assert len(cached) >= RUNS - 10
     stats = [standin_stats(standin) for standin in system.instances]
     assert sum(s["prompts_executed"] for s in stats) >= RUNS
     # A socket per slot's task and instance, not per run (one a run before channels).
