@@ -11,6 +11,7 @@ import logging
 import mimetypes
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -35,17 +36,30 @@ _object_info: dict[str, tuple[float, dict[str, Any]]] = {}
 PNG = "image/png"
 
 
+@dataclass(frozen=True)
+class Collected:
+    """A run's stored outputs, and the bodies of those that were written from memory (small
+    PNGs, `Rewrite`), by position: the run's tile is fitted from there, not read back."""
+
+    outputs: list[NewOutput]
+    bodies: dict[int, bytes] = field(default_factory=dict)
+
+
 async def collect_outputs(
     rt: Runtime, client: ComfyClient, claim: Claim, entry: HistoryEntry
-) -> list[NewOutput]:
+) -> Collected:
     """Called once the prompt is followed, when nothing else runs on the worker's loop: the
     database reads and file rewrites here block it in place rather than hop to a thread."""
     # Previews ("temp") are ComfyUI's scratch files, not results.
     kept = [o for o in entry.outputs if o.type == "output"]
     workflow = await _ui_workflow(rt, client, claim) if kept else None
-    return [
-        await _collect_one(rt, client, claim, n, output, workflow) for n, output in enumerate(kept)
-    ]
+    collected = Collected([])
+    for position, output in enumerate(kept):
+        stored, body = await _collect_one(rt, client, claim, position, output, workflow)
+        collected.outputs.append(stored)
+        if body is not None:
+            collected.bodies[position] = body
+    return collected
 
 
 async def _ui_workflow(rt: Runtime, client: ComfyClient, claim: Claim) -> dict[str, Any] | None:
@@ -88,7 +102,8 @@ async def _collect_one(
     position: int,
     output: OutputFile,
     workflow: Mapping[str, Any] | None,
-) -> NewOutput:
+) -> tuple[NewOutput, bytes | None]:
+    """The stored output, and its body as downloaded if it was written from memory."""
     suffix = PurePosixPath(output.filename).suffix.lower() or ".bin"
     # The run's directory is made by whichever write finds it missing (`atomic_file`).
     destination = rt.storage.output_path(claim.sweep_id, claim.index, position, suffix)
@@ -99,7 +114,10 @@ async def _collect_one(
         "assignment": dict(claim.assignment),
     }
 
+    in_memory: list[bytes] = []
+
     def annotated(body: bytes, path: Path) -> Digest:
+        in_memory.append(body)
         return write_annotated_png(
             body, path, parameters=text, comfy_sweep=record, workflow=workflow
         )
@@ -111,7 +129,7 @@ async def _collect_one(
     if mime == PNG and not downloaded.rewritten:
         annotate_png(destination, parameters=text, comfy_sweep=record, workflow=workflow)
         size, sha256 = hash_file(destination)
-    return NewOutput(
+    stored = NewOutput(
         position=position,
         kind=_kind(mime, output),
         path=rt.storage.relative(destination),
@@ -119,6 +137,8 @@ async def _collect_one(
         size=size,
         sha256=sha256,
     )
+    # The annotation adds text chunks only: the pixels are the stored file's.
+    return stored, in_memory[0] if downloaded.rewritten and in_memory else None
 
 
 def _kind(mime: str, output: OutputFile) -> str:

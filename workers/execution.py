@@ -132,11 +132,11 @@ async def _drive(
             # must not find this entry on the instance and take it for its own result.
             await _forget(client, prompt_id)
             return Failed(entry.error)
-        files = await collecting.collect_outputs(rt, client, claim, entry)
+        collected = await collecting.collect_outputs(rt, client, claim, entry)
         # Before the run is recorded: the last one's record may start the finalizer.
-        tiling.write_run_tile(rt, claim, files)
+        tiling.write_run_tile(rt, claim, collected.outputs, collected.bodies)
         await rt.comfy.forget(claim.instance, prompt_id)
-        return Succeeded(files)
+        return Succeeded(collected.outputs)
     except ComfyError as failure:
         if failure.error.details == "stalled":
             # Interrupted, so its history entry says so: a retry on this instance must not

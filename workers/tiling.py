@@ -10,7 +10,8 @@ A tile is an optimisation only: any failure here is logged and the run is record
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 from uuid import UUID
@@ -19,7 +20,7 @@ from app.domain.extension import EXTENDED, CellLocator
 from app.domain.grid_dimensions import sweep_plan_from_record
 from app.domain.grid_geometry import Size
 from app.domain.grid_layout import slots_by_index
-from app.grids.render import CellUnreadable, load_thumbnail, peek_size
+from app.grids.render import CellUnreadable, ImageSource, load_thumbnail, peek_size
 from app.grids.slot_sizes import read_slot_sizes, slot_sizes_name, write_slot_sizes
 from app.grids.tiles import tile_key, tile_path, tiles_directory, write_tile
 from app.stores.grids import SHOWN_KINDS, GridSweep, sweep_for_grids
@@ -37,17 +38,24 @@ V = TypeVar("V")
 # image size (and total, which an extension grows), as each grid position's slot size; and
 # shared between processes (`app.grids.slot_sizes`), so a sweep is planned once.
 _CACHE_LIMIT = 64
-_sweeps: dict[UUID, GridSweep | None] = {}
+_sweeps: dict[UUID, _TiledSweep | None] = {}
 _slots: dict[tuple[UUID, int, Size | None], dict[int, Size]] = {}
 
 
-def write_run_tile(rt: Runtime, claim: Claim, outputs: Sequence[NewOutput]) -> None:
-    """Write the fitted tile of the run's first image or video, if it has one."""
+def write_run_tile(
+    rt: Runtime,
+    claim: Claim,
+    outputs: Sequence[NewOutput],
+    bodies: Mapping[int, bytes] | None = None,
+) -> None:
+    """Write the fitted tile of the run's first image or video, if it has one. `bodies`:
+    outputs still in memory by position (`collecting.Collected`), decoded from there rather
+    than read back from their files."""
     shown = next((output for output in outputs if output.kind in SHOWN_KINDS), None)
     if shown is None:
         return
     try:
-        _write(rt, claim, shown)
+        _write(rt, claim, shown, (bodies or {}).get(shown.position))
     except CellUnreadable as problem:
         # The finalizer draws the same placeholder from the original.
         log.info("tile_skipped run=%s reason=%s", claim.run_id, problem)
@@ -55,17 +63,18 @@ def write_run_tile(rt: Runtime, claim: Claim, outputs: Sequence[NewOutput]) -> N
         log.warning("tile_failed run=%s", claim.run_id, exc_info=True)
 
 
-def _write(rt: Runtime, claim: Claim, shown: NewOutput) -> None:
+def _write(rt: Runtime, claim: Claim, shown: NewOutput, body: bytes | None) -> None:
     sweep = _sweep(rt, claim.sweep_id, claim.index)
-    tiles = tiles_directory(rt.storage, claim.sweep_id)
-    key = tile_key(tiles, claim.index, shown.sha256)
-    if sweep is None or key is None:
+    if sweep is None:
         return
-    path = rt.storage.resolve(shown.path)
-    box = _slot_sizes(sweep, peek_size(path), tiles).get(_position(sweep, claim))
+    key = tile_key(sweep.tiles, claim.index, shown.sha256)
+    if key is None:
+        return
+    source: ImageSource = rt.storage.resolve(shown.path) if body is None else body
+    box = _slot_sizes(sweep.grid, peek_size(source), sweep.tiles).get(_position(sweep.grid, claim))
     if box is None:
         return
-    with load_thumbnail(path, box) as fitted:
+    with load_thumbnail(source, box) as fitted:
         write_tile(tile_path(key, box), fitted)
 
 
@@ -78,15 +87,22 @@ def _position(sweep: GridSweep, claim: Claim) -> int:
     return -1 if position is None else position
 
 
-def _sweep(rt: Runtime, sweep_id: UUID, index: int) -> GridSweep | None:
+@dataclass(frozen=True)
+class _TiledSweep:
+    grid: GridSweep
+    tiles: Path  # its tiles directory, through the storage guard once rather than per run
+
+
+def _sweep(rt: Runtime, sweep_id: UUID, index: int) -> _TiledSweep | None:
     # An index past the remembered total is a run an extension added: the plan changed.
     remembered = _sweeps.get(sweep_id)
-    if remembered is not None and index >= remembered.total:
+    if remembered is not None and index >= remembered.grid.total:
         del _sweeps[sweep_id]
     if sweep_id not in _sweeps:
         with rt.sessions() as session:
             found = sweep_for_grids(session, sweep_id)
-        _remember(_sweeps, sweep_id, found)
+        tiled = None if found is None else _TiledSweep(found, tiles_directory(rt.storage, sweep_id))
+        _remember(_sweeps, sweep_id, tiled)
     return _sweeps[sweep_id]
 
 

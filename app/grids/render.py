@@ -13,6 +13,7 @@ grid found on disk later says exactly what produced it."""
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from collections import deque
@@ -178,30 +179,41 @@ def _cell_image(content: CellContent, area: Size, max_pixels: int) -> Image.Imag
     return _thumbnail(content.path, area, max_pixels)
 
 
-def load_thumbnail(path: Path, box: Size, max_pixels: int = MAX_CELL_PIXELS) -> Image.Image:
-    """The image at `path` fitted into `box` with its aspect kept (RGB, or RGBA when it has
-    transparency); a video's first frame. Raises `CellUnreadable`."""
+# An image file, or an image's whole file still in memory (a worker's download, read
+# straight from there rather than from the disk it was just written to).
+ImageSource = Path | bytes
+
+
+def load_thumbnail(
+    source: ImageSource, box: Size, max_pixels: int = MAX_CELL_PIXELS
+) -> Image.Image:
+    """The image at `source` fitted into `box` with its aspect kept (RGB, or RGBA when it
+    has transparency); a video's first frame. Raises `CellUnreadable`."""
     with _decode_limits(max_pixels):
-        return _thumbnail(path, box, max_pixels)
+        return _thumbnail(source, box, max_pixels)
 
 
-def peek_size(path: Path, max_pixels: int = MAX_CELL_PIXELS) -> Size | None:
+def peek_size(source: ImageSource, max_pixels: int = MAX_CELL_PIXELS) -> Size | None:
     """An image's size from its header alone (no decoding); None when it cannot be read."""
-    if is_video(path):
+    if isinstance(source, Path) and is_video(source):
         return None
     try:
-        with _decode_limits(max_pixels), Image.open(path) as image:
+        with _decode_limits(max_pixels), Image.open(_readable(source)) as image:
             return Size(*image.size)
     except (*_DECODE_ERRORS, Image.DecompressionBombError, Image.DecompressionBombWarning):
         return None
 
 
-def _thumbnail(path: Path, box: Size, max_pixels: int) -> Image.Image:
+def _readable(source: ImageSource) -> Path | io.BytesIO:
+    return io.BytesIO(source) if isinstance(source, bytes) else source
+
+
+def _thumbnail(source: ImageSource, box: Size, max_pixels: int) -> Image.Image:
     # Runs in decoding threads, under limits the caller holds.
-    if is_video(path):
-        return _poster(path, box, max_pixels)
+    if isinstance(source, Path) and is_video(source):
+        return _poster(source, box, max_pixels)
     try:
-        with Image.open(path) as image:
+        with Image.open(_readable(source)) as image:
             return fit_image(image, box)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise CellUnreadable("too large", f"over {max_pixels:,} pixels") from error

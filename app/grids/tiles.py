@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from uuid import UUID
 from PIL import Image
 
 from app.domain.grid_geometry import Size
-from app.media.storage import Storage
+from app.media.storage import Storage, create_temp_beside
 
 _MAGIC = "comfy-sweep-tile 1"
 _BANDS = {"RGB": 3, "RGBA": 4}  # what `render.fit_image` returns
@@ -67,8 +66,7 @@ def write_tile(path: Path, image: Image.Image) -> None:
     if image.mode not in _BANDS:
         raise ValueError(f"tile mode {image.mode!r} is not one of {sorted(_BANDS)}")
     header = f"{_MAGIC} {image.mode} {image.width} {image.height}\n".encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    fd, temp = create_temp_beside(path)  # the directory too, the first time
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(header)

@@ -112,7 +112,7 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
     directories are created. Unguarded: callers outside this module pass paths they built
     with `Storage` or were given by it.
     """
-    fd, temp = _create_temp(path)
+    fd, temp = create_temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as file:
             yield file
@@ -126,7 +126,7 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
         raise
 
 
-def _create_temp(path: Path) -> tuple[int, str]:
+def create_temp_beside(path: Path) -> tuple[int, str]:
     """A new hidden file beside `path`, mode 0644 whatever the umask (the API may run as
     another user than the worker that wrote it). Its name needs no randomness: the pid and
     a counter make it unique, and O_EXCL refuses any file already there. The directory is

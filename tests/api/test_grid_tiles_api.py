@@ -40,8 +40,10 @@ def runtime(app: FastAPI) -> Runtime:
     )
 
 
-def ingest_all(rt: Runtime, sweep_id: UUID) -> None:
-    """What the worker does after each succeeded run's download."""
+def ingest_all(rt: Runtime, sweep_id: UUID, *, from_memory: bool = False) -> None:
+    """What the worker does after each succeeded run's download. `from_memory`: as after a
+    download written from memory, which hands the tile its body, and the file is taken away
+    so that only the body can make the tile."""
     with rt.sessions() as session:
         done = [run for run in runs_with_first_output(session, sweep_id) if run.path]
     for run in done:
@@ -50,7 +52,14 @@ def ingest_all(rt: Runtime, sweep_id: UUID) -> None:
         assert run.sha256 is not None
         claim = Claim(uuid4(), sweep_id, run.index, run.assignment, 1, "gpu-0", "model")
         output = NewOutput(0, run.kind, run.path, "image/png", 1, run.sha256)
-        tiling.write_run_tile(rt, claim, [output])
+        bodies: dict[int, bytes] = {}
+        if from_memory:
+            stored = rt.storage.resolve(run.path)
+            bodies[0] = stored.read_bytes()
+            stored.rename(stored.with_name("away"))
+        tiling.write_run_tile(rt, claim, [output], bodies)
+        if from_memory:
+            stored.with_name("away").rename(stored)
 
 
 def page_one(rt: Runtime, sweep_id: UUID) -> bytes:
@@ -118,3 +127,18 @@ def test_a_sweeps_grid_is_planned_once_for_every_process_that_fits_its_tiles(
     ingest_all(runtime, sweep_id)
     assert {path.name: path.read_bytes() for path in tiles.glob("*.tile")} == written
     assert page_one(runtime, sweep_id) == from_originals
+
+
+def test_a_tile_fitted_from_the_downloaded_body_is_the_one_fitted_from_its_file(
+    app: FastAPI, team_client: ClientFactory, runtime: Runtime
+) -> None:
+    sweep_id = store_sweep(app, team_client, [CFG, SAMPLER], SweepStatus.FINALIZING).sweep_id
+    ingest_all(runtime, sweep_id)
+    tiles = tiles_directory(runtime.storage, sweep_id)
+    from_files = {path.name: path.read_bytes() for path in tiles.glob("*.tile")}
+    assert len(from_files) == 6
+    for path in tiles.glob("*.tile"):
+        path.unlink()
+
+    ingest_all(runtime, sweep_id, from_memory=True)
+    assert {path.name: path.read_bytes() for path in tiles.glob("*.tile")} == from_files
