@@ -13,7 +13,10 @@ as they do at scale.
     python -m bench.claim_cpu --no-events      # without writing the event log at commit
 
 Rounds are measured one after another in one process; their median is the figure to compare
-(the machine is shared, so a round may be slowed by others' work).
+(the machine is shared, so a round may be slowed by others' work). Each round is followed by
+one of the same cycles as the slot keeper runs them now (`workers.refilling`): the record
+and the next claim in one transaction where the slot can be handed over, else one after the
+other; its cycle's CPU is printed beside the separate one's.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from app.stores.outputs import NewOutput
 from bench.claims import SWEEPS, TEAMS, brokerless_runtime, fill_queue
 from bench.submit import scratch_database
 from workers.dispatching import take_work
-from workers.execution import Succeeded, record
+from workers.execution import Finished, Succeeded, record
+from workers.refilling import record_then_take
 from workers.runtime import Runtime
 
 
@@ -43,6 +47,7 @@ from workers.runtime import Runtime
 class Round:
     claim_ms: float  # worker CPU per claim
     record_ms: float  # worker CPU per record
+    handover_ms: float  # worker CPU per record with the next claim (`record_then_take`)
 
     @property
     def cycle_ms(self) -> float:
@@ -57,6 +62,10 @@ class Cycles:
         self.done = 0
 
     def measure(self, count: int) -> Round:
+        claim_s, record_s = self.separately(count)
+        return Round(claim_s * 1000 / count, record_s * 1000 / count, self.together(count))
+
+    def separately(self, count: int) -> tuple[float, float]:
         claim_s = record_s = 0.0
         for _ in range(count):
             n = self.done
@@ -72,7 +81,23 @@ class Cycles:
             claim_s += claimed - started
             record_s += recorded - claimed
             self.done += 1
-        return Round(claim_s * 1000 / count, record_s * 1000 / count)
+        return claim_s, record_s
+
+    def together(self, count: int) -> float:
+        """CPU ms per cycle of `record_then_take` under one task id, as a slot keeper."""
+        task_id = f"cpu-slot-{self.done}"
+        work = take_work(self.rt, task_id, maybe_held=False)
+        started = time.process_time()
+        for _ in range(count):
+            if work is None:
+                raise SystemExit(f"cycle {self.done} found no queued run")
+            output = NewOutput(0, "image", f"x/{self.done}.png", "image/png", 1, "0" * 64)
+            work = record_then_take(self.rt, task_id, Finished(work.claim, Succeeded([output])))
+            self.done += 1
+        spent = time.process_time() - started
+        if work is not None:  # the last one taken is left running, as a slot's would be
+            record(self.rt, work.claim, Succeeded([]))
+        return spent * 1000 / count
 
 
 def runtime(url: str) -> Runtime:
@@ -116,7 +141,7 @@ def main() -> None:
     for n, got in enumerate(measured, 1):
         print(
             f"  round {n}: claim {got.claim_ms:5.2f}  record {got.record_ms:5.2f}  "
-            f"cycle {got.cycle_ms:5.2f} ms CPU"
+            f"cycle {got.cycle_ms:5.2f} ms CPU; handed over {got.handover_ms:5.2f} ms"
         )
 
     def median(part: str) -> float:
@@ -127,7 +152,8 @@ def main() -> None:
         f"worker CPU per run, median of {args.rounds} rounds of {args.runs} "
         f"({args.queued:,} queued in {args.sweeps} sweeps of {args.teams} teams, {events_note}): "
         f"claim {median('claim_ms'):.2f} ms, "
-        f"record {median('record_ms'):.2f} ms, cycle {median('cycle_ms'):.2f} ms"
+        f"record {median('record_ms'):.2f} ms, cycle {median('cycle_ms'):.2f} ms; "
+        f"record with the next claim (workers.refilling) {median('handover_ms'):.2f} ms"
     )
 
 

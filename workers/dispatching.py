@@ -22,7 +22,7 @@ from app.domain.states import STARTABLE, SweepStatus
 from app.metrics import observed
 from app.queue import WORK
 from app.stores import claims, instances, runs, sweeps
-from app.stores.instances import LockedInstance, PoolEntry
+from app.stores.instances import Chosen, LockedInstance, PoolEntry
 from app.stores.runs import Claim
 from workers.runtime import Runtime
 
@@ -82,17 +82,37 @@ def take_work(
             work = None if claim is None else Work(claim, resumed=False)
         session.commit()
     if work is not None:
-        claim = work.claim
-        log.info(
-            "%s run=%s sweep=%s index=%d instance=%s attempt=%d",
-            "run_redelivered" if work.resumed else "run_claimed",
-            claim.run_id,
-            claim.sweep_id,
-            claim.index,
-            claim.instance,
-            claim.attempt,
-        )
+        log_taken(work)
     return work
+
+
+def log_taken(work: Work) -> None:
+    claim = work.claim
+    log.info(
+        "%s run=%s sweep=%s index=%d instance=%s attempt=%d",
+        "run_redelivered" if work.resumed else "run_claimed",
+        claim.run_id,
+        claim.sweep_id,
+        claim.index,
+        claim.instance,
+        claim.attempt,
+    )
+
+
+def hand_over(
+    session: Session, rt: Runtime, task_id: str, freed: Claim, instance: Chosen
+) -> Claim | None:
+    """The run that takes the slot `freed` leaves on its instance, started in the
+    transaction that records `freed` (`workers.refilling`), which locked the instance's row
+    first, as a claim does; None where a claim might choose otherwise
+    (`claims.handover_run`)."""
+    flight = claims.in_flight(session, instance.locked.tags)
+    avoid = instance.url if instance.serving > 1 else None
+    starting = claims.Starting(task_id, lease_until(rt))
+    model_key = instance.locked.model_key
+    return claims.handover_run(
+        session, instance.url, model_key, avoid, starting, freed.sweep_id, flight
+    )
 
 
 def _claim_in(session: Session, rt: Runtime, task_id: str, freed: str | None) -> Claim | None:

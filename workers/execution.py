@@ -64,9 +64,30 @@ class _LostClaim(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class Finished:
+    """A claim run to its outcome, not recorded yet; `cached`: the nodes ComfyUI answered
+    from its cache."""
+
+    claim: Claim
+    outcome: Outcome
+    cached: tuple[str, ...] = ()
+
+
 def execute(rt: Runtime, claim: Claim, task_id: str, *, resumed: bool = False) -> None:
-    """Run the claim to an outcome and record it. A first attempt that was just claimed
-    cannot be known to any instance yet; anything else may be, so it is looked up first."""
+    """Run the claim to an outcome and record it."""
+    record_finished(rt, follow(rt, claim, task_id, resumed=resumed))
+
+
+def record_finished(rt: Runtime, finished: Finished) -> None:
+    with log_context.bound(**claim_fields(finished.claim)):
+        record(rt, finished.claim, finished.outcome, cached=finished.cached)
+
+
+def follow(rt: Runtime, claim: Claim, task_id: str, *, resumed: bool = False) -> Finished:
+    """Run the claim to an outcome, for the caller to record (`record`, or with the slot's
+    next claim: `workers.refilling`). A first attempt that was just claimed cannot be known
+    to any instance yet; anything else may be, so it is looked up first."""
     with log_context.bound(**claim_fields(claim)):
         graph = _prompt_graph(rt, claim)
         if not resumed:
@@ -74,7 +95,7 @@ def execute(rt: Runtime, claim: Claim, task_id: str, *, resumed: bool = False) -
         maybe_sent = resumed or claim.attempt > 1
         tap = ProgressTap(rt, claim)
         outcome = rt.comfy.run(_drive(rt, claim, task_id, graph, maybe_sent, tap))
-        record(rt, claim, outcome, cached=tap.cached_nodes)
+    return Finished(claim, outcome, tap.cached_nodes)
 
 
 def _prompt_graph(rt: Runtime, claim: Claim) -> dict[str, Any]:
@@ -253,31 +274,59 @@ def record(rt: Runtime, claim: Claim, outcome: Outcome, cached: Sequence[str] = 
     if isinstance(outcome, Abandoned):
         log.info("run_abandoned run=%s reason=%s", claim.run_id, outcome.reason)
         return
-    retry = isinstance(outcome, Failed) and _should_retry(rt, claim, outcome.error)
     with rt.sessions() as session:
-        # The instance row before the run and the sweep row, the order claimers lock them
-        # in (`take_work`); the other way round the two deadlock. A success's record keeps
-        # that order in its one statement (`runs.record_succeeded`).
-        if isinstance(outcome, Succeeded):
-            recorded = runs.record_succeeded(session, claim, outcome.outputs, cached)
-        else:
-            _record_failure_on_instance(rt, session, claim, outcome.error, retry)
-            error = outcome.error.to_json()
-            if retry:
-                recorded = runs.requeue_run(session, claim, error, cached=cached)
-            else:
-                recorded = runs.finish_run(session, claim, RunStatus.FAILED, error, cached=cached)
-        # In the same transaction: the sweep row is locked already, and a sweep's last run
-        # costs no second one to find out that it was the last.
-        drained = not retry and sweeps.start_finalizing_if_drained(session, claim.sweep_id)
+        written = write_outcome(rt, session, claim, outcome, cached)
         session.commit()
-    if recorded:  # a stale or duplicate report is not counted twice
-        run_metrics.observe_recorded(rt, claim, _outcome_label(outcome, retry))
-    _log_outcome(claim, outcome, retry)
-    if retry:
+    after_record(rt, claim, outcome, written)
+
+
+@dataclass(frozen=True)
+class Written:
+    """What recording an outcome did: `recorded` (False for a stale or duplicate report),
+    whether the run goes back to the queue to be retried, and whether it was its sweep's
+    last (the sweep is finalizing now)."""
+
+    recorded: bool
+    retry: bool
+    drained: bool
+
+
+def write_outcome(
+    rt: Runtime,
+    session: Session,
+    claim: Claim,
+    outcome: Succeeded | Failed,
+    cached: Sequence[str] = (),
+) -> Written:
+    """`record`'s writes, in the caller's transaction; `after_record` once it committed."""
+    retry = isinstance(outcome, Failed) and _should_retry(rt, claim, outcome.error)
+    # The instance row before the run and the sweep row, the order claimers lock them
+    # in (`take_work`); the other way round the two deadlock. A success's record keeps
+    # that order in its one statement (`runs.record_succeeded`).
+    if isinstance(outcome, Succeeded):
+        recorded = runs.record_succeeded(session, claim, outcome.outputs, cached)
+    else:
+        _record_failure_on_instance(rt, session, claim, outcome.error, retry)
+        error = outcome.error.to_json()
+        if retry:
+            recorded = runs.requeue_run(session, claim, error, cached=cached)
+        else:
+            recorded = runs.finish_run(session, claim, RunStatus.FAILED, error, cached=cached)
+    # In the same transaction: the sweep row is locked already, and a sweep's last run
+    # costs no second one to find out that it was the last.
+    drained = not retry and sweeps.start_finalizing_if_drained(session, claim.sweep_id)
+    return Written(recorded, retry, drained)
+
+
+def after_record(rt: Runtime, claim: Claim, outcome: Succeeded | Failed, written: Written) -> None:
+    """What follows the commit of `write_outcome`."""
+    if written.recorded:  # a stale or duplicate report is not counted twice
+        run_metrics.observe_recorded(rt, claim, _outcome_label(outcome, written.retry))
+    _log_outcome(claim, outcome, written.retry)
+    if written.retry:
         # For the run once its backoff is over, should every slot's task have ended by then.
         send_work(rt, 1, countdown=_backoff(claim.attempt))
-    elif drained:
+    elif written.drained:
         send_finalize(rt, claim.sweep_id)
 
 

@@ -17,7 +17,7 @@ from time import monotonic
 from uuid import UUID
 
 from app.queue import WORK
-from workers import execution, stopping
+from workers import execution, refilling, stopping
 from workers.dispatching import Work, take_work
 from workers.runtime import Runtime
 
@@ -53,15 +53,25 @@ def resume_then_fill(rt: Runtime, run_id: UUID, task_id: str, maybe_held: bool) 
 
 def _keep(rt: Runtime, task_id: str, work: Work | None, ends_at: float) -> None:
     while work is not None:
-        execution.execute(rt, work.claim, task_id, resumed=work.resumed)
-        work = _next_work(rt, task_id, ends_at, work.claim.instance)
+        finished = execution.follow(rt, work.claim, task_id, resumed=work.resumed)
+        if _slot_given_up(rt, ends_at):
+            execution.record_finished(rt, finished)
+            rt.send(WORK)
+            return
+        # On the instance the run freed if it can take one, in the transaction that records
+        # it if that needs no wait. The run recorded is no longer this task's: none is
+        # looked for.
+        work = refilling.record_then_take(rt, task_id, finished)
 
 
-def _next_work(rt: Runtime, task_id: str, ends_at: float, freed: str | None = None) -> Work | None:
-    """The next run for the slot, on the instance the last one `freed` if it can take one;
-    None, with the slot handed on, once the worker is stopping or the time is up. The run
-    just recorded is no longer this task's: none is looked for."""
-    if stopping.notice.requested or monotonic() >= ends_at:
+def _next_work(rt: Runtime, task_id: str, ends_at: float) -> Work | None:
+    """The next run for the slot; None, with the slot handed on, once the worker is stopping
+    or the time is up. The run just recorded is no longer this task's: none is looked for."""
+    if _slot_given_up(rt, ends_at):
         rt.send(WORK)
         return None
-    return take_work(rt, task_id, maybe_held=False, freed=freed)
+    return take_work(rt, task_id, maybe_held=False)
+
+
+def _slot_given_up(rt: Runtime, ends_at: float) -> bool:
+    return stopping.notice.requested or monotonic() >= ends_at

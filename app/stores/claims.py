@@ -29,6 +29,13 @@ and writes its choice (the run it starts, and the model its instance is routed t
 for another instance waits for that commit and then reads the choice (READ COMMITTED: each
 statement sees what committed before it), so two instances freeing up at once never both
 take a model that neither serves yet: tests/db/test_fair_claims.py plays that order.
+
+A handover (`handover_run`, `workers.refilling`) is a claim made in the transaction that
+records the run whose slot it takes: it locks the instance row, then the recorded run's row
+and its sweep's (a record's order), then takes a run of that same sweep, SKIP LOCKED, whose
+sweep row it holds already. It takes no team lock, as it needs none: the team's running
+count is the same before and after its commit, and the instance keeps its model. It waits
+only where a record does, so it adds no wait to the cycles above.
 """
 
 from __future__ import annotations
@@ -135,6 +142,36 @@ def next_run(
                 continue  # paused or cancelled since `active_sweeps` was read
             return claim
     return None
+
+
+def handover_run(
+    session: Session,
+    instance: str,
+    model_key: str,
+    avoid: str | None,
+    starting: Starting,
+    sweep_id: UUID,
+    flight: InFlight,
+) -> Claim | None:
+    """The run that takes over the slot of `sweep_id`'s run that just ended on `instance`,
+    in the transaction that recorded that run, which holds the instance's row and the
+    sweep's (`workers.refilling`); None where `next_run` might choose otherwise, and the
+    caller claims as usual. It is `next_run`'s choice: fair share serves that sweep first,
+    and the instance's model has a run in it.
+
+    No team lock: the slot passes from one of the team's runs to another in one commit, so
+    its running count never moves (no cap can be crossed) and no other claimer ever sees the
+    slot free; and the instance keeps its model, so no choice of a model is made. The only
+    locks taken are the run's (SKIP LOCKED) and the sweep's, which the record holds."""
+    if not model_key:
+        return None  # `run_for` weighs the models others serve: claimed as usual
+    first = next(iter(serving_order(flight.standing.waiting, flight.standing.shares)), None)
+    if first is None or first.sweeps[0] != sweep_id or sweep_id in flight.standing.pending:
+        return None
+    run = next_of_model(session, sweep_id, model_key, avoid)
+    if run is None:
+        return None
+    return runs.start_run(session, run.id, instance, starting.task_id, starting.lease_until)
 
 
 def start_pending(session: Session, sweep_id: UUID) -> None:

@@ -1,15 +1,15 @@
 """A `work` task keeps its instance slot (`workers.slot_keeping`): it claims, executes and
 records run after run under its own task id, on a real Postgres, and ends when nothing is
 left, when its worker stops, or when its time is up, handing the slot on in exactly one
-message in the last two cases. ComfyUI is left out: each run's execution records its
-outcome at once through the real `execution.record`."""
+message in the last two cases. ComfyUI is left out: each run's follow ends at once with its
+outcome, which the task records for real (`workers.refilling`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, cast
+from typing import cast
 from uuid import UUID
 
 import pytest
@@ -24,23 +24,14 @@ from app.settings import Settings
 from app.stores import instances
 from app.stores.runs import Claim
 from tests.conftest import REDIS_URL, scratch_database
+from tests.support.outbox import Outbox
 from tests.support.run_counts import assert_counts_match_recount
 from tests.support.sweeps import running_sweep
 from workers import execution, slot_keeping, stopping
-from workers.execution import Succeeded
+from workers.execution import Finished, Outcome, Succeeded
 from workers.runtime import Runtime, build_runtime
 
 INSTANCE = "http://gpu0:8188"
-
-
-@dataclass
-class Outbox:
-    """Stands in for the Celery app: the messages sent, by task name."""
-
-    sent: list[str] = field(default_factory=list)
-
-    def send_task(self, name: str, args: list[Any], countdown: float | None = None) -> None:
-        self.sent.append(name)
 
 
 @pytest.fixture(scope="module")
@@ -87,36 +78,36 @@ class Executed:
     held: list[UUID]
 
 
-Step = Callable[[Runtime, Claim], None]
+Step = Callable[[Runtime, Claim], Outcome]
 
 
-def record_success(rt: Runtime, claim: Claim) -> None:
-    execution.record(rt, claim, Succeeded([]))
+def succeed(rt: Runtime, claim: Claim) -> Outcome:
+    return Succeeded([])
 
 
 @dataclass
 class Executions:
-    """Stands in for `execution.execute`: each run records a success, or takes the next of
-    the steps a test queued in `then`."""
+    """Stands in for `execution.follow`: each run succeeds, or ends as the next of the steps
+    a test queued in `then` says."""
 
     seen: list[Executed] = field(default_factory=list)
     then: list[Step] = field(default_factory=list)
 
-    def execute(self, rt: Runtime, claim: Claim, task_id: str, *, resumed: bool = False) -> None:
+    def follow(self, rt: Runtime, claim: Claim, task_id: str, *, resumed: bool = False) -> Finished:
         with rt.sessions() as session:
             holding = sa.select(Run.id).where(
                 Run.claimed_by == task_id, Run.status == RunStatus.RUNNING
             )
             held = list(session.scalars(holding))
         self.seen.append(Executed(claim, resumed, held))
-        step = self.then.pop(0) if self.then else record_success
-        step(rt, claim)
+        step = self.then.pop(0) if self.then else succeed
+        return Finished(claim, step(rt, claim))
 
 
 @pytest.fixture
 def executions(monkeypatch: pytest.MonkeyPatch) -> Executions:
     fake = Executions()
-    monkeypatch.setattr(execution, "execute", fake.execute)
+    monkeypatch.setattr(execution, "follow", fake.follow)
     return fake
 
 
@@ -146,9 +137,9 @@ def test_a_task_finding_the_slot_taken_ends_at_once(
     """A message beyond the pool's slots (a second sweep's start sends one per slot)."""
     sweep_id = running_sweep(runtime, 3, model_key="m")
 
-    def a_second_message(rt: Runtime, claim: Claim) -> None:
+    def a_second_message(rt: Runtime, claim: Claim) -> Outcome:
         slot_keeping.fill_slot(rt, "task-b", maybe_held=False)
-        record_success(rt, claim)
+        return Succeeded([])
 
     executions.then += [a_second_message]
     slot_keeping.fill_slot(runtime, "task-a", maybe_held=False)
@@ -163,11 +154,11 @@ def test_a_stopping_worker_claims_no_more_and_hands_the_slot_on_in_one_message(
 ) -> None:
     sweep_id = running_sweep(runtime, 5, model_key="m")
 
-    def stop_then_record(rt: Runtime, claim: Claim) -> None:
+    def stop_then_record(rt: Runtime, claim: Claim) -> Outcome:
         stopping.notice.request()  # as the worker's SIGTERM does, mid-run
-        record_success(rt, claim)
+        return Succeeded([])
 
-    executions.then += [record_success, stop_then_record]
+    executions.then += [succeed, stop_then_record]
     slot_keeping.fill_slot(runtime, "task-a", maybe_held=False)
 
     assert [e.claim.index for e in executions.seen] == [0, 1]
@@ -183,9 +174,9 @@ def test_after_its_time_the_task_ends_and_hands_the_slot_on_in_one_message(
     monkeypatch.setattr(slot_keeping, "monotonic", lambda: clock[0])
     step = slot_keeping.KEEP_SLOT_S * 0.4
 
-    def slow(rt: Runtime, claim: Claim) -> None:
+    def slow(rt: Runtime, claim: Claim) -> Outcome:
         clock[0] += step
-        record_success(rt, claim)
+        return Succeeded([])
 
     executions.then += [slow, slow, slow, slow]
     slot_keeping.fill_slot(runtime, "task-a", maybe_held=False)
@@ -200,7 +191,7 @@ class Killed(Exception):
     """The worker process died here (SIGKILL): nothing after it ran."""
 
 
-def killed(rt: Runtime, claim: Claim) -> None:
+def killed(rt: Runtime, claim: Claim) -> Outcome:
     raise Killed
 
 
@@ -208,7 +199,7 @@ def test_a_message_delivered_again_after_a_kill_resumes_its_held_run_then_goes_o
     runtime: Runtime, outbox: Outbox, executions: Executions
 ) -> None:
     sweep_id = running_sweep(runtime, 4, model_key="m")
-    executions.then += [record_success, killed]
+    executions.then += [succeed, killed]
     with pytest.raises(Killed):
         slot_keeping.fill_slot(runtime, "task-a", maybe_held=False)
     lost = executions.seen[-1].claim
@@ -259,7 +250,7 @@ def test_a_resume_message_for_a_run_already_done_does_nothing(
 ) -> None:
     """The reconciler's resume arriving after the run was recorded claims no other run."""
     sweep_id = running_sweep(runtime, 3, model_key="m")
-    executions.then += [record_success, killed]
+    executions.then += [succeed, killed]
     with pytest.raises(Killed):
         slot_keeping.fill_slot(runtime, "task-a", maybe_held=False)
     done = executions.seen[0].claim
@@ -281,7 +272,7 @@ def test_a_resume_message_delivered_again_resumes_the_later_run_its_task_held(
         slot_keeping.fill_slot(runtime, "task-dead", maybe_held=False)
     first = executions.seen[0].claim
     lapse(runtime, first.run_id)
-    executions.then += [record_success, killed]
+    executions.then += [succeed, killed]
     with pytest.raises(Killed):
         slot_keeping.resume_then_fill(runtime, first.run_id, "task-resume", maybe_held=False)
     later = executions.seen[-1].claim
