@@ -16,7 +16,10 @@ Rounds are measured one after another in one process; their median is the figure
 (the machine is shared, so a round may be slowed by others' work). Each round is followed by
 one of the same cycles as the slot keeper runs them now (`workers.refilling`): the record
 and the next claim in one transaction where the slot can be handed over, else one after the
-other; its cycle's CPU is printed beside the separate one's.
+other; its cycle's CPU is printed beside the separate one's. That pair compares two paths of
+the same worker in the same run and prints no verdict: the issue's targets are judged by
+`bench.claims` (claim time at 100,000 queued) and `bench.execution` (CPU per run against the
+direct driver's run). `--queued 100000` measures both paths at the scale of that target.
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ async def _collect_one(
         sha256=sha256,
     )
     # The annotation adds text chunks only: the pixels are the stored file's.
-    return stored, in_memory[0] if downloaded.rewritten and in_memory else None
+    return stored, in_memory[0] if in_memory else None
 
 
 def _kind(mime: str, output: OutputFile) -> str:

@@ -154,19 +154,16 @@ def test_a_handover_takes_no_team_lock(runtime: Runtime) -> None:
             release.wait(10)
             session.rollback()
 
-    with ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(2) as pool:
         holder = pool.submit(hold_team)
         assert locked.wait(5)
         try:
-            with runtime.sessions() as session:
-                # Fail rather than wait, should the handover want the team's row.
-                session.execute(sa.text("SET lock_timeout = '2s'"))
-                session.commit()
-            following = record_then_take(runtime, "task-a", succeeded(ran))
+            # Done while the team's row is still held: a handover waiting for it would not be.
+            step = pool.submit(record_then_take, runtime, "task-a", succeeded(ran))
+            following = step.result(timeout=5)
         finally:
             release.set()
             holder.result(timeout=10)
-            runtime.sessions.kw["bind"].dispose()  # no connection keeps the timeout
 
     assert following is not None
     assert (following.claim.sweep_id, following.claim.instance) == (sweep_id, ran.instance)
